@@ -1,0 +1,38 @@
+"""The shared machinery every client in this distribution is built on.
+
+* :class:`Transport` / :class:`Request`: HTTP over ``httpx.AsyncClient`` with real
+  timeouts, retries and error-mapping hooks.
+* :class:`RetryPolicy`: what is retried and how long to wait (I/O-free), driven by
+  tenacity with ``anyio.sleep``.
+* :class:`SyncFacade` with :class:`sync_method`, :class:`sync_iterator` and
+  :class:`sync_context`: blocking clients over an async client, on a dedicated
+  event-loop thread, with no hand-copied method bodies.
+* :func:`gather_bounded`: bounded concurrent work in a task group.
+
+See ``docs/runtime.md`` for a walkthrough of building a client on it.
+"""
+
+from __future__ import annotations
+
+from .concurrency import gather_bounded
+from .errors import ClientClosedError
+from .facade import BlockingIterator, SyncFacade, sync_context, sync_iterator, sync_method
+from .retry import RetryPolicy, parse_retry_after
+from .transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Request, Transport, describe
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "BlockingIterator",
+    "ClientClosedError",
+    "Request",
+    "RetryPolicy",
+    "SyncFacade",
+    "Transport",
+    "describe",
+    "gather_bounded",
+    "parse_retry_after",
+    "sync_context",
+    "sync_iterator",
+    "sync_method",
+]

@@ -1,0 +1,438 @@
+"""The generic sync facade: blocking clients that run an async client on a loop thread.
+
+A sync client is a :class:`SyncFacade` subclass that names the async client's methods
+once, with no bodies::
+
+    class Client(SyncFacade[AsyncClient]):
+        get_users = sync_method(AsyncClient.get_users)
+        iter_locations = sync_iterator(AsyncClient.iter_locations)
+
+Type checkers see ``Client().get_users`` with the async method's parameters and its
+awaited return type, so no ``.pyi`` or hand-written twin is needed.
+
+Rules this module enforces (DESIGN.md rule 2):
+
+* Each facade owns one event-loop thread for its whole life; the async client and
+  everything loop-bound is created on it.
+* Ctrl-C during a blocking call cancels the call's task, waits for it, then re-raises;
+  the client stays usable.
+* Streams cross the thread boundary through a bounded memory stream filled by a producer
+  task that owns the async iterator; the sync side pulls batches, never steps a
+  generator across threads.
+* After ``fork()`` the child rebuilds its loop thread and async client on first use
+  instead of hanging on the parent's dead thread.
+* ``close()`` (or ``with``) closes the async client and joins the thread. A forgotten
+  client's finalizer only stops the thread; it never runs async cleanup.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import weakref
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, suppress
+from types import MethodType, TracebackType
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._loop_thread import Backend, LoopThread
+from .errors import ClientClosedError
+
+__all__ = ["BlockingIterator", "SyncFacade", "sync_context", "sync_iterator", "sync_method"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+A = TypeVar("A", bound=AbstractAsyncContextManager[Any])
+
+#: Seconds an async context manager gets to exit when its loop shuts down under it.
+_EXIT_GRACE = 5.0
+
+#: Items buffered between a producer task on the loop and a sync consumer.
+STREAM_BUFFER = 256
+
+_fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation  # a process-wide fork counter
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+async def _construct(factory: Callable[[], A]) -> A:
+    client = factory()
+    await client.__aenter__()
+    return client
+
+
+class SyncFacade(Generic[A]):
+    """Base class of blocking clients driving an async client on a private loop thread.
+
+    Args:
+        factory: builds the async client; called on the loop thread (again after a fork).
+        backend: the loop thread's anyio backend, ``"asyncio"`` or ``"trio"``.
+    """
+
+    def __init__(self, factory: Callable[[], A], *, backend: Backend = "asyncio") -> None:
+        self._factory = factory
+        self._backend: Backend = backend
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        loop = LoopThread(self._backend, name=f"{type(self).__name__}-loop")
+        self._generation = _fork_generation
+        self._loop = loop
+        self._finalizer = weakref.finalize(self, loop.stop_nowait)
+        try:
+            self._async_client: A = loop.call(_construct, self._factory)
+        except BaseException:
+            self._finalizer.detach()
+            loop.close()
+            raise
+
+    def _loop_for_call(self) -> LoopThread:
+        if self._closed:
+            raise ClientClosedError(f"this {type(self).__name__} is closed; create a new one")
+        if self._generation != _fork_generation:
+            # A forked child: the parent's loop thread does not exist here. Abandon it and
+            # the async client (their sockets belong to the parent) and start afresh.
+            self._finalizer.detach()
+            self._start()
+        return self._loop
+
+    def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        loop = self._loop_for_call()
+        method = getattr(self._async_client, name)
+        if kwargs:
+            method = functools.partial(method, **kwargs)
+        return loop.call(method, *args)
+
+    def close(self) -> None:
+        """Close the async client and join the loop thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        try:
+            if self._generation == _fork_generation:
+                self._loop.call(self._async_client.__aexit__, None, None, None)
+        finally:
+            self._loop.close()
+
+    def __enter__(self: _F) -> _F:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+_F = TypeVar("_F", bound=SyncFacade[Any])
+
+
+class _Bridged(Generic[P, T]):
+    """Shared machinery of the facade descriptors: name, docs, signature."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], Any]) -> None:
+        self._name = method.__name__
+        self.__doc__ = method.__doc__
+        self.__wrapped__ = method
+        self._impl = _make_impl(self._invoke, method)
+
+    def _invoke(self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]) -> T:
+        raise NotImplementedError
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _Bridged[P, T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, obj: object, owner: type[Any]) -> Any:
+        if obj is None:
+            return self
+        return MethodType(self._impl, obj)
+
+
+def _make_impl(invoke: Callable[..., Any], method: Callable[..., Any]) -> Callable[..., Any]:
+    def impl(facade: SyncFacade[Any], /, *args: Any, **kwargs: Any) -> Any:
+        return invoke(facade, args, kwargs)
+
+    impl.__name__ = method.__name__
+    impl.__qualname__ = method.__qualname__
+    impl.__doc__ = method.__doc__
+    impl.__signature__ = _sync_signature(method)  # type: ignore[attr-defined]
+    return impl
+
+
+def _sync_signature(method: Callable[..., Any]) -> inspect.Signature:
+    """The async method's signature with its return annotation made synchronous."""
+    try:
+        return inspect.signature(method)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return inspect.Signature()
+
+
+class sync_method(_Bridged[P, T]):  # noqa: N801 - reads like a decorator
+    """A blocking twin of an async method: ``sync_method(AsyncClient.get_users)``."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], Awaitable[T]]) -> None:
+        super().__init__(method)
+
+    def _invoke(self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]) -> T:
+        result: T = facade._call_async(self._name, args, kw)
+        return result
+
+
+class sync_iterator(_Bridged[P, Iterator[T]]):  # noqa: N801 - reads like a decorator
+    """A blocking iterator over an async-iterator method's items."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], AsyncIterator[T]]) -> None:
+        super().__init__(method)
+
+    def _invoke(
+        self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> Iterator[T]:
+        loop = facade._loop_for_call()
+        method = functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+        return BlockingIterator(loop, method)
+
+
+class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
+    """A ``with`` twin of an async-context-manager method.
+
+    The async context manager is entered and exited in one task on the loop thread, so
+    it may own a task group. A value that is async-iterable is handed to the sync side
+    as a :class:`BlockingIterator`.
+    """
+
+    def __init__(
+        self, method: Callable[Concatenate[Any, P], AbstractAsyncContextManager[T]]
+    ) -> None:
+        super().__init__(method)
+
+    def _invoke(
+        self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> AbstractContextManager[T]:
+        loop = facade._loop_for_call()
+        method = functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+        return _BlockingContext(loop, method)
+
+
+class _Pump(Generic[T]):
+    """Loop side of a :class:`BlockingIterator`: a producer task and its buffer."""
+
+    def __init__(self, source: Callable[[], AsyncIterator[T]] | AsyncIterable[T]) -> None:
+        self._source = source
+        send: MemoryObjectSendStream[T]
+        receive: MemoryObjectReceiveStream[T]
+        send, receive = anyio.create_memory_object_stream(STREAM_BUFFER)
+        self._send, self._receive = send, receive
+        self._scope = anyio.CancelScope()
+        self._finished = anyio.Event()
+        self._failure: BaseException | None = None
+
+    async def produce(self) -> None:
+        try:
+            with self._scope:
+                async with self._send:
+                    source = self._source
+                    iterator = source() if callable(source) else source
+                    async for item in iterator:
+                        await self._send.send(item)
+        except Exception as exc:  # noqa: BLE001 - re-raised on the consumer side
+            self._failure = exc
+        finally:
+            self._finished.set()
+
+    async def next_batch(self, limit: int) -> list[T]:
+        """Wait for at least one item; return what is buffered (empty at the end)."""
+        try:
+            batch = [await self._receive.receive()]
+        except anyio.EndOfStream:
+            await self._finished.wait()
+            if self._failure is not None:
+                raise self._failure from None
+            return []
+        while len(batch) < limit:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+        return batch
+
+    def cancel(self) -> None:
+        self._scope.cancel()
+
+    async def aclose(self) -> None:
+        self._scope.cancel()
+        await self._finished.wait()
+        self._receive.close()
+
+
+async def _start_pump(
+    loop: LoopThread, source: Callable[[], AsyncIterator[T]] | AsyncIterable[T]
+) -> _Pump[T]:
+    pump = _Pump(source)  # created on the loop: its stream and events are loop-bound
+    loop.spawn(pump.produce)
+    return pump
+
+
+class BlockingIterator(Iterator[T]):
+    """A sync iterator fed by a producer task on the loop thread.
+
+    Items are pulled in batches (one cross-thread call per batch, not per item). Closing
+    the iterator (``close()``, ``with``, exhaustion or garbage collection) cancels the
+    producer.
+    """
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        source: Callable[[], AsyncIterator[T]] | AsyncIterable[T],
+        *,
+        batch: int = STREAM_BUFFER,
+    ) -> None:
+        self._loop = loop
+        self._batch = batch
+        self._buffer: deque[T] = deque()
+        self._pump: _Pump[T] | None = loop.call(_start_pump, loop, source)
+
+    def __iter__(self) -> BlockingIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._buffer:
+            return self._buffer.popleft()
+        pump = self._pump
+        if pump is None:
+            raise StopIteration
+        try:
+            batch = self._loop.call(pump.next_batch, self._batch)
+        except BaseException:
+            self.close()
+            raise
+        if not batch:
+            self.close()
+            raise StopIteration
+        self._buffer.extend(batch)
+        return self._buffer.popleft()
+
+    def close(self) -> None:
+        """Stop the producer and drop buffered items. Idempotent."""
+        pump, self._pump = self._pump, None
+        self._buffer.clear()
+        if pump is not None and not self._loop.closed:
+            self._loop.call(pump.aclose)
+
+    def __enter__(self) -> BlockingIterator[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Only a non-blocking stop request: no async cleanup from a finalizer.
+        pump = getattr(self, "_pump", None)
+        if pump is not None:
+            self._pump = None
+            self._loop.run_soon(pump.cancel)
+
+
+class _Runner(Generic[T]):
+    """Enters and exits an async context manager in one task on the loop thread."""
+
+    def __init__(self, factory: Callable[[], AbstractAsyncContextManager[T]]) -> None:
+        self._factory = factory
+        self._entered = anyio.Event()
+        self._exit_requested = anyio.Event()
+        self._done = anyio.Event()
+        self._exit_info: tuple[Any, Any, Any] = (None, None, None)
+        self.value: T | None = None
+        self.enter_error: BaseException | None = None
+        self.exit_error: BaseException | None = None
+        self.suppress = False
+
+    async def run(self) -> None:
+        try:
+            manager = self._factory()
+            try:
+                self.value = await manager.__aenter__()
+            except Exception as exc:  # noqa: BLE001 - re-raised on the caller's side
+                self.enter_error = exc
+                return
+            self._entered.set()
+            try:
+                await self._exit_requested.wait()
+            except BaseException as exc:  # the loop is shutting down: exit, then go
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_EXIT_GRACE):
+                    await manager.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            try:
+                self.suppress = bool(await manager.__aexit__(*self._exit_info))
+            except Exception as exc:  # noqa: BLE001 - re-raised on the caller's side
+                self.exit_error = exc
+        finally:
+            self._entered.set()
+            self._done.set()
+
+    async def start(self, loop: LoopThread) -> T:
+        loop.spawn(self.run)
+        await self._entered.wait()
+        if self.enter_error is not None:
+            raise self.enter_error
+        return self.value  # type: ignore[return-value]
+
+    async def finish(self, exc_info: tuple[Any, Any, Any]) -> bool:
+        self._exit_info = exc_info
+        self._exit_requested.set()
+        await self._done.wait()
+        if self.exit_error is not None:
+            raise self.exit_error
+        return self.suppress
+
+
+async def _new_runner(factory: Callable[[], AbstractAsyncContextManager[T]]) -> _Runner[T]:
+    return _Runner(factory)  # created on the loop: its events are loop-bound
+
+
+class _BlockingContext(AbstractContextManager[T]):
+    def __init__(
+        self, loop: LoopThread, factory: Callable[[], AbstractAsyncContextManager[T]]
+    ) -> None:
+        self._loop = loop
+        self._runner: _Runner[T] = loop.call(_new_runner, factory)
+        self._iterator: BlockingIterator[Any] | None = None
+
+    def __enter__(self) -> T:
+        try:
+            value = self._loop.call(self._runner.start, self._loop)
+        except BaseException as exc:
+            if not self._loop.closed:  # interrupted while entering: exit what was entered
+                with suppress(Exception):
+                    self._loop.call(self._runner.finish, (type(exc), exc, exc.__traceback__))
+            raise
+        if isinstance(value, AsyncIterable):
+            self._iterator = BlockingIterator(self._loop, value)
+            return self._iterator  # type: ignore[return-value]
+        return value
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if self._iterator is not None:
+            self._iterator.close()
+        return self._loop.call(self._runner.finish, (exc_type, exc, tb))

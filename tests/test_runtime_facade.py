@@ -1,0 +1,253 @@
+"""The generic sync facade, exercised from plain threads on both loop backends."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+from pydoover_anyio.runtime import (
+    ClientClosedError,
+    SyncFacade,
+    sync_context,
+    sync_iterator,
+    sync_method,
+)
+
+
+class Recorder:
+    """An async client whose calls leave a trace the tests can read from any thread."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.loop_thread: threading.Thread | None = None
+        self.exited = False
+
+    async def __aenter__(self) -> Recorder:
+        self.loop_thread = threading.current_thread()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.exited = True
+
+    async def add(self, a: int, b: int = 1) -> int:
+        """Add two numbers."""
+        await anyio.sleep(0)
+        return a + b
+
+    async def fail(self, message: str) -> None:
+        raise LookupError(message)
+
+    async def slow(self, seconds: float) -> str:
+        try:
+            await anyio.sleep(seconds)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.01)
+            self.events.append("cleanup done")
+        return "finished"
+
+    async def count(self, n: int, fail_at: int | None = None) -> AsyncIterator[int]:
+        for i in range(n):
+            if i == fail_at:
+                raise LookupError(f"failed at {i}")
+            yield i
+            await anyio.sleep(0)
+
+    @asynccontextmanager
+    async def session(self, name: str) -> AsyncIterator[str]:
+        async with anyio.create_task_group() as group:  # a task group held across calls
+            group.start_soon(anyio.sleep, 0)
+            self.events.append(f"enter {name}")
+            try:
+                yield name.upper()
+            finally:
+                self.events.append(f"exit {name}")
+
+    @asynccontextmanager
+    async def stream(self, n: int) -> AsyncIterator[AsyncIterator[int]]:
+        yield self.count(n)
+
+
+class SyncRecorder(SyncFacade[Recorder]):
+    add = sync_method(Recorder.add)
+    fail = sync_method(Recorder.fail)
+    slow = sync_method(Recorder.slow)
+    count = sync_iterator(Recorder.count)
+    session = sync_context(Recorder.session)
+    stream = sync_context(Recorder.stream)
+
+    def __init__(self, backend: Any = "asyncio") -> None:
+        super().__init__(Recorder, backend=backend)
+
+    @property
+    def recorder(self) -> Recorder:
+        return self._async_client
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def client(request: pytest.FixtureRequest) -> Iterator[SyncRecorder]:
+    with SyncRecorder(request.param) as facade:
+        yield facade
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "SyncRecorder-loop"]
+
+
+def test_methods_keep_signature_docs_and_results(client: SyncRecorder) -> None:
+    assert client.add(2, b=3) == 5
+    assert client.add(2) == 3
+    assert client.add.__doc__ == "Add two numbers."
+    assert list(inspect.signature(client.add).parameters) == ["a", "b"]
+    assert client.recorder.loop_thread is not threading.current_thread()
+
+
+def test_exceptions_pass_through_unchanged(client: SyncRecorder) -> None:
+    with pytest.raises(LookupError, match="boom"):
+        client.fail("boom")
+    assert client.add(1) == 2
+
+
+def test_eight_threads_at_once(client: SyncRecorder) -> None:
+    results: dict[int, list[int]] = {}
+
+    def worker(index: int) -> None:
+        results[index] = [client.add(index, b=i) for i in range(200)]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(not t.is_alive() for t in threads)
+    assert results == {i: [i + k for k in range(200)] for i in range(8)}
+
+
+def test_ctrl_c_cancels_the_call_and_leaves_the_client_usable(client: SyncRecorder) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        client.slow(30)
+    timer.join()
+    assert time.monotonic() - started < 10
+    # The task was cancelled and its (shielded) cleanup finished before the re-raise.
+    assert client.recorder.events == ["cleanup done"]
+    assert client.add(41) == 42
+
+
+def test_close_joins_the_loop_thread_and_closes_the_async_client() -> None:
+    for backend in ("asyncio", "trio"):
+        facade = SyncRecorder(backend)
+        assert len(loop_threads()) == 1
+        facade.close()
+        facade.close()  # idempotent
+        assert loop_threads() == []
+        assert facade.recorder.exited
+
+
+def test_a_closed_client_raises_a_clear_error(client: SyncRecorder) -> None:
+    client.close()
+    with pytest.raises(ClientClosedError, match="closed"):
+        client.add(1)
+
+
+def test_a_forgotten_client_stops_its_thread_when_collected() -> None:
+    facade = SyncRecorder()
+    thread = loop_threads()[0]
+    del facade
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_sync_iterator_streams_every_item(client: SyncRecorder) -> None:
+    assert list(client.count(1000)) == list(range(1000))
+
+
+def test_sync_iterator_raises_the_producer_error_after_the_items(client: SyncRecorder) -> None:
+    seen: list[int] = []
+    with pytest.raises(LookupError, match="failed at 5"):
+        for item in client.count(10, fail_at=5):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_abandoned_sync_iterator_stops_its_producer(client: SyncRecorder) -> None:
+    iterator = client.count(10**9)
+    assert next(iterator) == 0
+    iterator.close()  # type: ignore[attr-defined]
+    assert client.add(1) == 2
+
+
+def test_sync_context_enters_and_exits_on_one_task(client: SyncRecorder) -> None:
+    with client.session("a") as value:
+        assert value == "A"
+        assert client.recorder.events == ["enter a"]
+    assert client.recorder.events == ["enter a", "exit a"]
+
+
+def test_sync_context_sees_the_body_exception(client: SyncRecorder) -> None:
+    # The body's exception travels into __aexit__; the task group there wraps it, as it
+    # would for async code.
+    with pytest.raises(ExceptionGroup) as caught, client.session("b"):
+        raise ValueError("inside")
+    assert caught.group_contains(ValueError, match="inside")
+    assert client.recorder.events == ["enter b", "exit b"]
+
+
+def test_sync_context_turns_an_async_iterable_into_a_sync_one(client: SyncRecorder) -> None:
+    with client.stream(5) as items:
+        assert list(items) == [0, 1, 2, 3, 4]
+
+
+def test_calling_from_the_loop_thread_raises_instead_of_deadlocking(client: SyncRecorder) -> None:
+    outcome: list[BaseException] = []
+
+    async def reenter() -> None:
+        try:
+            client.add(1)
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    client._loop.call(reenter)
+    assert outcome
+    assert "event-loop thread" in str(outcome[0])
+
+
+def test_a_forked_child_does_not_hang() -> None:
+    facade = SyncRecorder()
+    assert facade.add(1) == 2
+    pid = os.fork()
+    if pid == 0:  # the child: must get an answer, not hang on the parent's dead thread
+        signal.alarm(20)
+        try:
+            code = 0 if facade.add(2) == 3 else 1
+            facade.close()
+        except BaseException:
+            code = 2
+        os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert facade.add(5) == 6  # the parent is unaffected
+    facade.close()
