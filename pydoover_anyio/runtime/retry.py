@@ -160,5 +160,8 @@ async def retry_async(
         stop=tenacity.stop_never,  # the predicates count attempts themselves
         before_sleep=before_sleep,
     )
-    response: httpx.Response = await retrying(attempt)
+    async def run_attempt() -> httpx.Response:  # tenacity needs a coroutine function
+        return await attempt()
+
+    response: httpx.Response = await retrying(run_attempt)
     return response
