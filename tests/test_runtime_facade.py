@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from pydoover_anyio.runtime import (
@@ -40,7 +41,7 @@ class Recorder:
 
     async def add(self, a: int, b: int = 1) -> int:
         """Add two numbers."""
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return a + b
 
     async def fail(self, message: str) -> None:
@@ -60,7 +61,7 @@ class Recorder:
             if i == fail_at:
                 raise LookupError(f"failed at {i}")
             yield i
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
 
     @asynccontextmanager
     async def session(self, name: str) -> AsyncIterator[str]:
@@ -177,11 +178,10 @@ def test_sync_iterator_streams_every_item(client: SyncRecorder) -> None:
 
 
 def test_sync_iterator_raises_the_producer_error_after_the_items(client: SyncRecorder) -> None:
-    seen: list[int] = []
+    items = client.count(10, fail_at=5)
+    assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
     with pytest.raises(LookupError, match="failed at 5"):
-        for item in client.count(10, fail_at=5):
-            seen.append(item)
-    assert seen == [0, 1, 2, 3, 4]
+        next(items)
 
 
 def test_abandoned_sync_iterator_stops_its_producer(client: SyncRecorder) -> None:
@@ -235,7 +235,7 @@ def test_a_forked_child_does_not_hang() -> None:
         try:
             code = 0 if facade.add(2) == 3 else 1
             facade.close()
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - any failure is the child's exit code
             code = 2
         os._exit(code)
     deadline = time.monotonic() + 30

@@ -115,8 +115,9 @@ async def test_retry_async_returns_the_last_response_when_attempts_run_out() -> 
         attempts += 1
         return response(500)
 
-    result = await retry_async(RetryPolicy(max_retries=2, backoff_base=0.001), attempt,
-                               idempotent=True)
+    result = await retry_async(
+        RetryPolicy(max_retries=2, backoff_base=0.001), attempt, idempotent=True
+    )
     assert result.status_code == 500
     assert attempts == 3
 
@@ -131,8 +132,7 @@ async def test_retry_async_reraises_the_last_transport_error() -> None:
         raise httpx.ConnectError("refused")
 
     with pytest.raises(httpx.ConnectError):
-        await retry_async(RetryPolicy(max_retries=1, backoff_base=0.001), attempt,
-                          idempotent=True)
+        await retry_async(RetryPolicy(max_retries=1, backoff_base=0.001), attempt, idempotent=True)
     assert attempts == 2
 
 

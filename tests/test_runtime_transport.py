@@ -24,7 +24,7 @@ class ApiError(Exception):
         self.status = status
 
 
-class Unreachable(Exception):
+class UnreachableError(Exception):
     pass
 
 
@@ -34,13 +34,19 @@ def check(response: httpx.Response) -> None:
 
 
 def mapped(exc: httpx.TransportError, where: str) -> Exception:
-    return Unreachable(f"{where}: {type(exc).__name__}")
+    return UnreachableError(f"{where}: {type(exc).__name__}")
 
 
 def transport_for(handler: httpx.MockTransport, **kwargs: object) -> Transport:
     session = httpx.AsyncClient(transport=handler)
-    return Transport("https://api.test/base/", client=session, retry=FAST_RETRY,
-                     check_response=check, map_transport_error=mapped, **kwargs)  # type: ignore[arg-type]
+    return Transport(
+        "https://api.test/base/",
+        client=session,
+        retry=FAST_RETRY,
+        check_response=check,
+        map_transport_error=mapped,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def test_describe_removes_secrets() -> None:
@@ -59,8 +65,12 @@ async def test_paths_params_and_headers_reach_the_wire() -> None:
 
     transport = transport_for(httpx.MockTransport(handle), headers={"Authorization": "Basic x"})
     response = await transport.send(
-        Request("GET", "/devices/1/", params=(("a", "1"), ("a", "2"), ("b", "x y")),
-                headers=(("X-Extra", "yes"),))
+        Request(
+            "GET",
+            "/devices/1/",
+            params=(("a", "1"), ("a", "2"), ("b", "x y")),
+            headers=(("X-Extra", "yes"),),
+        )
     )
     assert response.json() == {"ok": True}
     (request,) = seen
@@ -120,7 +130,9 @@ async def test_transport_errors_are_mapped_without_leaking_httpx() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    with pytest.raises(Unreachable, match=r"GET https://api.test/base/x: ConnectError") as caught:
+    with pytest.raises(
+        UnreachableError, match=r"GET https://api.test/base/x: ConnectError"
+    ) as caught:
         await transport_for(httpx.MockTransport(handle)).send(Request("GET", "x"))
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
 
@@ -137,7 +149,7 @@ async def test_the_attempt_deadline_applies_to_a_slow_server() -> None:
 
     transport = transport_for(httpx.MockTransport(handle), attempt_timeout=0.05)
     transport.retry = RetryPolicy(max_retries=1, backoff_base=0.001)
-    with anyio.fail_after(3), pytest.raises(Unreachable, match="ReadTimeout"):
+    with anyio.fail_after(3), pytest.raises(UnreachableError, match="ReadTimeout"):
         await transport.send(Request("GET", "x"))
     assert attempts == 2
 
@@ -153,9 +165,13 @@ async def test_httpx_timeouts_are_applied_to_a_real_socket() -> None:
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, anyio.create_task_group() as group:
         group.start_soon(listener.serve, silent)
-        transport = Transport(f"http://127.0.0.1:{port}", timeout=0.1,
-                              retry=RetryPolicy(max_retries=0), map_transport_error=mapped)
-        with anyio.fail_after(3), pytest.raises(Unreachable, match="ReadTimeout"):
+        transport = Transport(
+            f"http://127.0.0.1:{port}",
+            timeout=0.1,
+            retry=RetryPolicy(max_retries=0),
+            map_transport_error=mapped,
+        )
+        with anyio.fail_after(3), pytest.raises(UnreachableError, match="ReadTimeout"):
             await transport.send(Request("GET", "x"))
         await transport.aclose()
         group.cancel_scope.cancel()

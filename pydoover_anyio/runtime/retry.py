@@ -160,6 +160,7 @@ async def retry_async(
         stop=tenacity.stop_never,  # the predicates count attempts themselves
         before_sleep=before_sleep,
     )
+
     async def run_attempt() -> httpx.Response:  # tenacity needs a coroutine function
         return await attempt()
 

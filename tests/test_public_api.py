@@ -1,0 +1,114 @@
+"""Each package's ``__all__`` lists exactly its public names (and 0.9.2's names are there)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import pytest
+
+MODULES = [
+    "pydoover_anyio",
+    "pydoover_anyio.runtime",
+    "gps_tracker",
+    "gps_tracker.client",
+    "gps_tracker.client.datatypes",
+    "gps_tracker.client.exceptions",
+    "gps_tracker.client.asynchronous",
+    "gps_tracker.client.synchronous",
+    "gps_tracker.client.config",
+    "gps_tracker.client.url_provider",
+]
+
+#: What gps-tracker 0.9.2 exports (spec §5.1); ours must offer at least these.
+GPS_TRACKER_092 = {
+    "gps_tracker": {
+        "__version__",
+        "client",
+        "AsyncClient",
+        "Client",
+        "Config",
+        "Device",
+        "Tracker",
+        "TrackerData",
+    },
+    "gps_tracker.client": {
+        "AsyncClient",
+        "Client",
+        "Config",
+        "datatypes",
+        "Device",
+        "exceptions",
+        "Tracker",
+        "TrackerData",
+    },
+    "gps_tracker.client.datatypes": {
+        "form",
+        "User",
+        "Device",
+        "Android",
+        "Iphone",
+        "Tracker",
+        "Tracker01",
+        "Tracker03",
+        "Tracker04",
+        "TrackerConfig",
+        "TrackerStatus",
+        "TrackerData",
+        "TrackerIcon",
+        "TrackerMode",
+        "TrackerUsage",
+        "TrackerMethod",
+    },
+    "gps_tracker.client.exceptions": {
+        "GpsTrackerException",
+        "UnknownDeviceType",
+        "UnknownAnswerScheme",
+        "ApiConnectionError",
+        "HttpException",
+        "UnauthorizedQuery",
+        "ForbiddenQuery",
+        "NoContentQuery",
+        "FailedQuery",
+    },
+}
+
+
+def public_names(module: ModuleType) -> set[str]:
+    """Names a module defines or re-exports on purpose: no privates, no plain imports."""
+    names = set()
+    for name, value in vars(module).items():
+        if name.startswith("_") or name == "annotations":
+            continue
+        if isinstance(value, ModuleType):
+            continue  # submodules are public only when __all__ says so
+        if getattr(value, "__module__", module.__name__).split(".")[0] not in {
+            "pydoover_anyio",
+            "gps_tracker",
+        } and not isinstance(value, (int, float, str)):
+            continue  # imported third-party helpers (httpx, msgspec, typing, ...)
+        names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_matches_the_public_names(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = set(module.__all__)
+    modules = {n for n in exported if isinstance(getattr(module, n), ModuleType)}
+    assert exported - modules - {"__version__"} == public_names(module) - {"__version__"}
+    for attribute in exported:
+        assert hasattr(module, attribute), attribute
+
+
+@pytest.mark.parametrize(("name", "expected"), GPS_TRACKER_092.items())
+def test_gps_tracker_092_names_are_all_there(name: str, expected: set[str]) -> None:
+    module = importlib.import_module(name)
+    assert expected <= set(module.__all__)
+
+
+def test_submodules_are_reachable_as_attributes_after_a_plain_import() -> None:
+    import gps_tracker
+
+    assert gps_tracker.client.exceptions.UnauthorizedQuery.code == 401
+    assert gps_tracker.client.datatypes.Tracker01 is not None
