@@ -74,31 +74,36 @@ GPS_TRACKER_092 = {
 }
 
 
-def public_names(module: ModuleType) -> set[str]:
-    """Names a module defines or re-exports on purpose: no privates, no plain imports."""
-    names = set()
-    for name, value in vars(module).items():
-        if name.startswith("_") or name == "annotations":
-            continue
-        if isinstance(value, ModuleType):
-            continue  # submodules are public only when __all__ says so
-        if getattr(value, "__module__", module.__name__).split(".")[0] not in {
-            "pydoover_anyio",
-            "gps_tracker",
-        } and not isinstance(value, (int, float, str)):
-            continue  # imported third-party helpers (httpx, msgspec, typing, ...)
-        names.add(name)
-    return names
+def defined_names(module: ModuleType) -> set[str]:
+    """Public classes and functions a module defines itself."""
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+    }
+
+
+def package_names(module: ModuleType) -> set[str]:
+    """Everything public a package's ``__init__`` holds, submodules excepted."""
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and name != "annotations" and not isinstance(value, ModuleType)
+    }
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_all_matches_the_public_names(name: str) -> None:
     module = importlib.import_module(name)
     exported = set(module.__all__)
-    modules = {n for n in exported if isinstance(getattr(module, n), ModuleType)}
-    assert exported - modules - {"__version__"} == public_names(module) - {"__version__"}
+    assert len(exported) == len(module.__all__), "duplicates in __all__"
     for attribute in exported:
         assert hasattr(module, attribute), attribute
+    if hasattr(module, "__path__"):  # a package: __all__ is exactly what it offers
+        modules = {n for n in exported if isinstance(getattr(module, n), ModuleType)}
+        assert exported - modules - {"__version__"} == package_names(module) - {"__version__"}
+    else:  # a module: everything it defines publicly is exported
+        assert defined_names(module) <= exported
 
 
 @pytest.mark.parametrize(("name", "expected"), GPS_TRACKER_092.items())
