@@ -1,9 +1,9 @@
 """Loader for the captured Invoxia API exchanges and an httpx transport that replays them.
 
-The fixtures are the JSON files described in ``shared/fixtures/invoxia/README.md``: one HTTP
-exchange each (``url``, ``status``, ``content`` as a JSON string, or ``exception`` for a
-network failure). They are read from ``$INVOXIA_FIXTURES_DIR`` when set, else from ``tests/fixtures/invoxia``
-(a byte-for-byte copy of the shared capture set).
+The fixtures are the JSON files described in ``tests/fixtures/invoxia/README.md``: one
+HTTP exchange each (``url``, ``status``, ``content`` as a JSON string, or ``exception`` for
+a network failure). They are read from ``$INVOXIA_FIXTURES_DIR`` when set, else from
+``tests/fixtures/invoxia`` (a byte-for-byte copy of the shared capture set).
 
 Names are the file names without ``.json`` (``"200_users"``); ``load`` accepts both.
 """

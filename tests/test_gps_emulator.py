@@ -39,7 +39,6 @@ from pydoover_anyio._emulation import (
     send_response,
 )
 
-
 USER, PASSWORD = "owner@example.com", "s3cret"
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 DECIMAL = re.compile(r"^-?\d+\.\d{6}$")
