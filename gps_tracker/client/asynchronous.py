@@ -37,13 +37,20 @@ from .url_provider import UrlProvider
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_TIMEOUT", "AsyncClient"]
 
-#: Location pages fetched at once by one ``get_locations`` call.
-DEFAULT_MAX_CONCURRENCY = 8
+#: Location pages fetched at once by one client (shared by its concurrent calls). Small
+#: requests never use many: the latest location is one request, 20 locations two.
+DEFAULT_MAX_CONCURRENCY = 16
 
 #: Connect within 10 s; no read, write or pool wait over 30 s.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 _USER_AGENT = "gps-tracker-anyio"
+
+#: The page length the planner assumes until it has seen the server's (about 20).
+_PAGE_SIZE_HINT = 20
+#: Out-of-order pages held per concurrent request before only the newest window fetches:
+#: enough to keep every request busy, and a bound on ``iter_locations``' memory.
+_BUFFERED_PAGES_PER_REQUEST = 10
 
 
 class _HasId(Protocol):
@@ -80,9 +87,8 @@ class AsyncClient:
                 "in Home Assistant use homeassistant.helpers.httpx_client.get_async_client, "
                 "or leave session out"
             )
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
         self._urls = UrlProvider(config.api_url)
+        self._limiter: anyio.CapacityLimiter | None = None
         self.max_concurrency = max_concurrency
         self._transport = Transport(
             self._urls.api_url,
@@ -97,7 +103,19 @@ class AsyncClient:
             map_transport_error=_connection_error,
             follow_redirects=True,
         )
-        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def max_concurrency(self) -> int:
+        """Location pages fetched at once by this client; may be changed at any time."""
+        return self._max_concurrency
+
+    @max_concurrency.setter
+    def max_concurrency(self, value: int) -> None:
+        if value < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self._max_concurrency = value
+        if self._limiter is not None:
+            self._limiter.total_tokens = value
 
     @classmethod
     def get_auth(cls, config: Config) -> httpx.BasicAuth:
@@ -203,6 +221,8 @@ class AsyncClient:
             _aware(not_after),
             max_count,
             max_live_segments=2 * self.max_concurrency,
+            max_buffered=_BUFFERED_PAGES_PER_REQUEST * _PAGE_SIZE_HINT * self.max_concurrency,
+            label=f"device {device.id}",
         )
         fetch = partial(self._fetch_locations, f"devices/{device.id}/tracker_data/")
         limiter = self._shared_limiter()
