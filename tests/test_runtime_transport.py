@@ -13,6 +13,7 @@ from pydoover_anyio.runtime import (
     Transport,
     describe,
     gather_bounded,
+    pipeline,
 )
 
 FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.001)
@@ -208,3 +209,68 @@ async def test_gather_bounded_raises_the_first_error_itself_and_cancels_the_rest
     with anyio.fail_after(3), pytest.raises(LookupError, match="three"):
         await gather_bounded([lambda v=v: job(v) for v in range(8)], 8)
     assert finished == []
+
+
+@pytest.mark.anyio
+async def test_pipeline_refills_as_results_arrive_and_feeds_in_completion_order() -> None:
+    planned: list[int] = []
+    fed: list[int] = []
+    remaining = list(range(12))
+
+    def plan(free: int) -> list[int]:
+        batch, remaining[:] = remaining[:free], remaining[free:]
+        planned.extend(batch)
+        return batch
+
+    async def run(item: int) -> int:
+        await anyio.sleep(0.02 if item % 3 == 0 else 0.001)
+        return item * 10
+
+    def feed(item: int, result: int) -> None:
+        assert result == item * 10
+        fed.append(item)
+
+    await pipeline(plan, run, feed, limit=3, done=lambda: len(fed) == 12)
+    assert sorted(fed) == list(range(12))
+    assert fed != list(range(12))  # slow items finish later: completion order, not plan order
+
+
+@pytest.mark.anyio
+async def test_pipeline_stops_early_and_raises_errors_unwrapped() -> None:
+    started: list[int] = []
+
+    async def run(item: int) -> int:
+        started.append(item)
+        await anyio.sleep(0 if item == 0 else 5)
+        return item
+
+    fed: list[int] = []
+    with anyio.fail_after(3):
+        await pipeline(
+            lambda free: list(range(free)) if not started else [],
+            run,
+            lambda i, r: fed.append(i),
+            limit=4,
+            done=lambda: bool(fed),
+        )
+    assert fed == [0]
+
+    async def boom(item: int) -> int:
+        raise LookupError("bad page")
+
+    with pytest.raises(LookupError, match="bad page"):
+        await pipeline(lambda free: [1], boom, lambda i, r: None, limit=2, done=lambda: False)
+
+
+def test_proxies_in_the_environment_select_httpx_own_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydoover_anyio.runtime import AnyioHTTPTransport
+
+    direct = Transport("http://api.test")
+    assert isinstance(direct.client._transport, AnyioHTTPTransport)
+    assert not isinstance(
+        Transport("http://api.test", http="httpx").client._transport, AnyioHTTPTransport
+    )
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    assert not isinstance(Transport("http://api.test").client._transport, AnyioHTTPTransport)

@@ -26,6 +26,7 @@ from pydoover_anyio.runtime import (
     Transport,
     describe,
     gather_bounded,
+    pipeline,
 )
 
 from .. import paging
@@ -197,10 +198,23 @@ class AsyncClient:
         time (as in 0.9.2); bounds are inclusive. ``max_count=math.inf`` returns all.
         ``max_count=1`` costs one request.
         """
-        return [
-            location
-            async for location in self.iter_locations(device, not_before, not_after, max_count)
-        ]
+        planner = self._planner(device, not_before, not_after, max_count)
+        fetch = partial(self._fetch_locations, f"devices/{device.id}/tracker_data/")
+        locations: list[TrackerData] = []
+
+        def feed(request: paging.PageRequest, page: list[TrackerData]) -> None:
+            planner.feed(request, page)
+            locations.extend(planner.pop_resolved())
+
+        await pipeline(
+            planner.next_requests,
+            fetch,
+            feed,
+            limit=self.max_concurrency,
+            done=lambda: planner.finished,
+            limiter=self._shared_limiter(),
+        )
+        return locations
 
     async def iter_locations(
         self,
@@ -212,18 +226,11 @@ class AsyncClient:
         """Stream the locations within the bounds, newest first, in bounded memory.
 
         Same semantics as :meth:`get_locations`, but items are yielded as soon as they
-        are known to be next in order, and by default the whole history is walked.
+        are known to be next in order, and by default the whole history is walked. Pages
+        are fetched in waves of ``max_concurrency`` (a generator cannot keep requests
+        running while its consumer holds an item).
         """
-        if isinstance(max_count, bool) or not (isinstance(max_count, int) or max_count == math.inf):
-            raise TypeError("max_count must be an int (or math.inf for all locations)")
-        planner: paging.LocationPlanner[TrackerData] = paging.LocationPlanner(
-            _aware(not_before),
-            _aware(not_after),
-            max_count,
-            max_live_segments=2 * self.max_concurrency,
-            max_buffered=_BUFFERED_PAGES_PER_REQUEST * _PAGE_SIZE_HINT * self.max_concurrency,
-            label=f"device {device.id}",
-        )
+        planner = self._planner(device, not_before, not_after, max_count)
         fetch = partial(self._fetch_locations, f"devices/{device.id}/tracker_data/")
         limiter = self._shared_limiter()
         while not planner.finished:
@@ -235,6 +242,24 @@ class AsyncClient:
                 planner.feed(request, page)
             for location in planner.pop_resolved():
                 yield location
+
+    def _planner(
+        self,
+        device: _HasId,
+        not_before: dt.datetime | None,
+        not_after: dt.datetime | None,
+        max_count: float,
+    ) -> paging.LocationPlanner[TrackerData]:
+        if isinstance(max_count, bool) or not (isinstance(max_count, int) or max_count == math.inf):
+            raise TypeError("max_count must be an int (or math.inf for all locations)")
+        return paging.LocationPlanner(
+            _aware(not_before),
+            _aware(not_after),
+            max_count,
+            max_live_segments=2 * self.max_concurrency,
+            max_buffered=_BUFFERED_PAGES_PER_REQUEST * _PAGE_SIZE_HINT * self.max_concurrency,
+            label=f"device {device.id}",
+        )
 
     async def _fetch_locations(self, path: str, request: paging.PageRequest) -> list[TrackerData]:
         return _decode.decode_locations(await self._get(path, paging.query_params(request)))

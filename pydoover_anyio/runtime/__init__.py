@@ -7,22 +7,25 @@
 * :class:`SyncFacade` with :class:`sync_method`, :class:`sync_iterator` and
   :class:`sync_context`: blocking clients over an async client, on a dedicated
   event-loop thread, with no hand-copied method bodies.
-* :func:`gather_bounded`: bounded concurrent work in a task group.
+* :func:`gather_bounded` / :func:`pipeline`: bounded concurrent work in a task group.
+* :class:`AnyioHTTPTransport`: the fast HTTP/1.1 connection layer used under httpx.
 
 See ``docs/runtime.md`` for a walkthrough of building a client on it.
 """
 
 from __future__ import annotations
 
-from .concurrency import gather_bounded
+from .concurrency import gather_bounded, pipeline
 from .errors import ClientClosedError
 from .facade import BlockingIterator, SyncFacade, sync_context, sync_iterator, sync_method
+from .fast_transport import AnyioHTTPTransport
 from .retry import RetryPolicy, parse_retry_after
 from .transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Request, Transport, describe
 
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "AnyioHTTPTransport",
     "BlockingIterator",
     "ClientClosedError",
     "Request",
@@ -32,6 +35,7 @@ __all__ = [
     "describe",
     "gather_bounded",
     "parse_retry_after",
+    "pipeline",
     "sync_context",
     "sync_iterator",
     "sync_method",

@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ["gather_bounded"]
+__all__ = ["gather_bounded", "pipeline"]
 
 T = TypeVar("T")
+W = TypeVar("W")
 
 
 async def gather_bounded(
@@ -52,3 +54,68 @@ async def gather_bounded(
     if failures:
         raise failures[0]
     return results  # type: ignore[return-value]
+
+
+async def pipeline(
+    plan: Callable[[int], Sequence[W]],
+    run: Callable[[W], Awaitable[T]],
+    feed: Callable[[W, T], None],
+    *,
+    limit: int,
+    done: Callable[[], bool],
+    limiter: anyio.CapacityLimiter | None = None,
+) -> None:
+    """Keep up to ``limit`` calls in flight, planning new work as results come in.
+
+    Unlike waves of :func:`gather_bounded`, a finished call makes room at once, so a
+    chain of dependent calls never waits for the slowest call of a batch.
+
+    Args:
+        plan: given the number of free slots, returns work items to start now.
+        run: performs one work item.
+        feed: receives each item's result, in completion order, before ``plan`` is
+            asked again.
+        limit: the most calls in flight for this pipeline.
+        done: true once no more results are needed; calls still running are cancelled.
+        limiter: an additional limit shared with other work (e.g. client-wide).
+
+    Raises:
+        Exception: the first exception a call raised; the other calls are cancelled.
+    """
+    send: MemoryObjectSendStream[tuple[W, T | None, Exception | None]]
+    receive: MemoryObjectReceiveStream[tuple[W, T | None, Exception | None]]
+    send, receive = anyio.create_memory_object_stream(limit)  # one slot per call: never blocks
+    failure: Exception | None = None
+    in_flight = 0
+
+    async def work(item: W) -> None:
+        try:
+            if limiter is None:
+                result = await run(item)
+            else:
+                async with limiter:
+                    result = await run(item)
+        except Exception as exc:  # noqa: BLE001 - handed to the host task, raised unwrapped
+            send.send_nowait((item, None, exc))
+        else:
+            send.send_nowait((item, result, None))
+
+    async with send, receive, anyio.create_task_group() as group:
+        while True:
+            if not done():
+                for item in plan(limit - in_flight):
+                    group.start_soon(work, item)
+                    in_flight += 1
+            if in_flight == 0:
+                break
+            item, result, error = await receive.receive()
+            in_flight -= 1
+            if error is not None:
+                failure = error
+                break
+            feed(item, result)  # type: ignore[arg-type]
+            if done():
+                break
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure

@@ -19,17 +19,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import Final, Literal, NoReturn
 
 import anyio
 import httpx
+from httpx import _utils as httpx_utils
 
 from .errors import ClientClosedError
+from .fast_transport import AnyioHTTPTransport
 from .retry import RetryPolicy, retry_async
 
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "HttpImplementation",
     "Request",
     "Transport",
     "describe",
@@ -90,6 +93,23 @@ def describe(method: str, url: httpx.URL | str) -> str:
     return f"{method.upper()} {parsed}"
 
 
+#: Which connection layer a transport-owned ``httpx.AsyncClient`` uses.
+HttpImplementation = Literal["auto", "httpx"]
+
+
+def _default_transport(
+    http: HttpImplementation, limits: httpx.Limits
+) -> httpx.AsyncBaseTransport | None:
+    """The fast anyio transport, or ``None`` (httpx's default) where it cannot serve."""
+    if http == "httpx" or httpx_utils.get_environment_proxies():
+        return None
+    return AnyioHTTPTransport(
+        max_connections=limits.max_connections or 100,
+        max_idle_per_origin=limits.max_keepalive_connections or 100,
+        keepalive_expiry=limits.keepalive_expiry or 5.0,
+    )
+
+
 #: Raises the client's own error for a final response it considers failed.
 ResponseCheck = Callable[[httpx.Response], None]
 #: Turns a transport failure (or an attempt deadline) into the client's own error.
@@ -116,6 +136,9 @@ class Transport:
         check_response: raises the client's error for a failed final response.
         map_transport_error: converts transport failures into the client's error.
         follow_redirects: whether a transport-owned client follows redirects.
+        http: the connection layer of a transport-owned client: ``"auto"`` uses
+            :class:`AnyioHTTPTransport` unless proxies are configured in the environment,
+            ``"httpx"`` always uses httpx's own (proxies, HTTP/2 and friends).
     """
 
     def __init__(
@@ -132,6 +155,7 @@ class Transport:
         check_response: ResponseCheck = _default_check,
         map_transport_error: TransportErrorMapper | None = None,
         follow_redirects: bool = False,
+        http: HttpImplementation = "auto",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry if retry is not None else RetryPolicy()
@@ -148,6 +172,7 @@ class Transport:
                 timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
                 limits=limits,
                 follow_redirects=follow_redirects,
+                transport=_default_transport(http, limits),
             )
         elif timeout is not None:
             self._request_timeout = httpx.Timeout(timeout)

@@ -1,0 +1,385 @@
+"""``AnyioHTTPTransport``: a lean HTTP/1.1 transport for httpx on anyio streams.
+
+httpx stays the public HTTP layer (requests, responses, auth, redirects, exceptions);
+this replaces only its default connection pool (httpcore), whose bookkeeping grows with
+the number of open connections and dominated our concurrent paging
+(../shared/research/perf2.md §3). Rules this module enforces:
+
+* **Pool:** per origin, a LIFO stack of idle connections. Taking and returning a
+  connection never awaits, so tasks on one loop cannot race and no lock is needed. Only
+  the connection about to be reused is checked (one ``poll(0)`` on its socket: an idle
+  socket that is readable was closed, or sent something unexpected, by the server).
+  At most ``max_connections`` requests hold a connection at once; the rest wait, up to
+  the pool timeout.
+* **Parsing:** llhttp through ``httptools`` (C): Content-Length, chunked and
+  close-delimited bodies, 1xx responses skipped, HEAD, 204 and 304 without bodies.
+  Compressed bodies are left to httpx, which decodes them.
+* **Timeouts:** connect bounded by ``connect``; one cancel scope per request whose
+  deadline moves forward after every chunk sent or received (``write``/``read``); the
+  wait for a free connection bounded by ``pool``. Each maps to the httpx exception.
+* **Stale connections:** when a reused connection turns out closed before any response
+  byte arrives, the request is repeated once on a fresh connection, but only if it is
+  safe to repeat (an idempotent method with an in-memory body); otherwise httpx's
+  ``RemoteProtocolError`` is raised and the retry policy decides.
+* **Cancellation** in the middle of an exchange closes that connection; it never goes
+  back to the pool.
+* **TLS** with anyio's TLS streams (ALPN ``http/1.1``), verified with the system trust
+  store by default. Proxies and HTTP/2 are not supported: :class:`Transport` falls back
+  to httpx's own transport when proxies are configured in the environment.
+"""
+
+from __future__ import annotations
+
+import select
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncIterable, Iterable
+from typing import Any, Final
+
+import anyio
+import httptools
+import httpx
+from anyio.abc import ByteStream, SocketAttribute
+
+__all__ = ["AnyioHTTPTransport"]
+
+_READ_SIZE: Final = 65536
+_IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+Origin = tuple[bytes, bytes, int]
+
+
+class _StaleConnectionError(Exception):
+    """A reused connection closed before the first response byte."""
+
+
+class _ServerProtocolError(Exception):
+    """The server broke HTTP/1.1 (mapped to ``httpx.RemoteProtocolError``)."""
+
+
+class _Connection:
+    """One HTTP/1.1 connection and its response parser (httptools callbacks)."""
+
+    __slots__ = (
+        "_parser",
+        "body",
+        "complete",
+        "expires",
+        "headers",
+        "headers_complete",
+        "keep_alive",
+        "poller",
+        "reason",
+        "received",
+        "status",
+        "stream",
+        "tls",
+    )
+
+    def __init__(self, stream: ByteStream, *, tls: bool) -> None:
+        self.stream = stream
+        self.tls = tls
+        self.poller = select.poll()
+        self.poller.register(stream.extra(SocketAttribute.raw_socket), select.POLLIN)
+        self.expires = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.reason = b""
+        self.status = 0
+        self.complete = False
+        self.headers_complete = False
+        self.keep_alive = False
+        self.received = False
+
+    # -- httptools callbacks ---------------------------------------------------------
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.headers_complete = True
+        self.status = self._parser.get_status_code()
+        # llhttp resets its flags once the message completes: read keep-alive here.
+        self.keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+    # -- pool helpers ------------------------------------------------------------------
+
+    def reusable(self, now: float) -> bool:
+        """Not expired, and its socket has nothing to say (closed or unexpected data)."""
+        return now < self.expires and not self.poller.poll(0)
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.stream.aclose()
+
+    # -- one exchange ------------------------------------------------------------------
+
+    async def exchange(
+        self,
+        head: bytes,
+        body: bytes | AsyncIterable[bytes],
+        *,
+        is_head: bool,
+        scope: anyio.CancelScope,
+        timeouts: dict[str, float | None],
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        """Send one request and read its final response: (status, reason, headers, body)."""
+        self.received = False
+        write_timeout = timeouts.get("write")
+        read_timeout = timeouts.get("read")
+        if isinstance(body, bytes):
+            await self.stream.send(head + body if body else head)
+        else:
+            await self.stream.send(head)
+            async for chunk in body:
+                if chunk:
+                    _bump(scope, write_timeout)
+                    await self.stream.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            await self.stream.send(b"0\r\n\r\n")
+        _bump(scope, read_timeout)
+        while True:
+            self._start_message()
+            await self._read_message(is_head, scope, read_timeout)
+            if 100 <= self.status < 200 and self.status != 101:
+                continue  # informational: the final response follows
+            return self.status, self.reason, self.headers, b"".join(self.body)
+
+    def _start_message(self) -> None:
+        self.headers, self.body, self.reason = [], [], b""
+        self.complete = self.headers_complete = self.keep_alive = False
+
+    async def _read_message(
+        self, is_head: bool, scope: anyio.CancelScope, read_timeout: float | None
+    ) -> None:
+        while not self.complete:
+            try:
+                data = await self.stream.receive(_READ_SIZE)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError) as exc:
+                if not self.received:
+                    raise _StaleConnectionError from exc
+                if self.headers_complete and not _has_framing(self.headers):
+                    self.complete = True  # a close-delimited body ends with the connection
+                    self.keep_alive = False
+                    return
+                raise _ServerProtocolError("server closed the connection mid-response") from exc
+            self.received = True
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade as exc:
+                raise _ServerProtocolError("unexpected protocol upgrade") from exc
+            if self.headers_complete and (is_head or self.status in _NO_BODY_STATUSES):
+                # llhttp cannot be told about HEAD; a fresh parser for the next message.
+                self.complete = True
+                self._parser = httptools.HttpResponseParser(self)
+                return
+            _bump(scope, read_timeout)
+
+
+def _bump(scope: anyio.CancelScope, timeout: float | None) -> None:
+    scope.deadline = anyio.current_time() + timeout if timeout is not None else float("inf")
+
+
+def _has_framing(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
+
+
+class AnyioHTTPTransport(httpx.AsyncBaseTransport):
+    """An httpx transport for plain and TLS HTTP/1.1 on anyio (asyncio and trio).
+
+    Args:
+        verify: an ``ssl.SSLContext`` to verify servers with, ``True`` for the system
+            trust store, or ``False`` to skip verification (tests only).
+        max_connections: requests holding a connection at once, across origins.
+        max_idle_per_origin: idle connections kept per origin.
+        keepalive_expiry: seconds an idle connection may be reused.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        max_connections: int = 100,
+        max_idle_per_origin: int = 100,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        if isinstance(verify, ssl.SSLContext):
+            context = verify
+        else:
+            context = ssl.create_default_context()
+            if not verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["http/1.1"])
+        self._ssl_context = context
+        self._max_connections = max_connections
+        self._max_idle = max_idle_per_origin
+        self._expiry = keepalive_expiry
+        self._pools: dict[Origin, deque[_Connection]] = {}
+        self._slots: anyio.Semaphore | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in (b"http", b"https"):
+            raise httpx.UnsupportedProtocol(
+                f"unsupported URL scheme {url.scheme!r}", request=request
+            )
+        origin: Origin = (scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80))
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        body = _request_body(request)
+        head = _request_head(request)
+        is_head = request.method == "HEAD"
+        safe_to_repeat = isinstance(body, bytes) and request.method.encode() in _IDEMPOTENT
+
+        slots = self._slots
+        if slots is None:  # created on first use, inside the running loop
+            slots = self._slots = anyio.Semaphore(self._max_connections)
+        try:
+            with anyio.fail_after(timeouts.get("pool")):
+                await slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no free connection in time", request=request) from None
+        try:
+            for attempt in (1, 2):
+                connection, reused = await self._checkout(origin, request, timeouts)
+                try:
+                    status, reason, headers, content = await self._exchange(
+                        connection, head, body, is_head, timeouts, request
+                    )
+                except _StaleConnectionError:
+                    await connection.aclose()
+                    if reused and attempt == 1 and safe_to_repeat:
+                        continue
+                    raise httpx.RemoteProtocolError(
+                        "server closed the connection without a response", request=request
+                    ) from None
+                except BaseException:
+                    await connection.aclose()
+                    raise
+                await self._checkin(origin, connection)
+                return httpx.Response(
+                    status,
+                    headers=headers,
+                    stream=httpx.ByteStream(content),
+                    extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+                )
+        finally:
+            slots.release()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close every idle connection."""
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            while pool:
+                await pool.pop().aclose()
+
+    async def _checkout(
+        self, origin: Origin, request: httpx.Request, timeouts: dict[str, float | None]
+    ) -> tuple[_Connection, bool]:
+        pool = self._pools.get(origin)
+        if pool:
+            now = time.monotonic()
+            while pool:
+                connection = pool.pop()
+                if connection.reusable(now):
+                    return connection, True
+                await connection.aclose()
+        return await self._connect(origin, request, timeouts.get("connect")), False
+
+    async def _checkin(self, origin: Origin, connection: _Connection) -> None:
+        pool = self._pools.setdefault(origin, deque())
+        if connection.keep_alive and len(pool) < self._max_idle:
+            connection.expires = time.monotonic() + self._expiry
+            pool.append(connection)
+        else:
+            await connection.aclose()
+
+    async def _connect(
+        self, origin: Origin, request: httpx.Request, connect_timeout: float | None
+    ) -> _Connection:
+        scheme, host, port = origin
+        hostname = host.decode("ascii")
+        tls = scheme == b"https"
+        try:
+            with anyio.fail_after(connect_timeout):
+                stream: ByteStream
+                if tls:
+                    stream = await anyio.connect_tcp(
+                        hostname,
+                        port,
+                        ssl_context=self._ssl_context,
+                        tls_standard_compatible=False,
+                    )
+                else:
+                    stream = await anyio.connect_tcp(hostname, port)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(
+                f"connecting to {hostname}:{port} timed out", request=request
+            ) from None
+        except (OSError, ssl.SSLError, anyio.BrokenResourceError) as exc:
+            raise httpx.ConnectError(
+                f"cannot connect to {hostname}:{port}: {exc}", request=request
+            ) from exc
+        return _Connection(stream, tls=tls)
+
+    async def _exchange(
+        self,
+        connection: _Connection,
+        head: bytes,
+        body: bytes | AsyncIterable[bytes],
+        is_head: bool,
+        timeouts: dict[str, float | None],
+        request: httpx.Request,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        write_timeout = timeouts.get("write")
+        with anyio.CancelScope() as scope:
+            _bump(scope, write_timeout)
+            try:
+                result = await connection.exchange(
+                    head, body, is_head=is_head, scope=scope, timeouts=timeouts
+                )
+            except _ServerProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+            except httptools.HttpParserError as exc:
+                raise httpx.RemoteProtocolError(
+                    f"invalid HTTP response: {exc}", request=request
+                ) from exc
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                if connection.received:
+                    raise httpx.ReadError(f"connection lost: {exc}", request=request) from exc
+                raise _StaleConnectionError from exc
+        if scope.cancelled_caught:
+            await connection.aclose()
+            if connection.received or connection.headers_complete:
+                raise httpx.ReadTimeout("the server stopped sending", request=request)
+            raise httpx.ReadTimeout("no response in time", request=request)
+        return result
+
+
+def _request_head(request: httpx.Request) -> bytes:
+    lines = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+    for name, value in request.headers.raw:
+        lines += (name, b": ", value, b"\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def _request_body(request: httpx.Request) -> bytes | AsyncIterable[bytes]:
+    try:
+        return request.content  # httpx has already read in-memory bodies
+    except httpx.RequestNotRead:
+        stream: Any = request.stream
+        return stream  # type: ignore[no-any-return]

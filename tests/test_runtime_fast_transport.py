@@ -1,0 +1,299 @@
+"""``AnyioHTTPTransport`` against a raw socket server that produces HTTP edge cases."""
+
+from __future__ import annotations
+
+import gzip
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+import pytest
+import trustme
+from anyio.abc import SocketStream
+
+from pydoover_anyio.runtime import AnyioHTTPTransport
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[SocketStream, bytes, bytes, int], Awaitable[bool]]
+
+
+async def read_request(stream: SocketStream, buffer: bytearray) -> tuple[bytes, bytes] | None:
+    """Read one request: (head, body). ``None`` when the client closed the connection."""
+    while b"\r\n\r\n" not in buffer:
+        try:
+            buffer += await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            return None
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    buffer[:] = rest
+    length = 0
+    chunked = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+        if name.strip().lower() == b"transfer-encoding":
+            chunked = True
+    if chunked:
+        while not buffer.endswith(b"0\r\n\r\n"):
+            buffer += await stream.receive()
+        body = bytes(buffer)
+        buffer.clear()
+        return head, body
+    while len(buffer) < length:
+        buffer += await stream.receive()
+    body = bytes(buffer[:length])
+    del buffer[:length]
+    return head, body
+
+
+class Server:
+    """Serves each connection with ``handler(stream, head, body, n)`` until it returns False."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests = 0
+        self.port = 0
+
+
+@asynccontextmanager
+async def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
+    server = Server(handler)
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def connection(stream: SocketStream) -> None:
+        server.connections += 1
+        buffer = bytearray()
+        async with stream:
+            sock: anyio.abc.ByteStream = stream
+            if tls is not None:
+                try:
+                    sock = await anyio.streams.tls.TLSStream.wrap(
+                        stream, server_side=True, ssl_context=tls, standard_compatible=False
+                    )
+                except (anyio.EndOfStream, anyio.BrokenResourceError, ssl.SSLError, OSError):
+                    return  # the client refused the certificate
+            while True:
+                request = await read_request(sock, buffer)  # type: ignore[arg-type]
+                if request is None:
+                    return
+                server.requests += 1
+                if not await handler(sock, *request, server.requests):  # type: ignore[arg-type]
+                    return
+
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, connection)
+        yield server
+        group.cancel_scope.cancel()
+
+
+def respond(body: bytes = b"ok", *, status: str = "200 OK", extra: str = "") -> bytes:
+    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
+
+
+async def ok(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+    await stream.send(respond(b"echo:" + head.split(b" ")[1] + b":" + body))
+    return True
+
+
+def client(**kwargs: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=AnyioHTTPTransport(**kwargs))  # type: ignore[arg-type]
+
+
+async def test_keep_alive_reuses_one_connection() -> None:
+    async with serve(ok) as server, client() as http:
+        for i in range(10):
+            response = await http.get(f"http://127.0.0.1:{server.port}/r{i}")
+            assert response.text == f"echo:/r{i}:"
+        assert server.connections == 1
+
+
+async def test_post_bodies_in_memory_and_streamed() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"ab"
+        yield b"cd"
+
+    async with serve(ok) as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/p"
+        assert (await http.post(url, content=b"payload")).text == "echo:/p:payload"
+        streamed = await http.post(url, content=chunks())
+        assert streamed.text == "echo:/p:2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"
+
+
+async def test_chunked_close_delimited_head_204_304() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        path = head.split(b" ")[1]
+        if path == b"/chunked":
+            await stream.send(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: 1\r\n\r\n"
+            )
+        elif path == b"/head":
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n")
+        elif path == b"/204":
+            await stream.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+        elif path == b"/304":
+            await stream.send(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n")
+        elif path == b"/continue":
+            await stream.send(b"HTTP/1.1 100 Continue\r\n\r\n" + respond(b"final"))
+        elif path == b"/close":
+            await stream.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-eof")
+            return False
+        return True
+
+    async with serve(handler) as server, client() as http:
+        base = f"http://127.0.0.1:{server.port}"
+        assert (await http.get(f"{base}/chunked")).text == "abcdefg"
+        head = await http.head(f"{base}/head")
+        assert (head.status_code, head.content) == (200, b"")
+        assert (await http.get(f"{base}/204")).status_code == 204
+        assert (await http.get(f"{base}/304")).status_code == 304
+        assert (await http.get(f"{base}/continue")).text == "final"
+        assert (await http.get(f"{base}/chunked")).text == "abcdefg"  # same connection
+        assert server.connections == 1
+        assert (await http.get(f"{base}/close")).text == "until-eof"
+        assert (await http.get(f"{base}/204")).status_code == 204
+        assert server.connections == 2
+
+
+async def test_gzip_and_large_bodies() -> None:
+    big = bytes(range(256)) * 20_000  # 5 MB
+    packed = gzip.compress(b'{"a": 1}')
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        if head.split(b" ")[1] == b"/gzip":
+            await stream.send(respond(packed, extra="Content-Encoding: gzip\r\n"))
+        else:
+            await stream.send(respond(big))
+        return True
+
+    async with serve(handler) as server, client() as http:
+        assert (await http.get(f"http://127.0.0.1:{server.port}/gzip")).json() == {"a": 1}
+        assert (await http.get(f"http://127.0.0.1:{server.port}/big")).content == big
+
+
+async def test_a_server_closed_idle_connection_is_replaced() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(respond(b"fresh"))
+        return False  # close after every response
+
+    async with serve(handler) as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(3):
+            await anyio.sleep(0.01)
+            assert (await http.get(url)).text == "fresh"
+        assert server.connections == 3
+
+
+async def test_a_reused_connection_dying_unanswered_is_retried_only_when_safe() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        if n % 2 == 0:
+            return False  # every second request: close without answering
+        await stream.send(respond(b"answer"))
+        return True
+
+    async with serve(handler) as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert (await http.get(url)).text == "answer"  # request 1, connection 1
+        assert (await http.get(url)).text == "answer"  # 2 dropped; repeated as 3, fresh
+        assert (server.requests, server.connections) == (3, 2)
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post(url, content=b"x")  # 4 dropped on a reused connection: a POST
+        assert server.requests == 4  # is never repeated by the transport
+
+
+async def test_errors_map_to_httpx_exceptions() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        path = head.split(b" ")[1]
+        if path == b"/slow":
+            await anyio.sleep(5)
+        elif path == b"/garbage":
+            await stream.send(b"NOT HTTP AT ALL\r\n\r\n")
+        elif path == b"/truncated":
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+            return False
+        return True
+
+    async with serve(handler) as server, client() as http:
+        base = f"http://127.0.0.1:{server.port}"
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(f"{base}/slow", timeout=0.1)
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(f"{base}/garbage")
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(f"{base}/truncated")
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("http://127.0.0.1:9/")
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await http.get("ftp://127.0.0.1/")
+
+
+async def test_pool_timeout_when_every_connection_is_busy() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await anyio.sleep(1)
+        await stream.send(respond())
+        return True
+
+    async with serve(handler) as server, client(max_connections=1) as http:
+        url = f"http://127.0.0.1:{server.port}/"
+        async with anyio.create_task_group() as group:
+            group.start_soon(http.get, url)
+            await anyio.sleep(0.05)
+            with pytest.raises(httpx.PoolTimeout):
+                await http.get(url, timeout=httpx.Timeout(5, pool=0.1))
+            group.cancel_scope.cancel()
+
+
+async def test_cancellation_mid_response_closes_that_connection_only() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        if head.split(b" ")[1] == b"/hang":
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+            await anyio.sleep(5)
+            return False
+        await stream.send(respond(b"fine"))
+        return True
+
+    async with serve(handler) as server, client() as http:
+        base = f"http://127.0.0.1:{server.port}"
+        with anyio.move_on_after(0.1) as scope:
+            await http.get(f"{base}/hang")
+        assert scope.cancelled_caught
+        assert (await http.get(f"{base}/ok")).text == "fine"
+
+
+async def test_many_concurrent_requests() -> None:
+    async with serve(ok) as server, client() as http:
+        results: list[str] = []
+
+        async def one(i: int) -> None:
+            results.append((await http.get(f"http://127.0.0.1:{server.port}/{i}")).text)
+
+        async with anyio.create_task_group() as group:
+            for i in range(64):
+                group.start_soon(one, i)
+        assert sorted(results) == sorted(f"echo:/{i}:" for i in range(64))
+
+
+async def test_tls_with_a_verified_certificate() -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+
+    async with serve(ok, tls=server_context) as server:
+        async with client(verify=client_context) as http:
+            for _ in range(3):
+                response = await http.get(f"https://127.0.0.1:{server.port}/secure")
+                assert response.text == "echo:/secure:"
+            assert server.connections == 1
+        async with client() as untrusting:  # the system store does not know this CA
+            with pytest.raises(httpx.ConnectError):
+                await untrusting.get(f"https://127.0.0.1:{server.port}/secure")
