@@ -12,9 +12,14 @@ Rules this module enforces:
   added; a rule with a ``path`` prefix only matches requests whose path starts with it.
 * The random mode (``set_error_rate``) draws from a seeded RNG, so a run is repeatable
   for a given seed and request order.
+* A fault queued with ``after=True`` lets the app handle the request first (its effects
+  stay, e.g. a stored create), discards the app's response and sends the fault instead:
+  the "the server did it but the client never heard" case.
 * Every request (faulted or not) is logged with the status actually sent, the fault and
   the delay applied, before the client receives the end of the response (so a test that
   got its answer finds it logged). The log is bounded (oldest entries are dropped first).
+  Entries also keep the request headers and body as received; they are decoded (header
+  names lower-cased, a gzip/deflate body decompressed) only when a test reads them.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from __future__ import annotations
 import json
 import random
 import threading
+import zlib
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from http import HTTPStatus
+from typing import Any
 
 import anyio
 
@@ -92,6 +99,8 @@ class Fault:
         seconds: How long a ``stall`` fault waits.
         body: The body of a ``fail`` fault (``None`` means the status's reason phrase).
         content_type: The content type of that body.
+        after: Let the app handle the request first (keeping its effects) and send the
+            fault instead of the app's response. Not meaningful for ``stall``.
     """
 
     kind: FaultKind
@@ -100,6 +109,7 @@ class Fault:
     seconds: float = 0.0
     body: bytes | None = None
     content_type: str = TEXT_CONTENT_TYPE
+    after: bool = False
 
 
 @dataclass(slots=True)
@@ -120,6 +130,11 @@ class LoggedRequest:
         status: The status sent, or ``None`` if no response was started.
         fault: The fault applied, or ``None``.
         delay: Seconds of latency (and stall) applied before handling.
+        raw_headers: The request headers as received (ASGI name/value byte pairs).
+        raw_body: The request body as received (possibly compressed).
+
+    ``raw_headers`` and ``raw_body`` take no part in equality; read them decoded through
+    :attr:`headers`, :attr:`body` and :meth:`json`.
     """
 
     method: str
@@ -128,6 +143,41 @@ class LoggedRequest:
     status: int | None
     fault: FaultKind | None
     delay: float
+    raw_headers: Sequence[tuple[bytes, bytes]] = field(default=(), compare=False, repr=False)
+    raw_body: bytes = field(default=b"", compare=False, repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request headers, names lower-cased; repeated headers joined with ``, ``."""
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in self.raw_headers:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        return headers
+
+    @property
+    def body(self) -> bytes:
+        """The request body, decompressed per ``Content-Encoding`` (gzip or deflate).
+
+        A body that does not decompress is returned as received.
+        """
+        encoding = self.headers.get("content-encoding", "").strip().lower()
+        try:
+            if encoding in ("gzip", "x-gzip"):
+                return zlib.decompress(self.raw_body, wbits=zlib.MAX_WBITS | 16)
+            if encoding == "deflate":
+                return zlib.decompress(self.raw_body)
+        except zlib.error:
+            return self.raw_body
+        return self.raw_body
+
+    def json(self) -> Any:
+        """The (decompressed) body parsed as JSON.
+
+        Raises:
+            ValueError: The body is not JSON.
+        """
+        return json.loads(self.body)
 
 
 class RequestLog:
@@ -220,6 +270,7 @@ class FaultPlan:
         path: str | None = None,
         body: bytes | None = None,
         content_type: str = TEXT_CONTENT_TYPE,
+        after: bool = False,
     ) -> None:
         """Answer the next ``n`` matching requests with an error status.
 
@@ -229,47 +280,59 @@ class FaultPlan:
             path: Only requests whose path starts with this prefix.
             body: The body (default: the status's reason phrase).
             content_type: The body's content type.
+            after: Handle each request first (its effects stay), then send the error.
         """
-        fault = Fault(FaultKind.FAIL, status=status, body=body, content_type=content_type)
+        fault = Fault(
+            FaultKind.FAIL, status=status, body=body, content_type=content_type, after=after
+        )
         self._add(fault, n, path)
 
-    def rate_limit(self, n: int = 1, retry_after: int = 1, *, path: str | None = None) -> None:
+    def rate_limit(
+        self, n: int = 1, retry_after: int = 1, *, path: str | None = None, after: bool = False
+    ) -> None:
         """Answer the next ``n`` matching requests 429 with ``Retry-After``.
 
         Args:
             n: How many requests.
             retry_after: The ``Retry-After`` value in whole seconds.
             path: Only requests whose path starts with this prefix.
+            after: Handle each request first (its effects stay), then send the 429.
         """
-        self._add(Fault(FaultKind.RATE_LIMIT, status=429, retry_after=retry_after), n, path)
+        fault = Fault(FaultKind.RATE_LIMIT, status=429, retry_after=retry_after, after=after)
+        self._add(fault, n, path)
 
-    def drop(self, n: int = 1, *, path: str | None = None) -> None:
+    def drop(self, n: int = 1, *, path: str | None = None, after: bool = False) -> None:
         """Cut the connection mid-response for the next ``n`` matching requests.
 
         Args:
             n: How many requests.
             path: Only requests whose path starts with this prefix.
+            after: Handle each request first (its effects stay), then cut the connection.
         """
-        self._add(Fault(FaultKind.DROP, status=200), n, path)
+        self._add(Fault(FaultKind.DROP, status=200, after=after), n, path)
 
-    def malformed(self, n: int = 1, *, path: str | None = None) -> None:
+    def malformed(self, n: int = 1, *, path: str | None = None, after: bool = False) -> None:
         """Answer the next ``n`` matching requests 200 with invalid JSON.
 
         Args:
             n: How many requests.
             path: Only requests whose path starts with this prefix.
+            after: Handle each request first (its effects stay), then send the bad body.
         """
-        self._add(Fault(FaultKind.MALFORMED, status=200), n, path)
+        self._add(Fault(FaultKind.MALFORMED, status=200, after=after), n, path)
 
-    def html(self, n: int = 1, status: int = 200, *, path: str | None = None) -> None:
+    def html(
+        self, n: int = 1, status: int = 200, *, path: str | None = None, after: bool = False
+    ) -> None:
         """Answer the next ``n`` matching requests with an HTML maintenance page.
 
         Args:
             n: How many requests.
             status: The status to send with the page.
             path: Only requests whose path starts with this prefix.
+            after: Handle each request first (its effects stay), then send the page.
         """
-        self._add(Fault(FaultKind.HTML, status=status), n, path)
+        self._add(Fault(FaultKind.HTML, status=status, after=after), n, path)
 
     def stall(self, n: int = 1, seconds: float = 5.0, *, path: str | None = None) -> None:
         """Delay the next ``n`` matching requests, then handle them normally.
@@ -401,6 +464,7 @@ class FaultMiddleware:
             delay += fault.seconds
         status: int | None = None
         logged = False
+        chunks: list[bytes] = []
 
         def record() -> None:
             nonlocal logged
@@ -408,7 +472,23 @@ class FaultMiddleware:
                 logged = True
                 query = bytes(scope.get("query_string", b"")).decode("latin-1")
                 kind = None if fault is None else fault.kind
-                self.log.append(LoggedRequest(scope["method"], path, query, status, kind, delay))
+                entry = LoggedRequest(
+                    scope["method"],
+                    path,
+                    query,
+                    status,
+                    kind,
+                    delay,
+                    raw_headers=scope.get("headers", ()),
+                    raw_body=b"".join(chunks),
+                )
+                self.log.append(entry)
+
+        async def logging_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
 
         async def logging_send(message: Message) -> None:
             nonlocal status
@@ -422,11 +502,27 @@ class FaultMiddleware:
             if delay:
                 await anyio.sleep(delay)
             if fault is None or fault.kind is FaultKind.STALL:
-                await self.app(scope, receive, logging_send)
+                await self.app(scope, logging_receive, logging_send)
             else:
+                if fault.after:
+                    await self.app(scope, logging_receive, _discard)
+                else:
+                    await _drain(logging_receive)
                 await _apply(fault, logging_send)
         finally:
             record()
+
+
+async def _discard(message: Message) -> None:
+    """An ASGI ``send`` that throws the app's response away (for ``after`` faults)."""
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request body the app never will, so the log holds it."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def _apply(fault: Fault, send: Send) -> None:

@@ -161,6 +161,7 @@ class ServerThread:
         ws: uvicorn's WebSocket implementation name (``"none"`` disables WebSockets).
         log_level: Level for uvicorn's own loggers, or ``None`` to leave them alone.
         access_log: Whether uvicorn logs each request.
+        name: The name of the server thread.
     """
 
     def __init__(
@@ -173,8 +174,10 @@ class ServerThread:
         ws: str = "none",
         log_level: str | None = None,
         access_log: bool = False,
+        name: str = "emulator-server",
     ) -> None:
         self._app = app
+        self._name = name
         self._host = host
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
@@ -252,7 +255,7 @@ class ServerThread:
             logging.getLogger("uvicorn.error").addFilter(_ABORT_FILTER)  # idempotent
             server = _Server(config, app, self._shutdown_timeout, ready)
             thread = threading.Thread(
-                target=self._run, args=(server, sock, ready), name="emulator-server", daemon=True
+                target=self._run, args=(server, sock, ready), name=self._name, daemon=True
             )
             self._socket, self._server, self._thread, self._error = sock, server, thread, None
             thread.start()
