@@ -1,0 +1,108 @@
+"""Access-token expiry: normalising ``token_expires``, reading a JWT's ``exp``, the refresh rule.
+
+Rules this module enforces (spec §2.1):
+
+* Expiries are kept as Unix seconds (``float``). A naive ``datetime`` means UTC.
+* A JWT's ``exp`` claim is read without checking the signature; a token that is not a
+  JWT, or has no usable ``exp``, has no known expiry and is never considered expired.
+* A token needs refreshing when there is none, or when ``now >= expiry - 30 s``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Final, TypeAlias
+
+import jwt
+
+#: Seconds before the expiry at which a token is already treated as expired.
+EXPIRY_BUFFER_SECONDS: Final = 30.0
+
+#: What callers may pass as ``token_expires``.
+ExpiryInput: TypeAlias = datetime | float | int | None
+
+
+def expiry_timestamp(value: ExpiryInput) -> float | None:
+    """Unix seconds of a ``token_expires`` value.
+
+    Args:
+        value: a ``datetime`` (naive means UTC), Unix seconds, or ``None``.
+
+    Returns:
+        The expiry in Unix seconds, or ``None`` when unknown.
+
+    Raises:
+        TypeError: ``value`` is of another type.
+        ValueError: ``value`` is NaN.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            "token_expires must be a datetime, Unix seconds (int or float) or None, "
+            f"not {type(value).__name__}"
+        )
+    seconds = float(value)
+    if math.isnan(seconds):
+        raise ValueError("token_expires must not be NaN")
+    return seconds
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT in Unix seconds, or ``None`` (no signature check).
+
+    Args:
+        token: an access token, JWT or opaque.
+
+    Returns:
+        The expiry, or ``None`` for opaque tokens and JWTs without a numeric ``exp``.
+    """
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    seconds = float(exp)
+    return None if math.isnan(seconds) else seconds
+
+
+def as_datetime(seconds: float | None) -> datetime | None:
+    """An aware UTC ``datetime`` for Unix seconds (clamped to ``datetime``'s range).
+
+    Args:
+        seconds: Unix seconds, or ``None``.
+
+    Returns:
+        The instant, or ``None`` when ``seconds`` is ``None``.
+    """
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return (datetime.max if seconds > 0 else datetime.min).replace(tzinfo=UTC)
+
+
+def needs_refresh(token: str | None, expires_at: float | None, now: float) -> bool:
+    """Whether a token must be replaced before it is used.
+
+    Args:
+        token: the access token held, if any.
+        expires_at: its expiry in Unix seconds, if known.
+        now: the current time in Unix seconds.
+
+    Returns:
+        ``True`` when there is no token or it expires within the 30 s buffer.
+    """
+    if not token:
+        return True
+    if expires_at is None:
+        return False
+    return now >= expires_at - EXPIRY_BUFFER_SECONDS

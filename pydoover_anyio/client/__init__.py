@@ -1,0 +1,71 @@
+"""``AsyncDataClient``: the Doover Data API on anyio (asyncio and trio), drop-in for
+pydoover's.
+
+Method names, parameters and defaults equal pydoover 1.18's ``AsyncDataClient``. What
+differs, on purpose:
+
+* ``max_retries`` counts retries after the first attempt (pydoover counted attempts;
+  ``0`` sent nothing at all). Retried: transport failures, timeouts, 408, 429 and 5xx,
+  with capped exponential backoff, full jitter and ``Retry-After``. A create without a
+  client-chosen id is re-sent only when it provably never reached the server.
+* A 401 refreshes the token once (if the auth can) and re-sends once.
+* ``timeout`` really applies: to each connect/read/write/pool wait and to each attempt
+  as a whole.
+* Usable without ``setup()``; ``close()``/``aclose()``/``async with`` close it.
+* Iterators are exact in both directions and hold one page in memory.
+* Channel names are percent-escaped in paths; ``agent_id`` lists are sent 250 per request.
+* Errors are :mod:`pydoover_anyio.errors` classes; transport failures become
+  ``DooverConnectionError`` and malformed bodies ``ResponseDecodeError``.
+"""
+
+from __future__ import annotations
+
+from ._aggregates import AggregateMethods
+from ._alarms import AlarmMethods
+from ._base import DEFAULT_BASE_URL
+from ._batch import BatchMethods
+from ._channels import ChannelMethods
+from ._connections import ConnectionMethods
+from ._iterators import (
+    AsyncMessageIterator,
+    AsyncMultiAgentMessageIterator,
+    MessageIterator,
+    MultiAgentMessageIterator,
+)
+from ._messages import MessageMethods
+from ._multi_agent import AGENT_CHUNK, MultiAgentMethods
+from ._notifications import NotificationMethods
+from ._processors import ProcessorMethods
+
+__all__ = [
+    "AGENT_CHUNK",
+    "DEFAULT_BASE_URL",
+    "AsyncDataClient",
+    "AsyncMessageIterator",
+    "AsyncMultiAgentMessageIterator",
+    "MessageIterator",
+    "MultiAgentMessageIterator",
+]
+
+
+class AsyncDataClient(
+    ChannelMethods,
+    MessageMethods,
+    AggregateMethods,
+    MultiAgentMethods,
+    BatchMethods,
+    AlarmMethods,
+    ConnectionMethods,
+    NotificationMethods,
+    ProcessorMethods,
+):
+    """Asynchronous client of the Doover Data API (asyncio or trio).
+
+    Construct it anywhere; use it with ``async with`` (or call :meth:`close`). See
+    :class:`~pydoover_anyio.client._base.ClientCore` for the constructor arguments.
+
+    Example::
+
+        async with AsyncDataClient(token="...") as client:
+            channel = await client.fetch_channel(agent_id, "pump_log")
+    """

@@ -1,0 +1,390 @@
+"""The request core every endpoint family of :class:`AsyncDataClient` is built on.
+
+Rules this module enforces:
+
+* One logical request = ``ensure_token()`` once, then the runtime :class:`Transport`
+  (timeouts, retries with backoff and ``Retry-After``) sends it.
+* A request that creates something without a client-chosen id is never blindly re-sent:
+  it is retried only when it provably never reached the server (failed connect, 429).
+* A 401 triggers ``auth.refresh_after_unauthorized(rejected_token)`` and, when the auth
+  can supply a new token, exactly one more send.
+* Every failure becomes an error from :mod:`pydoover_anyio.errors` naming the method and
+  the (redacted) URL; raw httpx errors never reach callers.
+* The bearer token is only sent to the data API's own origin, even when a download URL
+  points elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from types import TracebackType
+from typing import Any, Final, Self
+
+import httpx
+
+from .._wire import build_query, channel_segment, json_body, multipart_body
+from ..auth import AsyncAuth, build_auth
+from ..errors import DooverConnectionError, UnauthorizedError, connection_error, error_for_status
+from ..models import File
+from ..models._decode import decode
+from ..runtime import ClientClosedError, Request, RetryPolicy, Transport, describe
+
+__all__ = ["DEFAULT_BASE_URL", "NO_BODY", "ClientCore"]
+
+#: The production data API.
+DEFAULT_BASE_URL: Final = "https://data.doover.com/api"
+
+_SUPPORTED_COMPRESSION: Final = ("gzip",)
+_ORG_HEADER: Final = "X-Doover-Organisation"
+
+
+class _NoBody:
+    """Sentinel type: the request has no JSON body (``None`` is a valid JSON body)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_BODY"
+
+
+#: Passed as ``json=`` (the default) when a request carries no JSON body.
+NO_BODY: Final = _NoBody()
+
+
+def _user_agent() -> str:
+    try:
+        version = metadata.version("pydoover-anyio")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        version = "0"
+    return f"pydoover-anyio/{version} Python/{platform.python_version()} httpx/{httpx.__version__}"
+
+
+def _check_response(response: httpx.Response) -> None:
+    """Raise the error class for a final non-2xx response."""
+    if 200 <= response.status_code < 300:
+        return
+    request = response.request
+    raise error_for_status(response.status_code, request.method, str(request.url), response.text)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+class ClientCore:
+    """Configuration, lifecycle and the request core shared by every endpoint mixin.
+
+    Args:
+        base_url: the data API base URL (alias of ``data_base_url``); default
+            ``https://data.doover.com/api``.
+        auth: a pre-built async auth object, shared (never closed by this client);
+            cannot be combined with any other auth argument.
+        profile: name of a ``~/.doover/config`` profile (or an ``AuthProfile``).
+        data_base_url: same as ``base_url``; both given and different is a ``ValueError``.
+        control_base_url: the control API base (refresh-token auth only).
+        token: an access token to start with.
+        token_expires: its expiry (datetime, naive = UTC, or Unix seconds).
+        client_id: client-credentials id.
+        client_secret: client-credentials secret.
+        refresh_token: refresh token for the auth server.
+        refresh_token_id: its id (kept, never sent).
+        auth_server_url: the auth server for the refresh-token flow.
+        auth_server_client_id: the OAuth client id used when refreshing.
+        agent_id: default agent for methods called with ``agent_id=None``.
+        organisation_id: default ``X-Doover-Organisation`` header (a per-call value wins).
+        max_retries: retries AFTER the first attempt (``0`` = one attempt, never none).
+            pydoover counted total attempts (see :mod:`pydoover_anyio.client`).
+        retry_delay: the first backoff ceiling in seconds (doubles per retry, jittered).
+        timeout: seconds for each connect/read/write/pool wait AND the longest one
+            attempt may take overall (the token endpoint uses it too).
+        compress: ``"gzip"`` (default) to gzip JSON bodies of 50 bytes or more, or ``None``.
+        compress_level: gzip level 0-9 (default 6).
+
+    Raises:
+        ValueError: bad ``compress``/``compress_level``/``max_retries``, or conflicting
+            auth arguments.
+        TypeError: ``auth`` does not look like an async auth object.
+    """
+
+    agent_id: int | None
+    organisation_id: int | None
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        auth: AsyncAuth | None = None,
+        profile: Any = None,
+        data_base_url: str | None = None,
+        control_base_url: str | None = None,
+        token: str | None = None,
+        token_expires: Any = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        refresh_token: str | None = None,
+        refresh_token_id: str | None = None,
+        auth_server_url: str | None = None,
+        auth_server_client_id: str | None = None,
+        agent_id: int | None = None,
+        organisation_id: int | None = None,
+        max_retries: int = 3,
+        retry_delay: float = 1.0,
+        timeout: float = 60.0,
+        compress: str | None = "gzip",
+        compress_level: int | None = None,
+    ) -> None:
+        if compress is not None and compress not in _SUPPORTED_COMPRESSION:
+            raise ValueError(
+                f"compress must be one of {_SUPPORTED_COMPRESSION} or None, got {compress!r}"
+            )
+        if compress_level is not None and not 0 <= compress_level <= 9:
+            raise ValueError(f"compress_level must be 0-9 or None, got {compress_level!r}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {max_retries!r}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        resolved_auth, resolved_url, owns_auth = build_auth(
+            auth=auth,
+            profile=profile,
+            base_url=base_url,
+            data_base_url=data_base_url,
+            control_base_url=control_base_url,
+            token=token,
+            token_expires=token_expires,
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+            refresh_token_id=refresh_token_id,
+            auth_server_url=auth_server_url,
+            auth_server_client_id=auth_server_client_id,
+            timeout=timeout,
+        )
+        self.auth: AsyncAuth = resolved_auth
+        self._owns_auth = owns_auth
+        self.base_url: str = (resolved_url or DEFAULT_BASE_URL).rstrip("/")
+        self.agent_id = int(agent_id) if agent_id else None
+        self.organisation_id = int(organisation_id) if organisation_id else None
+        self.compress: str | None = compress
+        self.compress_level: int | None = compress_level
+        self._timeout = float(timeout)
+        self._origin = _origin(httpx.URL(self.base_url))
+        self._transport = Transport(
+            self.base_url,
+            timeout=httpx.Timeout(self._timeout),
+            attempt_timeout=self._timeout,
+            user_agent=_user_agent(),
+            retry=RetryPolicy(max_retries=max_retries, backoff_base=retry_delay),
+            check_response=_check_response,
+            map_transport_error=connection_error,
+            follow_redirects=True,
+        )
+
+    # -- settings ----------------------------------------------------------------------
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt of a request that may be repeated."""
+        return self._transport.retry.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {value!r}")
+        self._transport.retry = dataclasses.replace(self._transport.retry, max_retries=value)
+
+    @property
+    def retry_delay(self) -> float:
+        """The first backoff ceiling in seconds (doubled per retry, full jitter)."""
+        return self._transport.retry.backoff_base
+
+    @retry_delay.setter
+    def retry_delay(self, value: float) -> None:
+        self._transport.retry = dataclasses.replace(self._transport.retry, backoff_base=value)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds per connect/read/write/pool wait and per attempt overall."""
+        return self._timeout
+
+    @property
+    def token(self) -> str | None:
+        """The access token currently held by the auth object."""
+        return self.auth.token
+
+    def set_token(self, token: str | None) -> None:
+        """Replace the bearer token (e.g. after a device-token rotation).
+
+        Args:
+            token: the new access token, or ``None`` to drop it.
+        """
+        self.auth.set_token(token)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Kept for pydoover compatibility: the client is ready at construction.
+
+        Raises:
+            ClientClosedError: the client was closed.
+        """
+        if self._transport.closed:
+            raise ClientClosedError("this client is closed; create a new one")
+
+    async def close(self) -> None:
+        """Close the HTTP connections, and the auth object if this client built it."""
+        if self._transport.closed:
+            return
+        await self._transport.aclose()
+        if self._owns_auth:
+            await self.auth.aclose()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`close`."""
+        await self.close()
+
+    async def __aenter__(self) -> Self:
+        await self.setup()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- helpers for mixins --------------------------------------------------------------
+
+    def _agent(self, agent_id: int | None) -> int:
+        """The explicit agent id, else the client's default.
+
+        Raises:
+            ValueError: neither is set.
+        """
+        resolved = agent_id if agent_id is not None else self.agent_id
+        if resolved is None:
+            raise ValueError(
+                "agent_id must be given to the method or set on the client (agent_id=...)"
+            )
+        return int(resolved)
+
+    def _channel_path(self, agent_id: int | None, channel_name: str) -> str:
+        """``/agents/{agent}/channels/{percent-escaped channel name}``."""
+        return f"/agents/{self._agent(agent_id)}/channels/{channel_segment(channel_name)}"
+
+    async def _call(
+        self,
+        decode_as: Any,
+        method: str,
+        path: str,
+        *,
+        query: Iterable[tuple[str, object]] = (),
+        json: object = NO_BODY,
+        files: Sequence[File] | None = None,
+        organisation_id: int | None = None,
+        idempotent: bool | None = None,
+        authenticated: bool = True,
+        allow_empty: bool = False,
+    ) -> Any:
+        """Send one logical request and decode its response.
+
+        Args:
+            decode_as: the type to decode the JSON response into, or ``None`` to ignore
+                the body.
+            method: the HTTP method.
+            path: a path below the base URL (or an absolute URL).
+            query: raw query items, encoded like pydoover (``None`` dropped, lists
+                repeated, bools lowercase, datetimes as snowflake bounds).
+            json: the JSON body (gzip per the client's settings), or ``NO_BODY``.
+            files: attachments; the request becomes multipart with ``json`` as the
+                ``json_payload`` part.
+            organisation_id: the organisation header for this call (default: the client's).
+            idempotent: whether the request may be repeated after an ambiguous failure;
+                default from the method (GET/PUT/DELETE yes, POST/PATCH no).
+            authenticated: whether to obtain and send a bearer token.
+            allow_empty: whether an empty (or ``null``) 2xx body gives ``None`` instead
+                of a decode error.
+
+        Returns:
+            The decoded response, or ``None``.
+
+        Raises:
+            HTTPError: a non-2xx final response (subclass per status).
+            DooverConnectionError: the request failed in transport after retries.
+            ResponseDecodeError: a 2xx body that does not match ``decode_as``.
+            TokenRefreshError: no usable token could be obtained.
+            ClientClosedError: the client is closed.
+        """
+        if files is not None:
+            payload = {} if json is NO_BODY or json is None else json
+            content, body_headers = multipart_body(payload, files)
+        elif json is not NO_BODY:
+            content, body_headers = json_body(json, self.compress, self.compress_level)
+        else:
+            content, body_headers = None, {}
+        request = Request(
+            method.upper(),
+            path,
+            params=build_query(query),
+            headers=tuple(body_headers.items()),
+            content=content,
+            idempotent=idempotent,
+        )
+        response = await self._exchange(request, organisation_id, authenticated=authenticated)
+        if decode_as is None:
+            return None
+        return decode(
+            decode_as,
+            response.content,
+            method=request.method,
+            url=str(response.request.url),
+            status=response.status_code,
+            allow_empty=allow_empty,
+        )
+
+    async def _download(self, url_or_path: str, *, organisation_id: int | None = None) -> bytes:
+        """GET raw bytes (redirects followed); the token only goes to the API's origin.
+
+        Raises:
+            HTTPError: a non-2xx final response.
+            DooverConnectionError: the download failed in transport after retries.
+        """
+        response = await self._exchange(Request("GET", url_or_path), organisation_id)
+        return response.content
+
+    async def _exchange(
+        self, request: Request, organisation_id: int | None, *, authenticated: bool = True
+    ) -> httpx.Response:
+        """Send ``request`` with auth and org headers; one refresh-and-resend on 401."""
+        target = _origin(httpx.URL(self._transport.url(request.path)))
+        send_token = authenticated and target == self._origin
+        if send_token:
+            await self.auth.ensure_token()
+        org = organisation_id or self.organisation_id
+        base_headers = ((_ORG_HEADER, str(int(org))),) if org else ()
+        refreshed = False
+        while True:
+            rejected = self.auth.token if send_token else None
+            auth_headers = tuple(self.auth.get_auth_headers().items()) if send_token else ()
+            attempt = dataclasses.replace(
+                request, headers=(*auth_headers, *base_headers, *request.headers)
+            )
+            try:
+                return await self._transport.send(attempt)
+            except UnauthorizedError:
+                if not send_token or refreshed:
+                    raise
+                if not await self.auth.refresh_after_unauthorized(rejected):
+                    raise
+                refreshed = True
+            except httpx.TooManyRedirects as exc:  # not an httpx.TransportError
+                url = self._transport.url(request.path)
+                raise DooverConnectionError(
+                    f"{describe(request.method, url)} failed: {exc}",
+                    method=request.method,
+                    url=url,
+                ) from exc

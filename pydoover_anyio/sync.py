@@ -1,0 +1,265 @@
+"""``DataClient``: the blocking twin of :class:`AsyncDataClient`, drop-in for pydoover's.
+
+Every method runs the async client's method on the client's own event-loop thread
+(:mod:`pydoover_anyio.runtime.facade`); nothing is implemented twice. The client is safe
+to share between threads. Differences from pydoover's ``DataClient`` are the async
+client's (retries, timeouts, exact iterators, see :mod:`pydoover_anyio.client`), plus:
+
+* ``auth=`` takes an async auth object (what :class:`AsyncDataClient` takes), since the
+  requests run on an event loop. An auth object belongs to the event loop that first
+  uses it and each ``DataClient`` has its own loop, so do not share one auth object
+  between ``DataClient`` instances: share one ``DataClient`` between threads instead.
+* Iterators read ahead on the client's loop (a bounded buffer); ``close()`` them, or use
+  ``with``, to stop early.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+from typing import Any
+
+from .auth import AsyncAuth
+from .client import AsyncDataClient
+from .client._iterators import MessageIterator, MultiAgentMessageIterator
+from .runtime import SyncFacade, sync_method
+
+__all__ = ["DataClient"]
+
+
+class DataClient(SyncFacade[AsyncDataClient]):
+    """Blocking client of the Doover Data API; takes the same arguments as
+    :class:`AsyncDataClient` (see there)."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        auth: AsyncAuth | None = None,
+        profile: Any = None,
+        data_base_url: str | None = None,
+        control_base_url: str | None = None,
+        token: str | None = None,
+        token_expires: Any = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        refresh_token: str | None = None,
+        refresh_token_id: str | None = None,
+        auth_server_url: str | None = None,
+        auth_server_client_id: str | None = None,
+        agent_id: int | None = None,
+        organisation_id: int | None = None,
+        max_retries: int = 3,
+        retry_delay: float = 1.0,
+        timeout: float = 60.0,
+        compress: str | None = "gzip",
+        compress_level: int | None = None,
+    ) -> None:
+        super().__init__(
+            partial(
+                AsyncDataClient,
+                base_url,
+                auth=auth,
+                profile=profile,
+                data_base_url=data_base_url,
+                control_base_url=control_base_url,
+                token=token,
+                token_expires=token_expires,
+                client_id=client_id,
+                client_secret=client_secret,
+                refresh_token=refresh_token,
+                refresh_token_id=refresh_token_id,
+                auth_server_url=auth_server_url,
+                auth_server_client_id=auth_server_client_id,
+                agent_id=agent_id,
+                organisation_id=organisation_id,
+                max_retries=max_retries,
+                retry_delay=retry_delay,
+                timeout=timeout,
+                compress=compress,
+                compress_level=compress_level,
+            )
+        )
+
+    # -- settings shared with the async client -------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The data API base URL."""
+        return self._async_client.base_url
+
+    @property
+    def auth(self) -> AsyncAuth:
+        """The auth object requests are signed with."""
+        return self._async_client.auth
+
+    @property
+    def agent_id(self) -> int | None:
+        """The default agent of methods called with ``agent_id=None``."""
+        return self._async_client.agent_id
+
+    @agent_id.setter
+    def agent_id(self, value: int | None) -> None:
+        self._async_client.agent_id = value
+
+    @property
+    def organisation_id(self) -> int | None:
+        """The default ``X-Doover-Organisation`` header."""
+        return self._async_client.organisation_id
+
+    @organisation_id.setter
+    def organisation_id(self, value: int | None) -> None:
+        self._async_client.organisation_id = value
+
+    @property
+    def token(self) -> str | None:
+        """The access token currently held."""
+        return self._async_client.token
+
+    def set_token(self, token: str | None) -> None:
+        """Replace the bearer token (e.g. after a device-token rotation).
+
+        Args:
+            token: the new access token, or ``None`` to drop it.
+        """
+        self._async_client.set_token(token)
+
+    # -- iterators (pydoover's sync parameter order differs from its async one) ----------
+
+    def iter_messages(
+        self,
+        agent_id: int,
+        channel_name: str,
+        before: int | dt.datetime | None = None,
+        after: int | dt.datetime | None = None,
+        field_names: list[str] | None = None,
+        page_size: int = 50,
+        organisation_id: int | None = None,
+    ) -> MessageIterator:
+        """Iterate over a channel's messages; see ``AsyncDataClient.iter_messages``.
+
+        Returns:
+            A blocking iterator of messages with ``collect()``; ``close()`` it (or use
+            ``with``) to stop early.
+        """
+        loop = self._loop_for_call()  # first: rebuilds the async client after a fork
+        source = self._async_client.iter_messages(
+            agent_id,
+            channel_name,
+            before=before,
+            after=after,
+            field_names=field_names,
+            organisation_id=organisation_id,
+            page_size=page_size,
+        )
+        return MessageIterator(loop, source)
+
+    def iter_multi_agent_messages(
+        self,
+        channel_name: str,
+        agent_ids: list[int],
+        before: int | dt.datetime | None = None,
+        after: int | dt.datetime | None = None,
+        agent_message_limit: int | None = None,
+        field_names: list[str] | None = None,
+        organisation_id: int | None = None,
+        page_size: int = 50,
+    ) -> MultiAgentMessageIterator:
+        """Iterate over one channel across agents; see
+        ``AsyncDataClient.iter_multi_agent_messages``.
+
+        Returns:
+            A blocking iterator of messages with ``collect()``; ``close()`` it (or use
+            ``with``) to stop early.
+        """
+        loop = self._loop_for_call()  # first: rebuilds the async client after a fork
+        source = self._async_client.iter_multi_agent_messages(
+            channel_name,
+            agent_ids,
+            before=before,
+            after=after,
+            agent_message_limit=agent_message_limit,
+            field_names=field_names,
+            organisation_id=organisation_id,
+            page_size=page_size,
+        )
+        return MultiAgentMessageIterator(loop, source)
+
+    # -- every other endpoint, bridged -----------------------------------------------------
+
+    list_channels = sync_method(AsyncDataClient.list_channels)
+    fetch_channel = sync_method(AsyncDataClient.fetch_channel)
+    create_channel = sync_method(AsyncDataClient.create_channel)
+    put_channel = sync_method(AsyncDataClient.put_channel)
+    list_data_series = sync_method(AsyncDataClient.list_data_series)
+    archive_channel = sync_method(AsyncDataClient.archive_channel)
+    unarchive_channel = sync_method(AsyncDataClient.unarchive_channel)
+    list_messages = sync_method(AsyncDataClient.list_messages)
+    fetch_message = sync_method(AsyncDataClient.fetch_message)
+    fetch_message_logs = sync_method(AsyncDataClient.fetch_message_logs)
+    create_message = sync_method(AsyncDataClient.create_message)
+    update_message = sync_method(AsyncDataClient.update_message)
+    delete_message = sync_method(AsyncDataClient.delete_message)
+    fetch_message_attachment = sync_method(AsyncDataClient.fetch_message_attachment)
+    fetch_timeseries = sync_method(AsyncDataClient.fetch_timeseries)
+    fetch_channel_aggregate = sync_method(AsyncDataClient.fetch_channel_aggregate)
+    update_channel_aggregate = sync_method(AsyncDataClient.update_channel_aggregate)
+    fetch_channel_aggregate_attachment = sync_method(
+        AsyncDataClient.fetch_channel_aggregate_attachment
+    )
+    fetch_multi_agent_messages = sync_method(AsyncDataClient.fetch_multi_agent_messages)
+    fetch_multi_agent_aggregates = sync_method(AsyncDataClient.fetch_multi_agent_aggregates)
+    batch_create_messages = sync_method(AsyncDataClient.batch_create_messages)
+    batch_update_messages = sync_method(AsyncDataClient.batch_update_messages)
+    batch_delete_messages = sync_method(AsyncDataClient.batch_delete_messages)
+    batch_update_aggregates = sync_method(AsyncDataClient.batch_update_aggregates)
+    list_alarms = sync_method(AsyncDataClient.list_alarms)
+    list_agent_alarms = sync_method(AsyncDataClient.list_agent_alarms)
+    fetch_alarm = sync_method(AsyncDataClient.fetch_alarm)
+    create_alarm = sync_method(AsyncDataClient.create_alarm)
+    put_alarm = sync_method(AsyncDataClient.put_alarm)
+    update_alarm = sync_method(AsyncDataClient.update_alarm)
+    delete_alarm = sync_method(AsyncDataClient.delete_alarm)
+    list_connections = sync_method(AsyncDataClient.list_connections)
+    fetch_connection = sync_method(AsyncDataClient.fetch_connection)
+    fetch_connection_history = sync_method(AsyncDataClient.fetch_connection_history)
+    fetch_subscription_history = sync_method(AsyncDataClient.fetch_subscription_history)
+    fetch_channel_subscriptions = sync_method(AsyncDataClient.fetch_channel_subscriptions)
+    fetch_agent_permissions = sync_method(AsyncDataClient.fetch_agent_permissions)
+    send_notification = sync_method(AsyncDataClient.send_notification)
+    fetch_notifications = sync_method(AsyncDataClient.fetch_notifications)
+    list_notification_endpoints = sync_method(AsyncDataClient.list_notification_endpoints)
+    create_notification_endpoint = sync_method(AsyncDataClient.create_notification_endpoint)
+    update_notification_endpoint = sync_method(AsyncDataClient.update_notification_endpoint)
+    delete_notification_endpoint = sync_method(AsyncDataClient.delete_notification_endpoint)
+    test_notification_endpoint = sync_method(AsyncDataClient.test_notification_endpoint)
+    list_notification_subscriptions = sync_method(AsyncDataClient.list_notification_subscriptions)
+    create_notification_subscription = sync_method(AsyncDataClient.create_notification_subscription)
+    update_notification_subscription = sync_method(AsyncDataClient.update_notification_subscription)
+    delete_notification_subscription = sync_method(AsyncDataClient.delete_notification_subscription)
+    list_default_notification_subscriptions = sync_method(
+        AsyncDataClient.list_default_notification_subscriptions
+    )
+    delete_default_notification_subscription = sync_method(
+        AsyncDataClient.delete_default_notification_subscription
+    )
+    list_notification_subscribers = sync_method(AsyncDataClient.list_notification_subscribers)
+    update_web_push_endpoint = sync_method(AsyncDataClient.update_web_push_endpoint)
+    list_notification_endpoint_summaries = sync_method(
+        AsyncDataClient.list_notification_endpoint_summaries
+    )
+    update_default_notification_subscription = sync_method(
+        AsyncDataClient.update_default_notification_subscription
+    )
+    fetch_webpush_public_key = sync_method(AsyncDataClient.fetch_webpush_public_key)
+    fetch_subscription_info = sync_method(AsyncDataClient.fetch_subscription_info)
+    fetch_schedule_info = sync_method(AsyncDataClient.fetch_schedule_info)
+    put_schedule = sync_method(AsyncDataClient.put_schedule)
+    put_subscription = sync_method(AsyncDataClient.put_subscription)
+    put_ingestion_endpoint = sync_method(AsyncDataClient.put_ingestion_endpoint)
+    delete_ingestion_endpoint = sync_method(AsyncDataClient.delete_ingestion_endpoint)
+    regenerate_schedule_token = sync_method(AsyncDataClient.regenerate_schedule_token)
+    invoke_ingestion_endpoint = sync_method(AsyncDataClient.invoke_ingestion_endpoint)
+    fetch_turn_token = sync_method(AsyncDataClient.fetch_turn_token)
+    rotate_device_token = sync_method(AsyncDataClient.rotate_device_token)
+    confirm_device_token = sync_method(AsyncDataClient.confirm_device_token)

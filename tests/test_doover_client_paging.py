@@ -1,0 +1,183 @@
+"""The I/O-free message paging planners, against brute-force model servers.
+
+The model servers follow the listing rules of the wire contract: exclusive bounds; the
+newest ``limit`` below ``before`` when it is sent; the oldest ``limit`` above ``after``
+when only it is sent; and, for several agents, at most two days between the bounds, a
+per-agent limit applied before the overall one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pydoover_anyio.client._paging import TWO_DAYS, ChannelPlanner, MultiAgentPlanner, PageBounds
+
+DAY = TWO_DAYS // 2
+
+
+@dataclass(frozen=True)
+class Msg:
+    id: int
+    agent: int
+
+
+def channel_server(ids: list[int], cap: int | None):
+    """A channel listing: returns pages as the server would (``cap`` caps ``limit``)."""
+    ordered = sorted(set(ids))
+
+    def page(before: int | None, after: int | None, limit: int) -> list[Msg]:
+        limit = min(limit, cap) if cap else limit
+        inside = [
+            i for i in ordered if (after is None or i > after) and (before is None or i < before)
+        ]
+        chosen = inside[:limit] if before is None and after is not None else inside[::-1][:limit]
+        return [Msg(i, 0) for i in chosen]
+
+    return page
+
+
+def run_channel(planner: ChannelPlanner[Msg], page, size: int) -> tuple[list[int], int]:
+    seen: list[int] = []
+    requests = 0
+    while not planner.finished:
+        bounds = planner.next_bounds()
+        requests += 1
+        assert requests < 10_000
+        seen.extend(m.id for m in planner.feed(page(bounds.before, bounds.after, size)))
+    return seen, requests
+
+
+ids_strategy = st.lists(st.integers(min_value=1, max_value=5_000), max_size=120)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ids=ids_strategy,
+    before=st.none() | st.integers(0, 5_100),
+    after=st.none() | st.integers(0, 5_100),
+    size=st.integers(1, 12),
+    cap=st.none() | st.integers(1, 12),
+)
+def test_channel_planner_is_exact(ids, before, after, size, cap):
+    planner: ChannelPlanner[Msg] = ChannelPlanner(before, after, now_bound=10_000)
+    seen, _ = run_channel(planner, channel_server(ids, cap), size)
+    inside = sorted(
+        {i for i in ids if (after is None or i > after) and (before is None or i < before)}
+    )
+    forward = before is None and after is not None
+    assert seen == (inside if forward else inside[::-1])
+
+
+def test_channel_planner_sends_before_when_paging_backward():
+    planner: ChannelPlanner[Msg] = ChannelPlanner(None, None, now_bound=777)
+    assert planner.next_bounds().before == 777
+    assert not planner.forward
+    both: ChannelPlanner[Msg] = ChannelPlanner(None, 5, now_bound=777)
+    assert both.forward
+    assert both.next_bounds().before is None
+
+
+def test_channel_planner_ignores_duplicates_and_out_of_range_ids():
+    planner: ChannelPlanner[Msg] = ChannelPlanner(100, 10, now_bound=0)
+    page = [Msg(50, 0), Msg(50, 0), Msg(150, 0), Msg(5, 0), Msg(60, 0)]
+    assert [m.id for m in planner.feed(page)] == [60, 50]
+    assert planner.next_bounds().before == 50
+    assert planner.feed([Msg(60, 0)]) == []  # nothing new: finished, not looping
+    assert planner.finished
+
+
+def test_channel_planner_with_adjacent_bounds_requests_nothing():
+    assert ChannelPlanner(11, 10, now_bound=0).finished
+
+
+def multi_server(messages: list[Msg]):
+    ordered = sorted(set(messages), key=lambda m: m.id)
+
+    def page(
+        agents: list[int], before: int, after: int | None, limit: int, agent_limit: int | None
+    ) -> list[Msg]:
+        if after is not None:
+            assert before - after <= TWO_DAYS, "the server refuses windows over two days"
+        picked: list[Msg] = []
+        for agent in agents:
+            own = [
+                m
+                for m in reversed(ordered)
+                if m.agent == agent and m.id < before and (after is None or m.id > after)
+            ]
+            picked.extend(own[:agent_limit] if agent_limit else own)
+        picked.sort(key=lambda m: m.id, reverse=True)
+        return picked[:limit]
+
+    return page
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    raw=st.lists(
+        st.tuples(st.integers(0, 6 * DAY), st.integers(0, 5)), max_size=80, unique_by=lambda t: t[0]
+    ),
+    before_days=st.none() | st.integers(0, 7),
+    after_days=st.none() | st.integers(0, 6),
+    size=st.integers(1, 9),
+    agent_limit=st.none() | st.integers(1, 4),
+    chunk=st.integers(1, 6),
+)
+def test_multi_agent_planner_is_exact(raw, before_days, after_days, size, agent_limit, chunk):
+    messages = [Msg(mid, agent) for mid, agent in raw]
+    before = None if before_days is None else before_days * DAY + 3
+    after = None if after_days is None else after_days * DAY - 5
+    agents = list(range(6))
+    chunks = [agents[i : i + chunk] for i in range(0, len(agents), chunk)]
+    server = multi_server(messages)
+    planner: MultiAgentPlanner[Msg] = MultiAgentPlanner(
+        before,
+        after,
+        now_bound=7 * DAY,
+        agent_message_limit=agent_limit,
+        agent_of=lambda m: m.agent,
+    )
+    seen: list[int] = []
+    requests = 0
+    while not planner.finished:
+        bounds = planner.next_bounds()
+        assert bounds.before is not None
+        requests += 1
+        assert requests < 10_000
+        pages = [server(c, bounds.before, bounds.after, size, agent_limit) for c in chunks]
+        seen.extend(m.id for m in planner.feed(pages))
+    high = 7 * DAY if before is None else before
+    low = max(0, high - TWO_DAYS) if after is None else after
+    expected = sorted((m.id for m in messages if low < m.id < high), reverse=True)
+    assert seen == expected
+
+
+def test_multi_agent_planner_walks_two_day_windows_newest_first():
+    planner: MultiAgentPlanner[Msg] = MultiAgentPlanner(
+        5 * DAY, 0, now_bound=0, agent_message_limit=None, agent_of=lambda m: 0
+    )
+    windows = []
+    while not planner.finished:
+        bounds = planner.next_bounds()
+        windows.append((bounds.before, bounds.after))
+        planner.feed([[]])
+    assert windows == [
+        (5 * DAY, 3 * DAY),
+        (3 * DAY + 1, DAY + 1),
+        (DAY + 2, 0),
+    ]
+
+
+def test_multi_agent_planner_without_after_reads_the_two_days_below_before():
+    planner: MultiAgentPlanner[Msg] = MultiAgentPlanner(
+        None, None, now_bound=3 * DAY, agent_message_limit=None, agent_of=lambda m: m.agent
+    )
+    assert planner.next_bounds() == PageBounds(3 * DAY, DAY)
+    page = [Msg(2 * DAY, 1), Msg(DAY + 5, 2), Msg(DAY, 3), Msg(DAY - 1, 3)]
+    assert [m.id for m in planner.feed([page])] == [2 * DAY, DAY + 5]
+    assert planner.next_bounds() == PageBounds(DAY + 5, DAY)
+    assert planner.feed([[]]) == []
+    assert planner.finished

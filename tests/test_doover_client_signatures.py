@@ -1,0 +1,102 @@
+"""Drop-in check: every public member of pydoover's data clients exists here with the same
+parameter names, order, kinds and defaults (annotations are free to differ)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import anyio
+import pydoover.api
+import pytest
+from pydoover.api.data._base import UNSET as PYDOOVER_UNSET
+from pydoover.api.data._base import BaseClient
+
+from pydoover_anyio._wire import UNSET
+from pydoover_anyio.client import AsyncDataClient
+from pydoover_anyio.sync import DataClient
+
+PAIRS = [
+    pytest.param(pydoover.api.AsyncDataClient, AsyncDataClient, id="async"),
+    pytest.param(pydoover.api.DataClient, DataClient, id="sync"),
+]
+
+
+def public_members(cls: type) -> list[str]:
+    return sorted(name for name in dir(cls) if not name.startswith("_"))
+
+
+def shape(signature: inspect.Signature) -> list[tuple[str, Any, Any]]:
+    """Each parameter's name, kind and default (pydoover's UNSET mapped to ours)."""
+    return [
+        (
+            p.name,
+            p.kind,
+            UNSET if p.default is PYDOOVER_UNSET else p.default,
+        )
+        for p in signature.parameters.values()
+    ]
+
+
+@pytest.mark.parametrize(("theirs", "ours"), PAIRS)
+def test_every_public_member_exists(theirs: type, ours: type) -> None:
+    missing = set(public_members(theirs)) - set(public_members(ours))
+    assert not missing
+
+
+@pytest.mark.parametrize(("theirs", "ours"), PAIRS)
+def test_methods_have_the_same_parameters(theirs: type, ours: type) -> None:
+    # Compared on instances: the sync facade's methods are descriptors bound per client.
+    their_client, our_client = theirs(token="t"), ours(token="t")
+    differing = {}
+    try:
+        for name in public_members(theirs):
+            if isinstance(inspect.getattr_static(theirs, name), property):
+                assert isinstance(inspect.getattr_static(ours, name), property), name
+                continue
+            expected = shape(inspect.signature(getattr(their_client, name)))
+            actual = shape(inspect.signature(getattr(our_client, name)))
+            if actual != expected:
+                differing[name] = (expected, actual)
+    finally:
+        if isinstance(our_client, DataClient):
+            our_client.close()
+        else:
+            anyio.run(our_client.close)
+    assert not differing
+
+
+def test_async_methods_stay_async_and_iterators_stay_plain() -> None:
+    for name in public_members(pydoover.api.AsyncDataClient):
+        reference = getattr(pydoover.api.AsyncDataClient, name)
+        if isinstance(inspect.getattr_static(pydoover.api.AsyncDataClient, name), property):
+            continue
+        ours = getattr(AsyncDataClient, name)
+        assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(reference), name
+
+
+def test_sync_iter_messages_keeps_pydoovers_sync_parameter_order() -> None:
+    sync_order = list(inspect.signature(DataClient.iter_messages).parameters)
+    async_order = list(inspect.signature(AsyncDataClient.iter_messages).parameters)
+    assert sync_order[-2:] == ["page_size", "organisation_id"]
+    assert async_order[-2:] == ["organisation_id", "page_size"]
+
+
+def pydoover_constructor() -> list[tuple[str, Any, Any]]:
+    """What pydoover's ``(base_url=None, **kwargs)`` really accepts, in order."""
+    from pydoover.api.data._base import _AUTH_KWARGS
+
+    base = inspect.signature(BaseClient.__init__).parameters
+    settings = [
+        (p.name, inspect.Parameter.KEYWORD_ONLY, p.default)
+        for p in base.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("auth", "owns_auth")
+    ]
+    auth = [(name, inspect.Parameter.KEYWORD_ONLY, None) for name in _AUTH_KWARGS]
+    return [("base_url", inspect.Parameter.POSITIONAL_OR_KEYWORD, None), *auth, *settings]
+
+
+@pytest.mark.parametrize("ours", [AsyncDataClient, DataClient])
+def test_constructor_takes_what_pydoover_takes(ours: type) -> None:
+    actual = shape(inspect.signature(ours.__init__))[1:]  # without self
+    assert actual == pydoover_constructor()
