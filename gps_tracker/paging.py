@@ -34,17 +34,28 @@ Rules this module enforces (times are integer microseconds, never floats):
   stalls in a row (e.g. a server that ignores the bounds) the segment is given up: its
   unseen range is recorded and logged as a WARNING. Every request adds an item, lowers a
   bound or ends a segment, so the walk terminates.
-* Concurrency: after a full page with new items, a segment may split the rest of its
-  range: it keeps the newest window below its cursor and hands out older windows of the
-  same width (from the density that page showed), under ``max_live_segments``. The
-  oldest window stays open-ended when the segment was, since only an open query finds
-  where older history resumes after a gap. With a finite ``max_count`` the windows hold
-  about half a page each (most finish in one request) and cover only what is still
-  needed; older segments get no request while newer ones are expected to supply enough.
-  For all of the history they hold about four pages each (fewer requests per location)
-  and at most double what is known to exist (little waste past the end of history).
-  The page size is trusted for splitting once confirmed (two pages of the longest
-  length) or once it reaches ``page_size_hint``; correctness never depends on it.
+* Scheduling: free request slots go to the unfinished windows with the most work left
+  (expected requests, from the observed density), ties newest first. With a finite
+  ``max_count``, windows beyond what the newer ones are expected to supply get none.
+* Splitting (only once the page size is trusted, i.e. two pages of the longest length
+  or ``page_size_hint`` reached, and under ``max_live_segments`` unfinished windows): when
+  a slot would idle (every needed window has its request in flight), or when, with
+  every slot busy, a window is expected to take more than the average (all expected
+  work spread over the driver's slots) plus ``_SLACK`` of it (at least one round). The
+  window with the most left keeps the newest part of its unseen range below its cursor
+  and hands older parts to new windows, cut at whole seconds (each at least one second,
+  none before the epoch) from its density, steadied by the density seen overall. Sizing:
+  the fewest rounds ``k`` whose ``k`` requests per piece could hold what is left at
+  ``_FILL_MAX`` of their capacity, then the fewest pieces that hold it at ``_FILL``
+  (each piece's last page is part empty, so fewer pieces cost fewer requests). A
+  piece's first page brings ``P`` new items, later ones ``P - 1`` (the cursor's second
+  is covered again). With a finite ``max_count`` only what is still needed counts; for
+  all of the history an open-ended window plans for as much again as is known (little
+  waste past the end of history). The oldest piece stays open-ended when the window
+  was, since only an open query finds where older history resumes after a gap. A split
+  never changes the result: a page in flight for the cut window that reaches below its
+  new edge just completes it (that page is the newest ``P`` of a query covering all
+  of the window's rest, so it holds all of it). No estimate affects correctness.
 * Release: items are resolved newest first (ties by uuid) as soon as every newer
   segment is complete; a segment's own items newer than its cursor are final too. Only
   the first incomplete segment may keep fetching once ``max_buffered`` unresolved items
@@ -70,8 +81,14 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_US = dt.timedelta(microseconds=1)
 #: Consecutive pages without anything new after which a segment is given up.
 _MAX_STALLS = 3
-#: Pages per window when all history is wanted (fewer, longer windows cost fewer requests).
-_OPEN_WINDOW_PAGES = 4
+#: The most of its requests' capacity a planned piece may fill (chooses the rounds).
+_FILL_MAX = 0.95
+#: The share of its requests' capacity a piece is planned to fill when the rounds leave
+#: room (chooses the number of pieces; the rest is headroom for the density's noise).
+_FILL = 0.8
+#: How much longer than the average (a share of it, at least one round) a walk may be
+#: expected to take before it is cut while every slot is busy.
+_SLACK = 0.25
 
 
 class LocationLike(Protocol):
@@ -157,16 +174,16 @@ class _Segment(Generic[_L]):
         "complete",
         "count",
         "cursor",
-        "expected",
         "hi",
         "items",
         "lo",
         "pending",
         "stalls",
+        "top",
         "upper",
     )
 
-    def __init__(self, lo: int | None, hi: int | None, expected: float) -> None:
+    def __init__(self, lo: int | None, hi: int | None) -> None:
         self.lo = lo
         self.hi = hi
         #: Current ``timestamp_max`` (seconds): ceil(hi), then lowered by the walk.
@@ -177,18 +194,52 @@ class _Segment(Generic[_L]):
         #: Seen items not yet released, as (microseconds, item).
         self.items: list[tuple[int, _L]] = []
         self.count = 0
-        self.expected = expected
         self.complete = False
         self.pending: int | None = None
         self.stalls = 0
-
-    def estimate(self) -> float:
-        """Items this segment holds: exact once complete, else the larger guess."""
-        return self.count if self.complete else max(self.count, self.expected)
+        #: Newest edge of what the walk has covered: ``hi``, or the newest item seen.
+        self.top: int | None = hi
 
     def lower_query(self) -> int | None:
         """The ``timestamp`` value covering the segment's lower edge."""
         return None if self.lo is None else self.lo // _US - 1
+
+    def bottom(self) -> int | None:
+        """Oldest edge of the unseen range: the cursor, or the lowered upper bound."""
+        if self.cursor is None:
+            return None
+        if self.upper is None:
+            return self.cursor
+        return min(self.cursor, self.upper * _US)
+
+    def spaced(self) -> float:
+        """Items to set against :meth:`covered`: an item on an edge of the span counts half.
+
+        The cursor sits on the bottom edge; with an open top, the newest item sits on the
+        top edge too. (Counting them whole overstates the density of a single page.)
+        """
+        if not self.count:
+            return 0.0
+        if self.complete and self.lo is not None:
+            return self.count - (0.5 if self.hi is None else 0.0)
+        return self.count - (1.0 if self.hi is None else 0.5)
+
+    def covered(self) -> int:
+        """Microseconds of range known to hold exactly ``count`` items (0 if unknown)."""
+        if self.top is None:
+            return 0
+        bottom = self.lo if self.complete and self.lo is not None else self.cursor
+        return 0 if bottom is None else max(0, self.top - bottom)
+
+
+@dataclass(slots=True)
+class _Walk(Generic[_L]):
+    """A survey entry: an unfinished window, its density and what is left to fetch."""
+
+    segment: _Segment[_L]
+    density: float
+    wanted: float
+    work: float  # requests still needed (at least one)
 
 
 class LocationPlanner(Generic[_L]):
@@ -218,8 +269,8 @@ class LocationPlanner(Generic[_L]):
             not_before: Oldest time wanted (inclusive), or ``None``. Naive is local time.
             not_after: Newest time wanted (inclusive), or ``None``. Naive is local time.
             max_count: How many locations at most; ``math.inf`` for all, ``<= 0`` for none.
-            max_live_segments: Most unfinished time windows at once (about twice the
-                number of requests the driver sends at a time).
+            max_live_segments: Most unfinished time windows at once (at least the number
+                of requests the driver keeps in flight, or splitting cannot fill them).
             max_buffered: Unresolved items held before only the newest window may fetch.
             page_size_hint: Page length trusted for splitting before one is confirmed.
             label: Names the walk (e.g. ``"device 42"``) in log messages.
@@ -241,6 +292,8 @@ class LocationPlanner(Generic[_L]):
         self._ready: list[_L] = []
         self._resolved = 0
         self._done_count = 0
+        self._done_span = 0
+        self._done_spaced = 0.0
         self._page_max = 0
         self._page_max_hits = 0
         self._next_token = 0
@@ -250,7 +303,7 @@ class LocationPlanner(Generic[_L]):
         lo = None if not_before is None else _micros(not_before)
         hi = None if not_after is None else _micros(not_after) + 1
         if self._limit != 0 and (lo is None or hi is None or lo < hi):
-            self._segments.append(_Segment(lo, hi, math.inf))
+            self._segments.append(_Segment(lo, hi))
 
     @property
     def finished(self) -> bool:
@@ -258,29 +311,28 @@ class LocationPlanner(Generic[_L]):
         return not self._segments
 
     def next_requests(self, limit: int) -> list[PageRequest]:
-        """Hand out up to ``limit`` new requests, newest range first.
+        """Hand out up to ``limit`` new requests, the longest walks first.
 
         Never empty while the planner is unfinished and every request handed out has
-        been fed back.
+        been fed back. Slots no window can use are filled by splitting a window.
 
         Args:
-            limit: The most requests to return.
+            limit: The most requests to return (the driver's free slots).
 
         Returns:
             Requests to send now; each must be passed back to :meth:`feed` once.
         """
-        requests: list[PageRequest] = []
-        ahead: float = self._done_count
+        if limit <= 0 or not self._segments:
+            return []
         unresolved = sum(len(segment.items) for segment in self._segments)
-        for index, segment in enumerate(self._segments):
-            if len(requests) >= limit or (self._limit is not None and ahead >= self._limit):
-                break
-            if not segment.complete and segment.pending is None:
-                if index > 0 and unresolved >= self._max_buffered:
-                    break
-                requests.append(self._issue(segment))
-            ahead += segment.estimate()
-        return requests
+        if unresolved >= self._max_buffered:
+            # Bounded memory: only the first unfinished window may fetch, and none splits.
+            first = next(segment for segment in self._segments if not segment.complete)
+            return [] if first.pending is not None else [self._issue(first)]
+        survey = self._rebalance(limit, self._survey())
+        waiting = [walk for walk in survey if walk.segment.pending is None]
+        waiting.sort(key=lambda walk: -walk.work)  # stable: ties stay newest first
+        return [self._issue(walk.segment) for walk in waiting[:limit]]
 
     def feed(self, request: PageRequest, page: Sequence[_L]) -> None:
         """Take the answer to ``request`` (the page, in the order received).
@@ -321,17 +373,15 @@ class LocationPlanner(Generic[_L]):
         return PageRequest(segment.lower_query(), segment.upper, token)
 
     def _absorb(self, segment: _Segment[_L], page: Sequence[_L]) -> None:
-        """Apply one page to its segment: new items, cursor, completion, stall or split."""
+        """Apply one page to its segment: new items, cursor, completion or stall."""
         size = len(page)
         if size > self._page_max:
             self._page_max, self._page_max_hits = size, 1
         elif size == self._page_max:
             self._page_max_hits += 1
-        upper_before = segment.upper
         fresh: list[tuple[int, _L]] = []
         fresh_ids: set[UUID] = set()
         below = False
-        in_range = 0
         for item in page:
             if item.datetime is None:
                 self._note_undated()
@@ -342,7 +392,6 @@ class LocationPlanner(Generic[_L]):
                 continue
             if segment.hi is not None and when >= segment.hi:
                 continue
-            in_range += 1
             cursor = segment.cursor
             if cursor is not None and (
                 when > cursor or (when == cursor and item.uuid in segment.at_cursor)
@@ -353,6 +402,9 @@ class LocationPlanner(Generic[_L]):
                 fresh.append((when, item))
         if fresh:
             oldest = min(when for when, _ in fresh)
+            if segment.top is None:
+                # An open top: the walk covers from the newest item (all of them are new).
+                segment.top = max(when for when, _ in fresh) + 1
             if segment.cursor is None or oldest < segment.cursor:
                 segment.cursor = oldest
                 segment.at_cursor = set()
@@ -366,13 +418,6 @@ class LocationPlanner(Generic[_L]):
             segment.complete = True
         elif not fresh:
             self._stall(segment)
-        else:
-            # The page covered [cursor, top): up to the query's upper bound, or (first page
-            # of an open range, where every item was new) up to its newest item.
-            top = max(when for when, _ in fresh) if upper_before is None else upper_before * _US
-            if segment.hi is not None:
-                top = min(top, segment.hi)
-            self._split(segment, in_range, top)
 
     def _note_undated(self) -> None:
         if not self.undated:
@@ -413,54 +458,143 @@ class LocationPlanner(Generic[_L]):
             why,
         )
 
-    def _split(self, segment: _Segment[_L], in_range: int, top: int) -> None:
-        """Cut the rest of ``segment`` below its cursor into windows fetched in parallel."""
-        free = self._max_live - sum(1 for other in self._segments if not other.complete)
-        trusted = self._page_max >= self._page_hint or self._page_max_hits >= 2
-        if free <= 0 or not trusted or segment.cursor is None:
-            return
-        page = self._page_max
-        known = self._ahead(segment) + segment.count
-        if self._limit is None:
-            # Big windows (few requests each), at most doubling what is known to exist.
-            target = _OPEN_WINDOW_PAGES * page
-            windows = min(free, max(1, int(known // target)))
-        else:
-            need = self._limit - known
-            if need <= 0:
-                return
-            # Half a page each (most finish in one request), more when capped by `free`.
-            target = max(1, page // 2, min(_OPEN_WINDOW_PAGES * page, math.ceil(need / free)))
-            windows = min(free, math.ceil(need / target))
-        cursor = segment.cursor
-        span = max(top - cursor, _US)
-        width = max(1, -(-target * span // (in_range * _US)))
-        density = in_range / span
-        edge = cursor // _US + 1 - width
-        if segment.lo is not None and edge * _US <= segment.lo:
-            return
-        children: list[_Segment[_L]] = []
-        for _ in range(windows - 1):
-            bottom = edge - width
-            if segment.lo is not None and bottom * _US <= segment.lo:
-                break
-            children.append(_Segment(bottom * _US, edge * _US, density * width * _US))
-            edge = bottom
-        rest = math.inf if segment.lo is None else density * (edge * _US - segment.lo)
-        children.append(_Segment(segment.lo, edge * _US, rest))
-        segment.lo = (cursor // _US + 1 - width) * _US
-        segment.expected = segment.count + density * (cursor - segment.lo)
-        at = self._segments.index(segment) + 1
-        self._segments[at:at] = children
+    # -- splitting -----------------------------------------------------------------
 
-    def _ahead(self, segment: _Segment[_L]) -> float:
-        """Items expected from everything newer than ``segment``."""
+    def _survey(self) -> list[_Walk[_L]]:
+        """The unfinished windows still needed, newest first, with their remaining work.
+
+        A window's density is its own, steadied by the overall one (a prior of one page at
+        the overall density keeps a single page from deciding alone). What a window still
+        holds is that density times its unseen range; an open-ended window holds as much
+        again as is known when all of the history is wanted, else what is still needed.
+        """
+        segments = self._segments
+        known = self._done_count
+        spaced = self._done_spaced
+        span = self._done_span
+        for segment in segments:
+            known += segment.count
+            spaced += segment.spaced()
+            span += segment.covered()
+        overall = spaced / span if spaced > 0 and span else 1 / _US
+        prior = max(1, self._page_max)
+        prior_span = prior / overall
+        per_page = max(1, self._page_max - 1)
+        limit = self._limit
+        walks: list[_Walk[_L]] = []
         ahead: float = self._done_count
-        for other in self._segments:
-            if other is segment:
+        for segment in segments:
+            if limit is not None and ahead >= limit:
                 break
-            ahead += other.estimate()
-        return ahead
+            if segment.complete:
+                ahead += segment.count
+                continue
+            density = (segment.spaced() + prior) / (segment.covered() + prior_span)
+            bottom = segment.hi if segment.cursor is None else segment.bottom()
+            if segment.lo is not None and bottom is not None:
+                wanted = density * max(0, bottom - segment.lo)
+                holds = segment.count + wanted
+            else:
+                wanted = known if limit is None else math.inf
+                holds = math.inf
+            if limit is not None:
+                wanted = max(0.0, min(wanted, limit - ahead - segment.count))
+            walks.append(_Walk(segment, density, wanted, max(1.0, wanted / per_page)))
+            ahead += holds
+        return walks
+
+    def _rebalance(self, limit: int, survey: list[_Walk[_L]]) -> list[_Walk[_L]]:
+        """Split the longest walk while slots would idle or it would finish far last.
+
+        With ``limit`` free slots and the requests in flight as the driver's concurrency:
+        a slot no window can use gets a piece of the walk with the most left to fetch; and
+        a walk expected to need more than ``_SLACK`` rounds beyond the average (all work
+        spread over all slots) is cut to about that average, its pieces waiting for slots
+        (which go to the longest walks first).
+
+        Returns:
+            The survey, taken again after any split.
+        """
+        page = self._page_max
+        if page < 2 or not (page >= self._page_hint or self._page_max_hits >= 2):
+            return survey
+        capacity = limit + len(self._by_token)
+        for _ in range(capacity):
+            room = self._max_live - sum(not segment.complete for segment in self._segments)
+            longest: _Walk[_L] | None = None
+            waiting = 0
+            work = 0.0
+            for walk in survey:
+                work += walk.work
+                if walk.segment.pending is None:
+                    waiting += 1
+                if walk.segment.cursor is not None and (
+                    longest is None or walk.wanted > longest.wanted
+                ):
+                    longest = walk
+            if longest is None or room <= 0:
+                break
+            if limit > waiting:
+                pieces = min(limit - waiting, room)
+            else:
+                rounds = max(1.0, work / capacity)
+                if longest.work <= rounds + max(1.0, _SLACK * rounds):
+                    break
+                pieces = min(math.ceil(longest.work / rounds) - 1, room)
+            if not self._cut(longest.segment, longest.wanted, longest.density, pieces):
+                break
+            survey = self._survey()
+        return survey
+
+    def _cut(
+        self, segment: _Segment[_L], wanted: float, density: float, free: int
+    ) -> list[_Segment[_L]]:
+        """Split ``segment`` so it and at most ``free`` new pieces share ``wanted`` items.
+
+        Returns:
+            The new pieces (older than ``segment``, newest first); empty for no split.
+        """
+        page = self._page_max
+        if wanted <= _FILL * (page - 1):
+            return []
+
+        def held(rounds: int, pieces: int, fill: float) -> float:
+            # ``segment`` keeps walking (P - 1 new per page); a new piece's first page is P.
+            return fill * (rounds * (page - 1) + pieces * (page + (rounds - 1) * (page - 1)))
+
+        rounds = 1
+        while held(rounds, free, _FILL_MAX) < wanted:
+            rounds += 1
+        count = 1
+        while count < free and held(rounds, count, _FILL) < wanted:
+            count += 1
+        own = rounds * (page - 1)
+        share = page + (rounds - 1) * (page - 1)
+        total = own + count * share
+        bottom = segment.bottom()
+        assert bottom is not None
+        # ``segment`` keeps its own share (its pending page, if any, is one of its rounds).
+        ahead_of_cut = wanted * own / total
+        edges: list[int] = []
+        edge = min(int((bottom - ahead_of_cut / density) // _US), -(-bottom // _US) - 1)
+        for _ in range(count):
+            if edges and edge >= edges[-1]:
+                edge = edges[-1] - 1  # every piece spans at least one second
+            if edge <= 0 or (segment.lo is not None and edge * _US <= segment.lo):
+                break  # nothing is older than the epoch (nor than the segment)
+            edges.append(edge)
+            edge = int((edge * _US - wanted * share / total / density) // _US)
+        if not edges:
+            return []
+        pieces: list[_Segment[_L]] = []
+        for index, top in enumerate(edges):
+            last = index == len(edges) - 1
+            lo = segment.lo if last else edges[index + 1] * _US
+            pieces.append(_Segment(lo, top * _US))
+        segment.lo = edges[0] * _US
+        at = self._segments.index(segment) + 1
+        self._segments[at:at] = pieces
+        return pieces
 
     def _resolve(self) -> None:
         """Move every item whose place in the result is final to the ready list."""
@@ -470,6 +604,8 @@ class LocationPlanner(Generic[_L]):
                 batch, segment.items = segment.items, []
                 self._segments.pop(0)
                 self._done_count += segment.count
+                self._done_span += segment.covered()
+                self._done_spaced += segment.spaced()
             elif segment.cursor is None:
                 return
             else:

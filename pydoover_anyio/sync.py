@@ -5,10 +5,10 @@ Every method runs the async client's method on the client's own event-loop threa
 to share between threads. Differences from pydoover's ``DataClient`` are the async
 client's (retries, timeouts, exact iterators, see :mod:`pydoover_anyio.client`), plus:
 
-* ``auth=`` takes an async auth object (what :class:`AsyncDataClient` takes), since the
-  requests run on an event loop. An auth object belongs to the event loop that first
-  uses it and each ``DataClient`` has its own loop, so do not share one auth object
-  between ``DataClient`` instances: share one ``DataClient`` between threads instead.
+* ``auth=`` takes one of this package's auth objects (:mod:`pydoover_anyio.auth`, the
+  same ones :class:`AsyncDataClient` takes), not pydoover's sync auth classes. One auth
+  object may be shared by several ``DataClient`` and ``AsyncDataClient`` instances: a
+  refresh runs once for all of them.
 * Iterators read ahead on the client's loop (a bounded buffer); ``close()`` them, or use
   ``with``, to stop early.
 """
@@ -22,7 +22,8 @@ from typing import Any
 from .auth import AsyncAuth
 from .client import AsyncDataClient
 from .client._iterators import MessageIterator, MultiAgentMessageIterator
-from .runtime import SyncFacade, sync_method
+from .gateway import GatewaySettings
+from .runtime import SyncFacade, sync_context, sync_method
 
 __all__ = ["DataClient"]
 
@@ -54,6 +55,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
         timeout: float = 60.0,
         compress: str | None = "gzip",
         compress_level: int | None = None,
+        gateway_url: str | None = None,
     ) -> None:
         super().__init__(
             partial(
@@ -78,6 +80,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
                 timeout=timeout,
                 compress=compress,
                 compress_level=compress_level,
+                gateway_url=gateway_url,
             )
         )
 
@@ -116,6 +119,51 @@ class DataClient(SyncFacade[AsyncDataClient]):
         """The access token currently held."""
         return self._async_client.token
 
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt of a request that may be repeated."""
+        return self._async_client.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        self._async_client.max_retries = value
+
+    @property
+    def retry_delay(self) -> float:
+        """The first backoff ceiling in seconds (doubled per retry, full jitter)."""
+        return self._async_client.retry_delay
+
+    @retry_delay.setter
+    def retry_delay(self, value: float) -> None:
+        self._async_client.retry_delay = value
+
+    @property
+    def timeout(self) -> float:
+        """Seconds per connect/read/write/pool wait and per attempt overall."""
+        return self._async_client.timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._async_client.timeout = value
+
+    @property
+    def compress(self) -> str | None:
+        """The request-body compression (``"gzip"`` or ``None``)."""
+        return self._async_client.compress
+
+    @compress.setter
+    def compress(self, value: str | None) -> None:
+        self._async_client.compress = value
+
+    @property
+    def compress_level(self) -> int | None:
+        """The gzip level (``None`` = 6)."""
+        return self._async_client.compress_level
+
+    @compress_level.setter
+    def compress_level(self, value: int | None) -> None:
+        self._async_client.compress_level = value
+
     def set_token(self, token: str | None) -> None:
         """Replace the bearer token (e.g. after a device-token rotation).
 
@@ -128,7 +176,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
 
     def iter_messages(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         before: int | dt.datetime | None = None,
         after: int | dt.datetime | None = None,
@@ -263,3 +311,25 @@ class DataClient(SyncFacade[AsyncDataClient]):
     fetch_turn_token = sync_method(AsyncDataClient.fetch_turn_token)
     rotate_device_token = sync_method(AsyncDataClient.rotate_device_token)
     confirm_device_token = sync_method(AsyncDataClient.confirm_device_token)
+
+    # -- the WebSocket gateway (docs/gateway.md) -------------------------------------------
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway URL (given, or derived from ``base_url``)."""
+        return self._async_client.gateway_url
+
+    @property
+    def gateway_settings(self) -> GatewaySettings:
+        """Gateway timeouts, buffer sizes and limits; set before the first subscription."""
+        return self._async_client.gateway_settings
+
+    @gateway_settings.setter
+    def gateway_settings(self, value: GatewaySettings) -> None:
+        self._async_client.gateway_settings = value
+
+    #: ``with client.subscribe(agent_id, name) as events: for event in events: ...``;
+    #: the subscription runs on the client's loop, events cross through a bounded buffer.
+    subscribe = sync_context(AsyncDataClient.subscribe)
+    sync_channel = sync_method(AsyncDataClient.sync_channel)
+    send_one_shot = sync_method(AsyncDataClient.send_one_shot)

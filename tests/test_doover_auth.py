@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import os
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
@@ -457,7 +459,7 @@ async def test_unreachable_token_endpoint_with_the_owned_client() -> None:
 
 
 @pytest.mark.anyio
-async def test_owned_client_is_created_lazily_with_the_timeout_and_closed(
+async def test_each_token_request_opens_and_closes_its_own_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = TokenServer().reply_json(access_token="a")
@@ -474,14 +476,12 @@ async def test_owned_client_is_created_lazily_with_the_timeout_and_closed(
     assert created == []
     await auth.refresh_access_token()
     await auth.refresh_access_token()
-    assert [timeout for _, timeout in created] == [7.5]
+    assert [timeout for _, timeout in created] == [7.5, 7.5]
+    assert all(client.is_closed for client, _ in created)
     assert server.requests[0].extensions["timeout"]["read"] == 7.5
-    await auth.aclose()
-    assert created[0][0].is_closed
-    await auth.refresh_access_token()  # usable again: a new client is made
-    assert len(created) == 2
-    await auth.aclose()
-    assert created[1][0].is_closed
+    await auth.aclose()  # nothing held, and still usable afterwards
+    await auth.refresh_access_token()
+    assert len(created) == 3
 
 
 @pytest.mark.anyio
@@ -526,3 +526,51 @@ def test_repr_hides_every_secret() -> None:
         assert "token=<set>" in text
         assert_no_secret(text, token, CLIENT_SECRET, REFRESH_TOKEN)
     assert f"client_id={CLIENT_ID!r}" in repr(objects[1])
+
+
+# --- the refresh lock -----------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_child_forked_during_a_refresh_gets_a_free_lock() -> None:
+    from pydoover_anyio.auth._lock import RefreshLock
+
+    lock = RefreshLock()
+    assert lock._shared.acquire()  # as if a refresh were running at fork time
+    pid = os.fork()
+    if pid == 0:  # the child: only a non-blocking check, nothing that may need a lock
+        os._exit(0 if lock._shared.acquire(blocking=False) else 1)
+    lock._shared.release()
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+@pytest.mark.anyio
+async def test_the_refresh_lock_excludes_across_event_loops() -> None:
+    from pydoover_anyio.auth._lock import RefreshLock
+
+    lock = RefreshLock()
+    inside: list[str] = []
+
+    async def hold(name: str) -> None:
+        async with lock.hold():
+            inside.append(f"{name} in")
+            await anyio.sleep(0.05)
+            inside.append(f"{name} out")
+
+    def other_loop() -> None:
+        anyio.run(hold, "thread")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(anyio.to_thread.run_sync, other_loop)
+        group.start_soon(hold, "here")
+    assert inside in (
+        ["here in", "here out", "thread in", "thread out"],
+        ["thread in", "thread out", "here in", "here out"],
+    )

@@ -86,6 +86,10 @@ async def test_settings_can_be_changed_later() -> None:
         assert client.retry_delay == 0.5
         with pytest.raises(ValueError, match="max_retries"):
             client.max_retries = -2
+        client.timeout = 5
+        assert client.timeout == 5.0
+        with pytest.raises(ValueError, match="timeout"):
+            client.timeout = 0
         client.set_token("new")
         assert client.token == "new"
 
@@ -272,6 +276,15 @@ async def test_timeout_is_applied() -> None:
     with DooverEmulator(shutdown_timeout=0.05) as emu:
         emu.faults.stall(1, seconds=2)
         async with AsyncDataClient(emu.url, token=emu.token, timeout=0.2, max_retries=0) as client:
+            with pytest.raises(DooverTimeoutError):
+                await client.list_channels(emu.default_agent_id)
+
+
+async def test_a_timeout_set_later_applies_to_the_next_request() -> None:
+    with DooverEmulator(shutdown_timeout=0.05) as emu:
+        emu.faults.stall(1, seconds=2)
+        async with AsyncDataClient(emu.url, token=emu.token, max_retries=0) as client:
+            client.timeout = 0.2
             with pytest.raises(DooverTimeoutError):
                 await client.list_channels(emu.default_agent_id)
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pydoover_anyio.client._paging import TWO_DAYS, ChannelPlanner, MultiAgentPlanner, PageBounds
+from pydoover_anyio.client._paging import (
+    TWO_DAYS,
+    ChannelPlanner,
+    MultiAgentForwardPlanner,
+    MultiAgentPlanner,
+    PageBounds,
+)
 
 DAY = TWO_DAYS // 2
 
@@ -93,12 +99,14 @@ def test_channel_planner_with_adjacent_bounds_requests_nothing():
     assert ChannelPlanner(11, 10, now_bound=0).finished
 
 
-def multi_server(messages: list[Msg]):
+def multi_server(messages: list[Msg], cap: int | None = None):
+    """The multi-agent listing, newest first (``cap`` caps ``limit``)."""
     ordered = sorted(set(messages), key=lambda m: m.id)
 
     def page(
         agents: list[int], before: int, after: int | None, limit: int, agent_limit: int | None
     ) -> list[Msg]:
+        limit = min(limit, cap) if cap else limit
         if after is not None:
             assert before - after <= TWO_DAYS, "the server refuses windows over two days"
         picked: list[Msg] = []
@@ -123,16 +131,17 @@ def multi_server(messages: list[Msg]):
     before_days=st.none() | st.integers(0, 7),
     after_days=st.none() | st.integers(0, 6),
     size=st.integers(1, 9),
+    cap=st.none() | st.integers(1, 9),
     agent_limit=st.none() | st.integers(1, 4),
     chunk=st.integers(1, 6),
 )
-def test_multi_agent_planner_is_exact(raw, before_days, after_days, size, agent_limit, chunk):
+def test_multi_agent_planner_is_exact(raw, before_days, after_days, size, cap, agent_limit, chunk):
     messages = [Msg(mid, agent) for mid, agent in raw]
     before = None if before_days is None else before_days * DAY + 3
     after = None if after_days is None else after_days * DAY - 5
     agents = list(range(6))
     chunks = [agents[i : i + chunk] for i in range(0, len(agents), chunk)]
-    server = multi_server(messages)
+    server = multi_server(messages, cap)
     planner: MultiAgentPlanner[Msg] = MultiAgentPlanner(
         before,
         after,
@@ -180,4 +189,83 @@ def test_multi_agent_planner_without_after_reads_the_two_days_below_before():
     assert [m.id for m in planner.feed([page])] == [2 * DAY, DAY + 5]
     assert planner.next_bounds() == PageBounds(DAY + 5, DAY)
     assert planner.feed([[]]) == []
+    assert planner.finished
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.lists(
+        st.tuples(st.integers(0, 6 * DAY), st.integers(0, 5)), max_size=80, unique_by=lambda t: t[0]
+    ),
+    after=st.integers(-5, 6 * DAY),
+    size=st.integers(1, 9),
+    cap=st.none() | st.integers(1, 9),
+    agent_limit=st.none() | st.integers(1, 4),
+    chunk=st.integers(1, 6),
+)
+def test_multi_agent_forward_planner_is_exact(raw, after, size, cap, agent_limit, chunk):
+    messages = [Msg(mid, agent) for mid, agent in raw]
+    agents = list(range(6))
+    chunks = [agents[i : i + chunk] for i in range(0, len(agents), chunk)]
+    server = multi_server(messages, cap)
+    ceiling = 6 * DAY + 7
+    planner: MultiAgentForwardPlanner[Msg] = MultiAgentForwardPlanner(
+        after, ceiling=ceiling, agent_message_limit=agent_limit, agent_of=lambda m: m.agent
+    )
+    seen: list[int] = []
+    requests = 0
+    while not planner.finished:
+        bounds = planner.next_bounds()
+        assert bounds.before is not None
+        assert bounds.after is not None
+        requests += 1
+        assert requests < 10_000
+        pages = [server(c, bounds.before, bounds.after, size, agent_limit) for c in chunks]
+        seen.extend(m.id for m in planner.feed(pages))
+    assert seen == sorted(m.id for m in messages if after < m.id < ceiling)
+
+
+def test_multi_agent_forward_planner_costs_about_two_requests_per_page():
+    messages = [Msg(DAY + i * 1000, i % 3) for i in range(500)]
+    server = multi_server(messages)
+    planner: MultiAgentForwardPlanner[Msg] = MultiAgentForwardPlanner(
+        DAY - 1, ceiling=DAY + 500_000, agent_message_limit=None, agent_of=lambda m: m.agent
+    )
+    seen: list[int] = []
+    requests = 0
+    while not planner.finished:
+        bounds = planner.next_bounds()
+        requests += 1
+        assert bounds.before is not None
+        seen.extend(
+            m.id for m in planner.feed([server([0, 1, 2], bounds.before, bounds.after, 50, None)])
+        )
+    assert seen == [m.id for m in messages]
+    assert requests <= 2 * 500 // 50 + 2  # descent pages, then each pending window once
+
+
+def test_multi_agent_forward_planner_walks_two_day_windows_oldest_first():
+    planner: MultiAgentForwardPlanner[Msg] = MultiAgentForwardPlanner(
+        0, ceiling=5 * DAY, agent_message_limit=None, agent_of=lambda m: 0
+    )
+    windows = []
+    while not planner.finished:
+        bounds = planner.next_bounds()
+        windows.append((bounds.after, bounds.before))
+        planner.feed([[]])
+    assert windows == [(0, 2 * DAY), (2 * DAY - 1, 4 * DAY - 1), (4 * DAY - 2, 5 * DAY)]
+
+
+def test_multi_agent_forward_planner_probes_below_the_frontier():
+    planner: MultiAgentForwardPlanner[Msg] = MultiAgentForwardPlanner(
+        10, ceiling=100, agent_message_limit=None, agent_of=lambda m: 0
+    )
+    assert planner.next_bounds() == PageBounds(100, 10)
+    assert planner.feed([[Msg(90, 0), Msg(80, 0)]]) == []  # maybe more below 80
+    assert planner.next_bounds() == PageBounds(80, 10)  # the probe
+    assert planner.feed([[Msg(70, 0)]]) == []  # there was: narrow to (10, 80)
+    assert planner.next_bounds() == PageBounds(70, 10)
+    assert [m.id for m in planner.feed([[]])] == [70]  # (10, 80) held only 70
+    assert planner.next_bounds() == PageBounds(100, 79)  # revisit (79, 100): no probe
+    assert [m.id for m in planner.feed([[Msg(90, 0), Msg(80, 0)]])] == [80, 90]
     assert planner.finished

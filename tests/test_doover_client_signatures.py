@@ -22,8 +22,31 @@ PAIRS = [
 ]
 
 
+#: Class members ours have beyond pydoover's: pydoover keeps these settings as plain
+#: instance attributes (ours are properties), and the async client adds anyio's
+#: ``aclose`` spelling.
+CLASS_EXTRAS = {
+    "sync": {"agent_id", "auth", "base_url", "organisation_id"}
+    | {"compress", "compress_level", "max_retries", "retry_delay", "timeout"},
+    "async": {"aclose", "max_retries", "retry_delay", "timeout"},
+}
+#: Public names our instances have beyond pydoover's instances.
+INSTANCE_EXTRAS: dict[str, set[str]] = {"sync": set(), "async": {"aclose"}}
+#: The WebSocket gateway (pydoover has none), on both clients' classes and instances.
+GATEWAY = {"gateway_settings", "gateway_url", "send_one_shot", "subscribe", "sync_channel"}
+for _kind in ("sync", "async"):
+    CLASS_EXTRAS[_kind] |= GATEWAY
+    INSTANCE_EXTRAS[_kind] |= GATEWAY
+
+
 def public_members(cls: type) -> list[str]:
     return sorted(name for name in dir(cls) if not name.startswith("_"))
+
+
+def instance_attributes(client: object) -> set[str]:
+    """Public names an instance has (class members and instance attributes)."""
+    names = set(dir(client)) | set(getattr(client, "__dict__", {}))
+    return {name for name in names if not name.startswith("_")}
 
 
 def shape(signature: inspect.Signature) -> list[tuple[str, Any, Any]]:
@@ -42,6 +65,44 @@ def shape(signature: inspect.Signature) -> list[tuple[str, Any, Any]]:
 def test_every_public_member_exists(theirs: type, ours: type) -> None:
     missing = set(public_members(theirs)) - set(public_members(ours))
     assert not missing
+
+
+@pytest.mark.parametrize(("theirs", "ours"), PAIRS)
+def test_no_public_member_beyond_the_known_extras(theirs: type, ours: type) -> None:
+    kind = "sync" if ours is DataClient else "async"
+    assert set(public_members(ours)) - set(public_members(theirs)) == CLASS_EXTRAS[kind]
+
+
+@pytest.mark.parametrize(("theirs", "ours"), PAIRS)
+def test_same_public_names_and_settings_on_instances(theirs: type, ours: type) -> None:
+    kind = "sync" if ours is DataClient else "async"
+    their_client, our_client = theirs(token="t"), ours(token="t")
+    try:
+        their_names = instance_attributes(their_client)
+        our_names = instance_attributes(our_client)
+        assert their_names - our_names == set()
+        assert our_names - their_names == INSTANCE_EXTRAS[kind]
+        settings = (
+            set(vars(their_client)) - {"auth"} - {n for n in vars(their_client) if n[0] == "_"}
+        )
+        assert settings == {
+            "agent_id",
+            "base_url",
+            "compress",
+            "compress_level",
+            "max_retries",
+            "organisation_id",
+            "retry_delay",
+            "timeout",
+        }
+        for name in settings:
+            assert getattr(our_client, name) == getattr(their_client, name), name
+    finally:
+        if isinstance(our_client, DataClient):
+            our_client.close()
+            their_client.close()
+        else:
+            anyio.run(our_client.close)
 
 
 @pytest.mark.parametrize(("theirs", "ours"), PAIRS)
@@ -75,6 +136,17 @@ def test_async_methods_stay_async_and_iterators_stay_plain() -> None:
         assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(reference), name
 
 
+def test_sync_methods_are_plain_functions() -> None:
+    client = DataClient(token="t")
+    try:
+        for name in public_members(pydoover.api.DataClient):
+            member = getattr(client, name)
+            if callable(member):
+                assert not inspect.iscoroutinefunction(member), name
+    finally:
+        client.close()
+
+
 def test_sync_iter_messages_keeps_pydoovers_sync_parameter_order() -> None:
     sync_order = list(inspect.signature(DataClient.iter_messages).parameters)
     async_order = list(inspect.signature(AsyncDataClient.iter_messages).parameters)
@@ -99,4 +171,6 @@ def pydoover_constructor() -> list[tuple[str, Any, Any]]:
 @pytest.mark.parametrize("ours", [AsyncDataClient, DataClient])
 def test_constructor_takes_what_pydoover_takes(ours: type) -> None:
     actual = shape(inspect.signature(ours.__init__))[1:]  # without self
-    assert actual == pydoover_constructor()
+    # ... plus, at the end, what pydoover has no counterpart for (the gateway).
+    extension = [("gateway_url", inspect.Parameter.KEYWORD_ONLY, None)]
+    assert actual == pydoover_constructor() + extension

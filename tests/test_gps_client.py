@@ -16,8 +16,15 @@ import httpx
 import pytest
 from invoxia_fixtures import all_names, mock_transport
 
-from gps_tracker import AsyncClient, Client, Config
-from gps_tracker.client.datatypes import Android, Iphone, Tracker, Tracker01, TrackerMode
+from gps_tracker import AsyncClient, Client, Config, paging
+from gps_tracker.client.datatypes import (
+    Android,
+    Iphone,
+    Tracker,
+    Tracker01,
+    TrackerData,
+    TrackerMode,
+)
 from gps_tracker.client.exceptions import (
     ApiConnectionError,
     FailedQuery,
@@ -265,6 +272,35 @@ async def test_latest_location_poll_costs_one_request_without_a_query(
         ]
         assert latest.uuid == newest_first(emulator, tracker.id)[0]
         assert await client.get_locations(tracker, max_count=0) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_max_concurrency_bounds_the_pages_in_flight(
+    emulator: InvoxiaEmulator, concurrency: int
+) -> None:
+    emulator.faults.set_latency(0.01)  # every request waits, so concurrent ones overlap
+    async with AsyncClient(emulator.config(), max_concurrency=concurrency) as client:
+        tracker = (await client.get_trackers())[0]
+        fetch = client._fetch_locations
+        in_flight, most = 0, 0
+
+        async def counting(path: str, request: paging.PageRequest) -> list[TrackerData]:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            try:
+                return await fetch(path, request)
+            finally:
+                in_flight -= 1
+
+        client._fetch_locations = counting  # type: ignore[method-assign]
+        emulator.requests.clear()
+        got = await client.get_locations(tracker, max_count=math.inf)
+        assert [loc.uuid for loc in got] == newest_first(emulator, tracker.id)
+        assert most == concurrency  # used, never exceeded
+        if concurrency == 1:  # nothing to split for: the 0.9.2 walk, open below
+            assert all("timestamp=" not in r.query for r in emulator.requests.entries())
 
 
 @pytest.mark.anyio

@@ -1,4 +1,5 @@
-"""Each package's ``__all__`` lists exactly its public names (and 0.9.2's names are there)."""
+"""Each package's ``__all__`` lists exactly its public names, and the reference libraries'
+names are there: gps-tracker 0.9.2's, and pydoover 1.18.3's data-client names."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import pytest
 
 MODULES = [
     "pydoover_anyio",
+    "pydoover_anyio.api",
+    "pydoover_anyio.auth",
+    "pydoover_anyio.errors",
+    "pydoover_anyio.models",
+    "pydoover_anyio.snowflake",
+    "pydoover_anyio.sync",
     "pydoover_anyio.runtime",
     "gps_tracker",
     "gps_tracker.client",
@@ -74,6 +81,40 @@ GPS_TRACKER_092 = {
 }
 
 
+#: pydoover.models.data names that are not data-client models: gateway events (the gateway
+#: package's business), the processor runtime's connection-status payloads, and the
+#: device-agent channel listing.
+NOT_DATA_CLIENT_MODELS = {
+    "AggregateUpdateEvent",
+    "AlarmTriggerEvent",
+    "ChannelSyncEvent",
+    "DeploymentEvent",
+    "EventSubscription",
+    "IngestionEndpointEvent",
+    "ManualInvokeEvent",
+    "MessageCreateEvent",
+    "MessageUpdateEvent",
+    "OneShotMessage",
+    "ScheduleEvent",
+    "WireFormat",
+    "ConnectionConfig",
+    "ConnectionDetermination",
+    "ConnectionStatus",
+    "ConnectionType",
+    "DooverConnectionStatus",
+    "ChannelList",
+    "ChannelListing",
+}
+
+#: pydoover.api names that belong to the control API, which this package does not cover.
+CONTROL_API = {
+    "AsyncControlClient",
+    "ControlClient",
+    "ControlMethodUnavailableError",
+    "ControlResourceMethods",
+}
+
+
 def defined_names(module: ModuleType) -> set[str]:
     """Public classes and functions a module defines itself."""
     return {
@@ -117,3 +158,46 @@ def test_submodules_are_reachable_as_attributes_after_a_plain_import() -> None:
 
     assert gps_tracker.client.exceptions.UnauthorizedQuery.code == 401
     assert gps_tracker.client.datatypes.Tracker01 is not None
+
+
+def test_pydoover_api_is_mirrored_name_for_name() -> None:
+    import pydoover.api
+
+    import pydoover_anyio.api
+
+    assert set(pydoover_anyio.api.__all__) == set(pydoover.api.__all__) - CONTROL_API
+    for name in pydoover_anyio.api.__all__:
+        assert getattr(pydoover_anyio.api, name) is getattr(pydoover_anyio, name), name
+
+
+def test_every_pydoover_data_name_is_importable_from_the_package() -> None:
+    import pydoover.api
+    import pydoover.api.data
+    import pydoover.models.data
+    import pydoover.utils
+
+    import pydoover_anyio
+    import pydoover_anyio.models
+
+    errors = {n for n in pydoover.models.data.__all__ if n.endswith("Error")}
+    models = set(pydoover.models.data.__all__) - NOT_DATA_CLIENT_MODELS - errors
+    assert models <= set(pydoover_anyio.models.__all__)
+    expected = (
+        models
+        | errors
+        | (set(pydoover.api.__all__) - CONTROL_API)
+        | {n for n in dir(pydoover.api.data) if n.endswith("Iterator")}
+        | {n for n in dir(pydoover.utils) if "snowflake_" in n}
+    )
+    assert expected <= set(pydoover_anyio.__all__)
+    for name in models:
+        assert getattr(pydoover_anyio, name) is getattr(pydoover_anyio.models, name), name
+
+
+def test_the_package_exports_one_object_under_each_name() -> None:
+    import pydoover_anyio
+    from pydoover_anyio import errors, models, snowflake
+
+    for module in (errors, models, snowflake):
+        for name in set(module.__all__) & set(pydoover_anyio.__all__):
+            assert getattr(pydoover_anyio, name) is getattr(module, name), name

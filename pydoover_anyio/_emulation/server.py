@@ -25,7 +25,7 @@ import logging
 import socket
 import threading
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
 import uvicorn
@@ -158,7 +158,8 @@ class ServerThread:
         port: The port to bind; 0 picks a free one (see :attr:`port`).
         shutdown_timeout: Seconds in-flight requests get at ``stop()`` before they are
             cancelled.
-        ws: uvicorn's WebSocket implementation name (``"none"`` disables WebSockets).
+        ws: uvicorn's WebSocket implementation: a name (``"none"`` disables WebSockets)
+            or a protocol class.
         log_level: Level for uvicorn's own loggers, or ``None`` to leave them alone.
         access_log: Whether uvicorn logs each request.
         name: The name of the server thread.
@@ -171,7 +172,7 @@ class ServerThread:
         host: str = "127.0.0.1",
         port: int = 0,
         shutdown_timeout: float = 1.0,
-        ws: str = "none",
+        ws: str | type[Any] = "none",
         log_level: str | None = None,
         access_log: bool = False,
         name: str = "emulator-server",

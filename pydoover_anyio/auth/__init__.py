@@ -10,8 +10,9 @@ Strategies (all implement :class:`AsyncAuth`; see spec §2):
 :func:`build_auth` picks one from a data client's keyword arguments. Every strategy
 refreshes at most once at a time, 30 s before expiry or after a 401, and keeps its
 secrets out of ``repr()``, logs and error messages. Failures raise
-:class:`~pydoover_anyio.errors.TokenRefreshError`. An auth object belongs to one event
-loop (its lock and HTTP client are bound to the loop that first uses them).
+:class:`~pydoover_anyio.errors.TokenRefreshError`. One auth object may be shared by
+any number of clients, on one event loop or several (e.g. ``DataClient`` instances in
+different threads): still only one refresh runs at a time.
 
 :mod:`.profile` reads and writes the profile file (:class:`AuthProfile`,
 :class:`ConfigManager`).

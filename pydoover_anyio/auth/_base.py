@@ -3,7 +3,8 @@
 Rules this module enforces (spec §2.1, §2.8, §8 #8):
 
 * ``ensure_token()`` refreshes only when the token is missing or within 30 s of expiry.
-* At most one refresh runs at a time (an ``anyio.Lock``). Tasks that waited on the lock
+* At most one refresh runs at a time, across every task, event loop and thread that
+  shares the object (:class:`~._lock.RefreshLock`). Tasks that waited on the lock
   re-check first: if a refresh succeeded while they waited they use its token, and if it
   failed they fail with it instead of hammering the token endpoint again.
 * After a 401, ``refresh_after_unauthorized(rejected)`` refreshes only if the rejected
@@ -20,9 +21,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-import anyio
-
 from ..errors import TokenRefreshError
+from ._lock import RefreshLock
 from ._token import ExpiryInput, as_datetime, expiry_timestamp, jwt_expiry, needs_refresh
 
 #: Returns the current time in Unix seconds (``time.time`` unless a test injects another).
@@ -54,7 +54,7 @@ class TokenAuth(ABC):
         self._generation = 0  # bumped whenever a token is installed
         self._attempts = 0  # bumped whenever a token request starts
         self._last_error: TokenRefreshError | None = None
-        self._lock = anyio.Lock()
+        self._lock = RefreshLock()
         self.set_token(token, token_expires=token_expires)
 
     @property
@@ -102,7 +102,7 @@ class TokenAuth(ABC):
         if not self._needs_refresh():
             return
         seen_generation, seen_attempts = self._generation, self._attempts
-        async with self._lock:
+        async with self._lock.hold():
             if self._generation != seen_generation or not self._needs_refresh():
                 return
             self._raise_if_failed_since(seen_attempts)
@@ -122,7 +122,7 @@ class TokenAuth(ABC):
             TokenRefreshError: the refresh was attempted and failed.
         """
         seen_attempts = self._attempts
-        async with self._lock:
+        async with self._lock.hold():
             if self._token is not None and self._token != rejected:
                 return True
             if self._refresh_blocker() is not None:
@@ -137,7 +137,7 @@ class TokenAuth(ABC):
         Raises:
             TokenRefreshError: the refresh failed or is impossible.
         """
-        async with self._lock:
+        async with self._lock.hold():
             await self._refresh_locked()
 
     @abstractmethod

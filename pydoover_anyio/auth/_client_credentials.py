@@ -27,7 +27,7 @@ class ClientCredentialsAuth(TokenEndpointAuth):
         client_secret: the OAuth client secret.
         timeout: seconds one token request may take in total.
         http_client: a caller-owned ``httpx.AsyncClient`` for token requests (by
-            default one is created on first use and closed by :meth:`aclose`).
+            default each token request opens and closes its own).
         clock: returns the current time in Unix seconds (for tests).
     """
 

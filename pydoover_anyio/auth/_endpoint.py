@@ -2,8 +2,10 @@
 
 Rules this module enforces (spec §2.5, §2.6, §2.9, §6.3; DESIGN rule 9):
 
-* The ``httpx.AsyncClient`` is created lazily, on first use inside the running event
-  loop, unless one is passed in; only a self-created client is closed by ``aclose()``.
+* Without a caller-owned ``httpx.AsyncClient``, each token request opens its own and
+  closes it afterwards. Refreshes are rare, and a client kept between them would belong
+  to one event loop, while an auth object may be shared by clients on several loops
+  (e.g. two ``DataClient`` instances). A caller-owned client is never closed.
 * ``timeout`` bounds each token request as a whole (and each httpx operation).
 * One attempt per refresh: retrying a refresh-token grant whose answer was lost could
   replay a refresh token the server has already rotated away.
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Final
 from urllib.parse import quote, quote_plus
 
@@ -116,7 +119,8 @@ class TokenEndpointAuth(TokenAuth):
         token_expires: its expiry (see :class:`TokenAuth`).
         data_base_url: the data API base URL.
         timeout: seconds one token request may take in total.
-        http_client: a caller-owned ``httpx.AsyncClient`` for token requests.
+        http_client: a caller-owned ``httpx.AsyncClient`` for token requests (it ties
+            the refreshes to that client's event loop).
         clock: returns the current time in Unix seconds.
     """
 
@@ -135,13 +139,10 @@ class TokenEndpointAuth(TokenAuth):
         )
         self.timeout = timeout
         self._http = http_client
-        self._owns_http = http_client is None
 
     async def aclose(self) -> None:
-        """Close the self-created ``httpx.AsyncClient``; a caller-owned one stays open."""
-        if self._owns_http and self._http is not None:
-            http, self._http = self._http, None
-            await http.aclose()
+        """Nothing to release: token requests close their own connections, and a
+        caller-owned ``httpx.AsyncClient`` stays open."""
 
     async def _post_token(
         self,
@@ -172,13 +173,14 @@ class TokenEndpointAuth(TokenAuth):
         logging.getLogger("httpx").addFilter(_LOG_FILTER)  # no-op once installed
         try:
             with anyio.fail_after(self.timeout):
-                response = await self._client().post(
-                    url,
-                    params=list(params) or None,
-                    headers=headers,
-                    data=data,
-                    timeout=self.timeout,
-                )
+                async with self._session() as http:
+                    response = await http.post(
+                        url,
+                        params=list(params) or None,
+                        headers=headers,
+                        data=data,
+                        timeout=self.timeout,
+                    )
         except TimeoutError:
             raise TokenRefreshError(
                 f"token request timed out after {self.timeout:g} s: {where}"
@@ -205,7 +207,11 @@ class TokenEndpointAuth(TokenAuth):
         logger.info("got a new access token from %s", where)
         return decoded
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout)
-        return self._http
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The caller-owned client, or a new one closed when the request is done."""
+        if self._http is not None:
+            yield self._http
+            return
+        async with httpx.AsyncClient(timeout=self.timeout) as http:
+            yield http

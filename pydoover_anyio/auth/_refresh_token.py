@@ -47,7 +47,7 @@ class RefreshTokenAuth(TokenEndpointAuth):
         auth_server_client_id: the OAuth client id sent with each refresh.
         timeout: seconds one token request may take in total.
         http_client: a caller-owned ``httpx.AsyncClient`` for token requests (by
-            default one is created on first use and closed by :meth:`aclose`).
+            default each token request opens and closes its own).
         clock: returns the current time in Unix seconds (for tests).
         persist_profile: a profile name: every refreshed token is written back to that
             profile of the config file. ``None`` keeps tokens in memory only.

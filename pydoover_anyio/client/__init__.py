@@ -12,8 +12,14 @@ differs, on purpose:
 * ``timeout`` really applies: to each connect/read/write/pool wait and to each attempt
   as a whole.
 * Usable without ``setup()``; ``close()``/``aclose()``/``async with`` close it.
-* Iterators are exact in both directions and hold one page in memory.
+* Iterators are exact in both directions and hold one page in memory: newest first
+  from ``before`` (default now), or oldest first when only ``after`` is given; the
+  multi-agent one follows the same rule (pydoover's walked its windows oldest first and
+  skipped messages).
 * Channel names are percent-escaped in paths; ``agent_id`` lists are sent 250 per request.
+* ``agent_id=None`` means the client's ``agent_id`` (pydoover stored it but never used it).
+* Naive datetimes are UTC (pydoover read them as local time).
+* ``fetch_webpush_public_key`` sends no token and needs none.
 * Errors are :mod:`pydoover_anyio.errors` classes; transport failures become
   ``DooverConnectionError`` and malformed bodies ``ResponseDecodeError``.
 """
@@ -26,6 +32,7 @@ from ._base import DEFAULT_BASE_URL
 from ._batch import BatchMethods
 from ._channels import ChannelMethods
 from ._connections import ConnectionMethods
+from ._gateway import GatewayMethods
 from ._iterators import (
     AsyncMessageIterator,
     AsyncMultiAgentMessageIterator,
@@ -58,6 +65,7 @@ class AsyncDataClient(
     ConnectionMethods,
     NotificationMethods,
     ProcessorMethods,
+    GatewayMethods,
 ):
     """Asynchronous client of the Doover Data API (asyncio or trio).
 

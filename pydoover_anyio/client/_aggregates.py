@@ -37,7 +37,7 @@ class AggregateMethods(ClientCore):
 
     async def update_channel_aggregate(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         data: dict[str, Any],
         replace_data: bool = False,
@@ -92,7 +92,7 @@ class AggregateMethods(ClientCore):
 
     async def fetch_channel_aggregate_attachment(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         attachment_id: int,
         organisation_id: int | None = None,

@@ -228,7 +228,7 @@ class AlarmMethods(ClientCore):
 
     async def list_alarms(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         organisation_id: int | None = None,
     ) -> list[Alarm]:
@@ -252,7 +252,7 @@ class AlarmMethods(ClientCore):
 
     async def list_agent_alarms(
         self,
-        agent_id: int,
+        agent_id: int | None,
         organisation_id: int | None = None,
     ) -> list[Alarm]:
         """List the alarms of every channel of an agent (each names its ``channel_name``).
@@ -276,7 +276,7 @@ class AlarmMethods(ClientCore):
 
     async def fetch_alarm(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         alarm_id: int,
         organisation_id: int | None = None,
@@ -302,7 +302,7 @@ class AlarmMethods(ClientCore):
 
     async def create_alarm(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         name: str,
         key: str | None = None,
@@ -382,7 +382,7 @@ class AlarmMethods(ClientCore):
 
     async def put_alarm(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         alarm_id: int,
         name: str,
@@ -457,7 +457,7 @@ class AlarmMethods(ClientCore):
 
     async def update_alarm(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         alarm_id: int,
         name: str | None = None,
@@ -542,7 +542,7 @@ class AlarmMethods(ClientCore):
 
     async def delete_alarm(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         alarm_id: int,
         organisation_id: int | None = None,

@@ -102,6 +102,8 @@ class ClientCore:
             attempt may take overall (the token endpoint uses it too).
         compress: ``"gzip"`` (default) to gzip JSON bodies of 50 bytes or more, or ``None``.
         compress_level: gzip level 0-9 (default 6).
+        gateway_url: the WebSocket gateway URL; default derived from ``base_url``
+            (``http`` -> ``ws``, ``https`` -> ``wss``, a trailing ``/api`` -> ``/gateway``).
 
     Raises:
         ValueError: bad ``compress``/``compress_level``/``max_retries``, or conflicting
@@ -135,6 +137,7 @@ class ClientCore:
         timeout: float = 60.0,
         compress: str | None = "gzip",
         compress_level: int | None = None,
+        gateway_url: str | None = None,
     ) -> None:
         if compress is not None and compress not in _SUPPORTED_COMPRESSION:
             raise ValueError(
@@ -169,6 +172,7 @@ class ClientCore:
         self.organisation_id = int(organisation_id) if organisation_id else None
         self.compress: str | None = compress
         self.compress_level: int | None = compress_level
+        self._gateway_url: str | None = gateway_url
         self._timeout = float(timeout)
         self._origin = _origin(httpx.URL(self.base_url))
         self._transport = Transport(
@@ -208,6 +212,14 @@ class ClientCore:
     def timeout(self) -> float:
         """Seconds per connect/read/write/pool wait and per attempt overall."""
         return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        if value <= 0:
+            raise ValueError(f"timeout must be positive, got {value!r}")
+        self._timeout = float(value)
+        self._transport.attempt_timeout = self._timeout
+        self._transport.client.timeout = httpx.Timeout(self._timeout)
 
     @property
     def token(self) -> str | None:

@@ -36,7 +36,7 @@ class ChannelMethods(ClientCore):
 
     async def list_channels(
         self,
-        agent_id: int,
+        agent_id: int | None,
         include_aggregate: bool = True,
         include_daily_summaries: bool = True,
         organisation_id: int | None = None,
@@ -66,7 +66,7 @@ class ChannelMethods(ClientCore):
 
     async def fetch_channel(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         include_aggregate: bool = True,
         organisation_id: int | None = None,
@@ -93,7 +93,7 @@ class ChannelMethods(ClientCore):
 
     async def create_channel(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         is_private: bool = False,
         message_schema: dict[str, Any] | None = None,
@@ -131,7 +131,7 @@ class ChannelMethods(ClientCore):
 
     async def put_channel(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         is_private: bool,
         message_schema: dict[str, Any] | None = None,
@@ -168,7 +168,7 @@ class ChannelMethods(ClientCore):
 
     async def list_data_series(
         self,
-        agent_id: int,
+        agent_id: int | None,
         field_name: str,
         before: int | dt.datetime | None = None,
         after: int | dt.datetime | None = None,

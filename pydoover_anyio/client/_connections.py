@@ -29,7 +29,7 @@ class ConnectionMethods(ClientCore):
 
     async def list_connections(
         self,
-        agent_id: int,
+        agent_id: int | None,
         organisation_id: int | None = None,
     ) -> list[ConnectionDetail]:
         """List an agent's live gateway sessions.
@@ -73,7 +73,7 @@ class ConnectionMethods(ClientCore):
 
     async def fetch_connection_history(
         self,
-        agent_id: int,
+        agent_id: int | None,
         default_connection: bool,
         before: int | dt.datetime | None = None,
         after: int | dt.datetime | None = None,
@@ -114,7 +114,7 @@ class ConnectionMethods(ClientCore):
 
     async def fetch_subscription_history(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_agent_id: int,
         channel_name: str,
         before: int | dt.datetime | None = None,
@@ -148,7 +148,7 @@ class ConnectionMethods(ClientCore):
 
     async def fetch_channel_subscriptions(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         organisation_id: int | None = None,
     ) -> list[ConnectionSubscription]:
@@ -172,7 +172,7 @@ class ConnectionMethods(ClientCore):
 
     async def fetch_agent_permissions(
         self,
-        agent_id: int,
+        agent_id: int | None,
         organisation_id: int | None = None,
     ) -> AgentPermission:
         """Fetch an agent's resolved permissions.

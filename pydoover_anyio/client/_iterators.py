@@ -94,7 +94,11 @@ class AsyncMessageIterator(_PagedIterator):
 
 
 class AsyncMultiAgentMessageIterator(_PagedIterator):
-    """Async iterator over several agents' messages on one channel, newest first."""
+    """Async iterator over several agents' messages on one channel; see
+    ``AsyncDataClient.iter_multi_agent_messages``.
+
+    Newest first, unless only ``after`` was given (then oldest first).
+    """
 
 
 class _BlockingMessages(BlockingIterator[Message]):
@@ -112,4 +116,5 @@ class MessageIterator(_BlockingMessages):
 
 
 class MultiAgentMessageIterator(_BlockingMessages):
-    """Blocking iterator over several agents' messages on one channel, newest first."""
+    """Blocking iterator over several agents' messages on one channel; see
+    ``DataClient.iter_multi_agent_messages``."""

@@ -20,7 +20,7 @@ class MessageMethods(ClientCore):
 
     async def list_messages(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         before: int | dt.datetime | None = None,
         after: int | dt.datetime | None = None,
@@ -61,7 +61,7 @@ class MessageMethods(ClientCore):
 
     def iter_messages(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         before: int | dt.datetime | None = None,
         after: int | dt.datetime | None = None,
@@ -111,7 +111,7 @@ class MessageMethods(ClientCore):
 
     async def fetch_message(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         message_id: int,
         organisation_id: int | None = None,
@@ -137,7 +137,7 @@ class MessageMethods(ClientCore):
 
     async def fetch_message_logs(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         message_id: int,
         organisation_id: int | None = None,
@@ -163,7 +163,7 @@ class MessageMethods(ClientCore):
 
     async def create_message(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         data: dict[str, Any],
         timestamp: int | dt.datetime | None = None,
@@ -210,7 +210,7 @@ class MessageMethods(ClientCore):
 
     async def update_message(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         message_id: int,
         data: dict[str, Any],
@@ -256,7 +256,7 @@ class MessageMethods(ClientCore):
 
     async def delete_message(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         message_id: int,
         organisation_id: int | None = None,
@@ -292,7 +292,7 @@ class MessageMethods(ClientCore):
 
     async def fetch_timeseries(
         self,
-        agent_id: int,
+        agent_id: int | None,
         channel_name: str,
         field_names: list[str],
         before: int | dt.datetime | None = None,

@@ -17,7 +17,7 @@ from ..models import BatchAggregateResponse, BatchMessageResponse, Message
 from ..runtime import gather_bounded
 from ._base import ClientCore
 from ._iterators import AsyncMultiAgentMessageIterator, bound, now_bound
-from ._paging import MultiAgentPlanner, PageBounds
+from ._paging import MultiAgentForwardPlanner, MultiAgentPlanner, PageBounds
 
 __all__ = ["AGENT_CHUNK", "MultiAgentMethods"]
 
@@ -107,18 +107,21 @@ class MultiAgentMethods(ClientCore):
         organisation_id: int | None = None,
         page_size: int = 50,
     ) -> AsyncMultiAgentMessageIterator:
-        """Iterate over one channel's messages across agents, newest first.
+        """Iterate over one channel's messages across agents.
 
-        Exact: each message within the bounds is yielded once, whatever the chunking
-        or per-agent limits. Ranges wider than two days are walked in two-day windows.
-        Use ``async for`` or ``await ....collect()``.
+        Exact: each message within the bounds is yielded once, whatever the chunking,
+        per-agent limits or a server cap on ``limit``. Newest first, walking backward
+        from ``before`` (default: now) down to ``after`` (default: two days below
+        ``before``, the server's own window); with only ``after`` given, oldest first,
+        walking forward from it up to now (as ``iter_messages`` does). Ranges wider
+        than two days are walked in two-day windows. Use ``async for`` or
+        ``await ....collect()``.
 
         Args:
             channel_name: the channel's name.
             agent_ids: the agents.
-            before: exclusive upper bound (default: now).
-            after: exclusive lower bound (default: two days before ``before``, the
-                server's own default window).
+            before: exclusive upper bound (snowflake id or datetime; naive = UTC).
+            after: exclusive lower bound (snowflake id or datetime; naive = UTC).
             agent_message_limit: most messages per agent per request.
             field_names: only these data fields (dotted paths).
             organisation_id: organisation header for this call.
@@ -134,13 +137,23 @@ class MultiAgentMethods(ClientCore):
             raise ValueError(f"page_size must be at least 1, got {page_size!r}")
         if agent_message_limit is not None and agent_message_limit < 1:
             raise ValueError(f"agent_message_limit must be at least 1, got {agent_message_limit!r}")
-        planner: MultiAgentPlanner[Message] = MultiAgentPlanner(
-            bound(before),
-            bound(after),
-            now_bound=now_bound(),
-            agent_message_limit=agent_message_limit,
-            agent_of=_agent_of,
-        )
+        low, high = bound(after), bound(before)
+        planner: MultiAgentPlanner[Message] | MultiAgentForwardPlanner[Message]
+        if low is not None and high is None:
+            planner = MultiAgentForwardPlanner(
+                low,
+                ceiling=now_bound(),
+                agent_message_limit=agent_message_limit,
+                agent_of=_agent_of,
+            )
+        else:
+            planner = MultiAgentPlanner(
+                high,
+                low,
+                now_bound=now_bound(),
+                agent_message_limit=agent_message_limit,
+                agent_of=_agent_of,
+            )
         ids = list(agent_ids)
 
         async def fetch(bounds: PageBounds) -> list[list[Message]]:

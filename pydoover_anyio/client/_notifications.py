@@ -75,7 +75,7 @@ class NotificationMethods(ClientCore):
 
     async def send_notification(
         self,
-        agent_id: int,
+        agent_id: int | None,
         message: str | Notification,
         *,
         title: str | None = None,
@@ -121,7 +121,7 @@ class NotificationMethods(ClientCore):
 
     async def fetch_notifications(
         self,
-        agent_id: int,
+        agent_id: int | None,
         organisation_id: int | None = None,
     ) -> AgentNotificationResponse:
         """Fetch an agent's subscriptions, subscribers and endpoints at once.
@@ -143,7 +143,7 @@ class NotificationMethods(ClientCore):
 
     async def list_notification_endpoints(
         self,
-        agent_id: int,
+        agent_id: int | None,
         name: str | None = None,
         organisation_id: int | None = None,
     ) -> list[NotificationEndpoint]:
@@ -168,7 +168,7 @@ class NotificationMethods(ClientCore):
 
     async def list_notification_endpoint_summaries(
         self,
-        agent_id: int,
+        agent_id: int | None,
         organisation_id: int | None = None,
     ) -> list[NotificationEndpointSummary]:
         """List endpoints without destinations or credentials, with their readiness.
@@ -192,7 +192,7 @@ class NotificationMethods(ClientCore):
 
     async def create_notification_endpoint(
         self,
-        agent_id: int,
+        agent_id: int | None,
         name: str,
         type: NotificationType | int | str,
         extra_data: dict[str, Any],
@@ -238,7 +238,7 @@ class NotificationMethods(ClientCore):
 
     async def update_notification_endpoint(
         self,
-        agent_id: int,
+        agent_id: int | None,
         endpoint_id: int,
         name: str | None = None,
         extra_data: dict[str, Any] | None = None,
@@ -273,7 +273,7 @@ class NotificationMethods(ClientCore):
 
     async def delete_notification_endpoint(
         self,
-        agent_id: int,
+        agent_id: int | None,
         endpoint_id: int,
         organisation_id: int | None = None,
     ) -> None:
@@ -293,7 +293,7 @@ class NotificationMethods(ClientCore):
 
     async def test_notification_endpoint(
         self,
-        agent_id: int,
+        agent_id: int | None,
         endpoint_id: int,
         organisation_id: int | None = None,
     ) -> bool:
@@ -318,7 +318,7 @@ class NotificationMethods(ClientCore):
 
     async def list_notification_subscriptions(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscribed_to: int | None = None,
         organisation_id: int | None = None,
     ) -> list[NotificationSubscription]:
@@ -343,7 +343,7 @@ class NotificationMethods(ClientCore):
 
     async def create_notification_subscription(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscribe_to: int,
         severity: NotificationSeverity | int | str,
         topic_filter: list[str],
@@ -393,7 +393,7 @@ class NotificationMethods(ClientCore):
 
     async def update_notification_subscription(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscription_id: int,
         severity: NotificationSeverity | int | str | None = None,
         topic_filter: list[str] | None = None,
@@ -429,7 +429,7 @@ class NotificationMethods(ClientCore):
 
     async def delete_notification_subscription(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscription_id: int,
         organisation_id: int | None = None,
     ) -> None:
@@ -449,7 +449,7 @@ class NotificationMethods(ClientCore):
 
     async def list_default_notification_subscriptions(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscribed_to: int | None = None,
         organisation_id: int | None = None,
     ) -> list[NotificationSubscription]:
@@ -474,7 +474,7 @@ class NotificationMethods(ClientCore):
 
     async def update_default_notification_subscription(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscribed_to: int,
         severity: NotificationSeverity | int | str | None = None,
         topic_filter: list[str] | None = None,
@@ -506,7 +506,7 @@ class NotificationMethods(ClientCore):
 
     async def delete_default_notification_subscription(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscribed_to: int,
         organisation_id: int | None = None,
     ) -> None:
@@ -526,7 +526,7 @@ class NotificationMethods(ClientCore):
 
     async def list_notification_subscribers(
         self,
-        agent_id: int,
+        agent_id: int | None,
         organisation_id: int | None = None,
     ) -> list[NotificationSubscription]:
         """List the subscriptions other agents hold to this agent's notifications.

@@ -20,6 +20,9 @@ Rules the planners enforce (the fixes for spec §8 #13/#14):
   chunk's oldest id and each agent's oldest id when it reached ``agent_message_limit``.
   Messages below it are dropped and read again on the next page, so neither chunking
   nor per-agent limits lose a message.
+* The multi-agent endpoint answers newest first, so forward (oldest first) multi-agent
+  paging yields a window only once it is proved complete: a probe below the page's
+  frontier came back empty. Otherwise the window narrows to the probe's.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["TWO_DAYS", "ChannelPlanner", "MultiAgentPlanner", "PageBounds"]
+__all__ = [
+    "TWO_DAYS",
+    "ChannelPlanner",
+    "MultiAgentForwardPlanner",
+    "MultiAgentPlanner",
+    "PageBounds",
+]
 
 #: Two days in snowflake units (milliseconds shifted past the 22 low bits).
 TWO_DAYS = (2 * 24 * 60 * 60 * 1000) << 22
@@ -148,7 +157,9 @@ class MultiAgentPlanner(Generic[M]):
                 continue
             frontier = _highest(frontier, min(fresh))
             merged.update(fresh)
-            frontier = _highest(frontier, self._agent_frontier(fresh.values()))
+            frontier = _highest(
+                frontier, _limited_frontier(fresh.values(), self._agent_limit, self._agent_of)
+            )
         if frontier is None:
             self._next_window()
             return []
@@ -160,19 +171,6 @@ class MultiAgentPlanner(Generic[M]):
             self._next_window()
         return ordered
 
-    def _agent_frontier(self, messages: Iterable[M]) -> int | None:
-        """The highest oldest-id among agents that reached ``agent_message_limit``."""
-        if self._agent_limit is None:
-            return None
-        counts: dict[int, int] = {}
-        oldest: dict[int, int] = {}
-        for message in messages:
-            agent = self._agent_of(message)
-            counts[agent] = counts.get(agent, 0) + 1
-            oldest[agent] = min(oldest.get(agent, message.id), message.id)
-        limited = [oldest[a] for a, n in counts.items() if n >= self._agent_limit]
-        return max(limited) if limited else None
-
     def _next_window(self) -> None:
         low = self._window_low
         if low <= self._floor:
@@ -182,6 +180,101 @@ class MultiAgentPlanner(Generic[M]):
         # to the old window's ``after`` is not skipped.
         self._cursor = low + 1
         self._window_low = self._low_for(self._cursor)
+
+
+class MultiAgentForwardPlanner(Generic[M]):
+    """Forward (oldest first) cursor over several agents' messages above ``after``.
+
+    Pages come back newest first, so a page of the window ``(low, top)`` is only known to
+    hold everything from its frontier up. A probe ``(low, frontier)`` settles the rest:
+    empty means the page is the whole window, to be yielded oldest first; otherwise the
+    probe is the page of the narrower window ``(low, frontier)`` and ``top`` is pushed
+    to revisit once that is done. A revisited window needs no probe: it lies inside the
+    complete part of a page already seen. Nothing assumes a short page is complete, so a
+    server capping ``limit`` loses nothing. Memory: one page, plus one id per narrowing.
+
+    Args:
+        after: the caller's exclusive lower bound.
+        ceiling: the exclusive upper bound of the walk (a bound just past "now").
+        agent_message_limit: the per-agent limit sent with each request, or ``None``.
+        agent_of: the agent id a message belongs to.
+    """
+
+    def __init__(
+        self,
+        after: int,
+        *,
+        ceiling: int,
+        agent_message_limit: int | None,
+        agent_of: Callable[[M], int],
+    ) -> None:
+        self._low = after
+        self._ceiling = ceiling
+        self._agent_limit = agent_message_limit
+        self._agent_of = agent_of
+        self._top = min(ceiling, after + TWO_DAYS)
+        self._pending: list[int] = []  # tops of windows to revisit, innermost last
+        self._page: dict[int, M] | None = None  # a page waiting for its probe
+        self._frontier = 0
+        self._revisit = False  # the window is a pending one: known to fit one page
+        self.finished = self._top - self._low <= 1
+
+    def next_bounds(self) -> PageBounds:
+        """The bounds of the next page or probe to request (the same for every chunk)."""
+        high = self._top if self._page is None else self._frontier
+        return PageBounds(high, self._low)
+
+    def feed(self, chunks: Sequence[Sequence[M]]) -> list[M]:
+        """Take one response per chunk of agents; return the messages to yield, oldest first."""
+        low = self._low
+        high = self._top if self._page is None else self._frontier
+        merged: dict[int, M] = {}
+        frontier: int | None = None
+        for chunk in chunks:
+            fresh = _unique(chunk, lambda mid: low < mid < high)
+            if fresh:
+                merged.update(fresh)
+                frontier = _highest(frontier, min(fresh))
+                limited = _limited_frontier(fresh.values(), self._agent_limit, self._agent_of)
+                frontier = _highest(frontier, limited)
+        if self._page is not None:
+            if not merged:  # the probe is empty: the waiting page is the whole window
+                return self._complete(self._page)
+            self._pending.append(self._top)  # revisit (frontier, top) afterwards
+            self._top = high
+        if self._revisit or frontier is None or frontier - low <= 1:
+            return self._complete(merged)  # nothing can lie below the frontier
+        self._page, self._frontier = merged, frontier
+        return []
+
+    def _complete(self, page: dict[int, M]) -> list[M]:
+        """Yield ``page`` as the whole current window, then move to the next window."""
+        self._page = None
+        self._low = self._top - 1  # bounds are exclusive: ids from the old top on are next
+        self._revisit = bool(self._pending)
+        if self._pending:
+            self._top = self._pending.pop()
+        elif self._low >= self._ceiling - 1:
+            self.finished = True
+        else:
+            self._top = min(self._ceiling, self._low + TWO_DAYS)
+        return sorted(page.values(), key=lambda m: m.id)
+
+
+def _limited_frontier(
+    messages: Iterable[M], agent_limit: int | None, agent_of: Callable[[M], int]
+) -> int | None:
+    """The highest oldest-id among agents that reached ``agent_limit`` in ``messages``."""
+    if agent_limit is None:
+        return None
+    counts: dict[int, int] = {}
+    oldest: dict[int, int] = {}
+    for message in messages:
+        agent = agent_of(message)
+        counts[agent] = counts.get(agent, 0) + 1
+        oldest[agent] = min(oldest.get(agent, message.id), message.id)
+    limited = [oldest[a] for a, n in counts.items() if n >= agent_limit]
+    return max(limited) if limited else None
 
 
 def _highest(current: int | None, candidate: int | None) -> int | None:

@@ -83,7 +83,7 @@ class ProcessorMethods(ClientCore):
 
     async def put_schedule(
         self,
-        agent_id: int,
+        agent_id: int | None,
         schedule_id: int,
         app_key: str,
         permissions: list[dict[str, str]],
@@ -117,7 +117,7 @@ class ProcessorMethods(ClientCore):
 
     async def regenerate_schedule_token(
         self,
-        agent_id: int,
+        agent_id: int | None,
         schedule_id: int,
         organisation_id: int | None = None,
     ) -> str:
@@ -142,7 +142,7 @@ class ProcessorMethods(ClientCore):
 
     async def put_subscription(
         self,
-        agent_id: int,
+        agent_id: int | None,
         subscription_id: int,
         subscription_arn: str,
         app_key: str,
@@ -183,7 +183,7 @@ class ProcessorMethods(ClientCore):
 
     async def put_ingestion_endpoint(
         self,
-        agent_id: int,
+        agent_id: int | None,
         ingestion_id: int,
         lambda_arn: str,
         cidr_ranges: list[str],
@@ -247,7 +247,7 @@ class ProcessorMethods(ClientCore):
 
     async def delete_ingestion_endpoint(
         self,
-        agent_id: int,
+        agent_id: int | None,
         ingestion_id: int,
         organisation_id: int | None = None,
     ) -> None:
@@ -267,7 +267,7 @@ class ProcessorMethods(ClientCore):
 
     async def invoke_ingestion_endpoint(
         self,
-        agent_id: int,
+        agent_id: int | None,
         ingestion_id: int,
         payload: dict[str, Any],
         wait: bool = False,
@@ -333,7 +333,7 @@ class ProcessorMethods(ClientCore):
         )
         return result
 
-    async def rotate_device_token(self, agent_id: int) -> RotatedDeviceToken:
+    async def rotate_device_token(self, agent_id: int | None) -> RotatedDeviceToken:
         """Mint a new device token, authenticated with the current one.
 
         The old token stays valid until :meth:`confirm_device_token`. The agent must be
@@ -353,7 +353,7 @@ class ProcessorMethods(ClientCore):
         )
         return result
 
-    async def confirm_device_token(self, agent_id: int) -> ConfirmedDeviceToken:
+    async def confirm_device_token(self, agent_id: int | None) -> ConfirmedDeviceToken:
         """Retire every token of the agent older than the one this client now holds.
 
         Call :meth:`set_token` with the new token (and persist it) first: the request

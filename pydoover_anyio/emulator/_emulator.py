@@ -22,6 +22,8 @@ from pydoover_anyio._emulation import (
 
 from ._app import API_PREFIX, DooverApp
 from ._auth import TokenAuthority
+from ._gateway import GatewayHub, GatewayRouter
+from ._gateway_wire import GatewayWebSocketProtocol
 from ._http import ApiError
 from ._ids import IdKind, Snowflakes
 from ._routes_alarms import ROUTES as ALARM_ROUTES
@@ -142,12 +144,16 @@ class DooverEmulator:
             *MISC_ROUTES,
         ]
         app = DooverApp(self.state, routes, ROOT_ROUTES)
+        self.gateway = GatewayHub(self.state)
+        """The WebSocket gateway at ``/gateway``: sessions, received frames, faults."""
+        self.state.gateway_listener = self.gateway.publish
         self._hits = _TokenHits(FaultMiddleware(app, self.faults, self.requests))
         self._server = ServerThread(
-            self._hits,
+            GatewayRouter(self._hits, self.gateway),
             host=host,
             port=port,
             shutdown_timeout=shutdown_timeout,
+            ws=GatewayWebSocketProtocol,
             log_level="info" if access_log else None,
             access_log=access_log,
             name=THREAD_NAME,
@@ -228,6 +234,7 @@ class DooverEmulator:
         self.faults.clear()
         self.requests.clear()
         self._hits.reset()
+        self.gateway.faults.clear()
 
     # -- identities and tokens -------------------------------------------------------
 

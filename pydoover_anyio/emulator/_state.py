@@ -23,7 +23,7 @@ Rules this module enforces (spec §3.1-§3.5, §3.10):
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -107,6 +107,8 @@ class DooverState:
         """Every ``invoke`` call received: ``agent_id``, ``ingestion_id``, ``payload`` bytes."""
         self.web_push_updates: list[dict[str, Any]] = []
         """Every ``update_web_push`` body received, with the caller's ``agent_id``."""
+        self.gateway_listener: Callable[[str, ChannelRecord, dict[str, Any]], None] | None = None
+        """Called as ``(event name, channel, info)`` by every write the gateway reports."""
         self._seed()
 
     def _seed(self) -> None:
@@ -308,6 +310,7 @@ class DooverState:
             body = encode_message(message_id, author_id, channel.ref, data, attachments)
             record = MessageRecord(message_id, author_id, data, attachments, ttl, body)
             channel.messages.put(record)
+            self._publish("MessageCreate", channel, {"message": record})
             return record, True
 
     def update_message(
@@ -336,6 +339,7 @@ class DooverState:
             body = encode_message(message_id, old.author_id, channel.ref, new_data, attachments)
             record = MessageRecord(message_id, old.author_id, new_data, attachments, old.ttl, body)
             channel.messages.put(record)
+            self._publish("MessageUpdate", channel, {"message": record, "request_data": data})
             return record
 
     def delete_message(self, channel: ChannelRecord, message_id: int) -> None:
@@ -377,7 +381,14 @@ class DooverState:
                 self._store_file(channel, None, upload) for upload in uploads
             ]
             aggregate.last_updated = now_ms()
+            info = {"aggregate": aggregate, "request_data": data}
+            self._publish("AggregateUpdate", channel, info)
             return aggregate
+
+    def _publish(self, kind: str, channel: ChannelRecord, info: dict[str, Any]) -> None:
+        listener = self.gateway_listener
+        if listener is not None:
+            listener(kind, channel, info)
 
     # -- helpers for tests (any thread) --------------------------------------------------
 

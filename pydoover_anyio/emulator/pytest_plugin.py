@@ -22,7 +22,23 @@ Fixtures:
 
 Every fixture works from sync tests and from ``@pytest.mark.anyio`` tests on asyncio or
 trio alike, because the server runs in its own thread. Point a client at
-``emulator.url`` with ``emulator.token`` (or the OAuth credentials it exposes).
+``emulator.url`` with ``emulator.token`` (or the OAuth credentials it exposes)::
+
+    from pydoover_anyio import AsyncDataClient, DataClient
+
+    def test_pump_report(doover_emulator):
+        agent = doover_emulator.default_agent_id
+        doover_emulator.state.create_channel(agent, "pump_log")
+        with DataClient(doover_emulator.url, token=doover_emulator.token) as client:
+            client.create_message(agent, "pump_log", {"rpm": 1450})
+        assert doover_emulator.state.messages(agent, "pump_log")[0]["data"] == {"rpm": 1450}
+
+    @pytest.mark.anyio
+    async def test_survives_a_flaky_server(doover_emulator):
+        doover_emulator.faults.fail(2, 503)  # the next two requests fail
+        token = doover_emulator.token
+        async with AsyncDataClient(doover_emulator.url, token=token, retry_delay=0.01) as client:
+            await client.list_channels(doover_emulator.default_agent_id)  # retried
 """
 
 from __future__ import annotations

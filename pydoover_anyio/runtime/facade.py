@@ -13,7 +13,8 @@ awaited return type, so no ``.pyi`` or hand-written twin is needed.
 Rules this module enforces (DESIGN.md rule 2):
 
 * Each facade owns one event-loop thread for its whole life; the async client and
-  everything loop-bound is created on it.
+  everything loop-bound is created on it, and the client is entered and exited in one
+  task there (so it may hold a task group between ``__aenter__`` and ``__aexit__``).
 * Ctrl-C during a blocking call cancels the call's task, waits for it, then re-raises;
   the client stays usable.
 * Streams cross the thread boundary through a bounded memory stream filled by a producer
@@ -66,12 +67,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-async def _construct(factory: Callable[[], A]) -> A:
-    client = factory()
-    await client.__aenter__()
-    return client
-
-
 class SyncFacade(Generic[A]):
     """Base class of blocking clients driving an async client on a private loop thread.
 
@@ -92,7 +87,11 @@ class SyncFacade(Generic[A]):
         self._loop = loop
         self._finalizer = weakref.finalize(self, loop.stop_nowait)
         try:
-            self._async_client: A = loop.call(_construct, self._factory)
+            # Entered and exited in one long-lived task on the loop, so the async client
+            # may own a task group for its whole life (the gateway does).
+            lifetime: _Runner[A] = loop.call(_new_runner, self._factory)
+            self._async_client: A = loop.call(lifetime.start, loop)
+            self._lifetime = lifetime
         except BaseException:
             self._finalizer.detach()
             loop.close()
@@ -123,7 +122,7 @@ class SyncFacade(Generic[A]):
         self._finalizer.detach()
         try:
             if self._generation == _fork_generation:
-                self._loop.call(self._async_client.__aexit__, None, None, None)
+                self._loop.call(self._lifetime.finish, (None, None, None))
         finally:
             self._loop.close()
 
@@ -365,8 +364,8 @@ class _Runner(Generic[T]):
 
     async def run(self) -> None:
         try:
-            manager = self._factory()
             try:
+                manager = self._factory()
                 self.value = await manager.__aenter__()
             except Exception as exc:  # noqa: BLE001 - re-raised on the caller's side
                 self.enter_error = exc

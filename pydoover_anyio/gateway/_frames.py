@@ -1,0 +1,251 @@
+"""Gateway frames on the wire (spec §7.2-§7.4): decoding in, encoding out.
+
+Rules this module enforces (DESIGN rule 6):
+
+* A frame is decoded in two steps: the envelope (``op``, ``t``, ``s`` and ``d`` kept as
+  ``msgspec.Raw``), then ``d`` by the event named in ``t``, with one cached decoder per
+  event. Ids sent as JSON strings become exact ``int`` (lax mode, see
+  :mod:`pydoover_anyio.models._decode`).
+* Anything that does not decode raises :class:`FrameError`; the caller logs and skips
+  it. An unknown ``t`` or ``op`` is not an error: :func:`decode_dispatch` returns
+  ``None`` for it.
+* Outbound frames are encoded here only, as compact JSON bytes; ids go out as strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from pydoover_anyio.models import ChannelID, Message
+from pydoover_anyio.models._base import dec_hook
+
+from . import events as ev
+
+__all__ = [
+    "OP_DISPATCH",
+    "OP_HEARTBEAT",
+    "OP_HEARTBEAT_ACK",
+    "OP_IDENTIFY",
+    "OP_ONE_SHOT",
+    "OP_RESUME",
+    "OP_SESSION_CANCELLED",
+    "OP_SUBSCRIBE",
+    "OP_SYNC_CHANNEL",
+    "OP_UNSUBSCRIBE",
+    "Envelope",
+    "FrameError",
+    "Hello",
+    "Ready",
+    "WireSubscription",
+    "decode_dispatch",
+    "decode_envelope",
+    "encode",
+]
+
+OP_DISPATCH: Final = 0
+OP_HEARTBEAT: Final = 1
+OP_HEARTBEAT_ACK: Final = 2
+OP_SESSION_CANCELLED: Final = 3
+OP_IDENTIFY: Final = 10
+OP_RESUME: Final = 11
+OP_SUBSCRIBE: Final = 12
+OP_UNSUBSCRIBE: Final = 13
+OP_SYNC_CHANNEL: Final = 14
+OP_ONE_SHOT: Final = 15
+
+
+class FrameError(ValueError):
+    """A frame that is not valid JSON or not the documented shape (logged, skipped)."""
+
+
+class Envelope(msgspec.Struct, gc=False):
+    """``{"op", "d", "s"?, "t"?}``; ``d`` stays undecoded until ``t`` is known."""
+
+    op: int
+    d: msgspec.Raw = msgspec.Raw(b"null")
+    s: int | None = None
+    t: str | None = None
+
+
+class Hello(msgspec.Struct):
+    """``Hello``: answered with Identify or Resume. ``heartbeat_interval`` (ms) is honoured
+    when a server sends it (none observed so far)."""
+
+    heartbeat_interval: int | None = None
+
+
+class WireSubscription(msgspec.Struct):
+    """One subscription a ``Ready`` lists as held by the session."""
+
+    channel: ChannelID
+    organisation_id: int | None = None
+    diff_only: bool = False
+
+
+class Ready(msgspec.Struct):
+    """``Ready``: the session is usable.
+
+    ``replayed`` is an extension: ``true`` tells a resuming client that every event after
+    the sequence number it sent in Resume has been (or is being) replayed.
+    """
+
+    session_id: str
+    session_token: str
+    subscriptions: list[WireSubscription] = msgspec.field(default_factory=list)
+    replayed: bool = False
+
+
+_ENVELOPE: Final = msgspec.json.Decoder(Envelope)
+
+#: ``t`` -> the type ``d`` decodes into. MessageCreate's ``d`` is a bare Message.
+_PAYLOADS: Final[dict[str, type[Any]]] = {
+    "Hello": Hello,
+    "Ready": Ready,
+    "ChannelSync": ev.ChannelSync,
+    "MessageCreate": Message,
+    "MessageUpdate": ev.MessageUpdate,
+    "AggregateUpdate": ev.AggregateUpdate,
+    "AlarmTrigger": ev.AlarmTrigger,
+    "OneShotMessage": ev.OneShotMessage,
+    "ChannelSubscription": ev.ChannelSubscription,
+    "ChannelUnsubscription": ev.ChannelUnsubscription,
+    "WSSErrorEvent": ev.GatewayError,
+}
+
+
+class _ServerError(msgspec.Struct):
+    message: str = ""
+
+
+_DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
+    name: msgspec.json.Decoder(type_, strict=False, dec_hook=dec_hook)
+    for name, type_ in _PAYLOADS.items()
+}
+_DECODERS["WSSErrorEvent"] = msgspec.json.Decoder(_ServerError, strict=False)
+
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def decode_envelope(frame: bytes | str) -> Envelope:
+    """Decode a frame's envelope.
+
+    Raises:
+        FrameError: not JSON, or not an object with an integer ``op``.
+    """
+    try:
+        return _ENVELOPE.decode(frame)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"undecodable frame: {exc}") from None
+
+
+def decode_dispatch(name: str, payload: msgspec.Raw) -> Any:
+    """Decode an op-0 payload by its event name.
+
+    Returns:
+        A :class:`Hello`, a :class:`Ready`, an event from :mod:`.events`, or ``None``
+        for an event name this client does not know.
+
+    Raises:
+        FrameError: ``d`` does not have the event's shape.
+    """
+    decoder = _DECODERS.get(name)
+    if decoder is None:
+        return None
+    try:
+        value = decoder.decode(payload)
+    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+        raise FrameError(f"bad {name} payload: {exc}") from None
+    if type(value) is Message:
+        return ev.MessageCreate(channel=value.channel, message=value)
+    if type(value) is _ServerError:
+        return ev.GatewayError(channel=_NO_CHANNEL, message=value.message)
+    return value
+
+
+#: The placeholder channel of a server error before it is fanned out per subscription.
+_NO_CHANNEL: Final = ChannelID(agent_id=0, name="")
+
+
+def _channel(agent_id: int, name: str) -> dict[str, str]:
+    return {"agent_id": str(agent_id), "name": name}
+
+
+def _org(organisation_id: int | None) -> str | None:
+    return None if organisation_id is None else str(organisation_id)
+
+
+def encode(op: int, d: Any) -> bytes:
+    """Encode a client frame ``{"op": op, "d": d}``."""
+    return _ENCODER.encode({"op": op, "d": d})
+
+
+def identify(organisation_id: int | None, sharing_mode: str) -> bytes:
+    """Op 10."""
+    return encode(
+        OP_IDENTIFY,
+        {
+            "default_connection": False,
+            "organisation_id": _org(organisation_id),
+            "sharing_mode": sharing_mode,
+        },
+    )
+
+
+def resume(session_id: str, session_token: str, seq: int | None) -> bytes:
+    """Op 11; ``seq`` (the last sequence number received) is an extension for replay."""
+    return encode(
+        OP_RESUME,
+        {
+            "session_id": session_id,
+            "session_token": session_token,
+            "default_connection": False,
+            "seq": seq,
+        },
+    )
+
+
+def subscribe(agent_id: int, name: str, organisation_id: int | None, diff_only: bool) -> bytes:
+    """Op 12."""
+    return encode(
+        OP_SUBSCRIBE,
+        {
+            "channel": _channel(agent_id, name),
+            "organisation_id": _org(organisation_id),
+            "diff_only": diff_only,
+        },
+    )
+
+
+def unsubscribe(agent_id: int, name: str, organisation_id: int | None) -> bytes:
+    """Op 13."""
+    return encode(
+        OP_UNSUBSCRIBE,
+        {"channel": _channel(agent_id, name), "organisation_id": _org(organisation_id)},
+    )
+
+
+def sync_channel(agent_id: int, name: str, organisation_id: int | None) -> bytes:
+    """Op 14."""
+    return encode(
+        OP_SYNC_CHANNEL,
+        {"channel": _channel(agent_id, name), "organisation_id": _org(organisation_id)},
+    )
+
+
+def one_shot(agent_id: int, name: str, data: Any) -> bytes:
+    """Op 15.
+
+    Raises:
+        TypeError: ``data`` is not JSON-serialisable.
+    """
+    try:
+        return encode(OP_ONE_SHOT, {"channel": _channel(agent_id, name), "data": data})
+    except msgspec.EncodeError as exc:
+        raise TypeError(f"one-shot data is not JSON-serialisable: {exc}") from None
+
+
+def heartbeat(seq: int | None) -> bytes:
+    """Op 1 (``d`` is the last sequence number, as far as a payload is known)."""
+    return encode(OP_HEARTBEAT, seq)

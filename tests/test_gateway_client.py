@@ -1,0 +1,288 @@
+"""The gateway end to end against the emulator, on asyncio and trio."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+from pydoover_anyio import (
+    AggregateUpdate,
+    AlarmTrigger,
+    AsyncDataClient,
+    ChannelSubscription,
+    ChannelSync,
+    ChannelUnsubscription,
+    EventsDropped,
+    GatewayError,
+    GatewaySettings,
+    MessageCreate,
+    MessageUpdate,
+    OneShotMessage,
+    Reconnected,
+    UnauthorizedError,
+)
+from pydoover_anyio.emulator import DooverEmulator
+from pydoover_anyio.emulator._alarms import build_alarm
+
+pytestmark = pytest.mark.anyio
+
+CHANNEL = "telemetry"
+FAST = GatewaySettings(
+    ping_interval=0.1,
+    ping_timeout=0.25,
+    open_timeout=3.0,
+    close_timeout=0.5,
+    reconnect_base=0.01,
+    reconnect_cap=0.05,
+)
+
+
+@pytest.fixture
+def emu() -> Iterator[DooverEmulator]:
+    with DooverEmulator() as emulator:
+        emulator.state.create_channel(emulator.default_agent_id, CHANNEL)
+        yield emulator
+
+
+@pytest.fixture
+def agent(emu: DooverEmulator) -> int:
+    return emu.default_agent_id
+
+
+@asynccontextmanager
+async def client_for(emu: DooverEmulator, **kw: Any) -> AsyncIterator[AsyncDataClient]:
+    async with AsyncDataClient(base_url=emu.url, token=emu.token, **kw) as client:
+        client.gateway_settings = FAST
+        yield client
+
+
+async def next_of(events: Any, kind: type, within: float = 5.0) -> Any:
+    """The next event, which must be a ``kind``."""
+    with anyio.fail_after(within):
+        event = await events.__anext__()
+    assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
+    return event
+
+
+async def test_gateway_url_defaults_from_base_url(emu: DooverEmulator) -> None:
+    async with client_for(emu) as client:
+        assert client.gateway_url == emu.root_url.replace("http://", "ws://") + "/gateway"
+    explicit = AsyncDataClient(base_url=emu.url, token="t", gateway_url="wss://elsewhere/gw")
+    assert explicit.gateway_url == "wss://elsewhere/gw"
+
+
+async def test_each_event_type_is_delivered(emu: DooverEmulator, agent: int) -> None:
+    state = emu.state
+    with state.lock:
+        channel = state.channel(agent, CHANNEL)
+        body = {"name": "hot", "key": "t", "operator": "gt", "value": 5}
+        channel.alarms[77] = build_alarm(77, CHANNEL, body, 0)
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        sync = await next_of(events, ChannelSync)
+        assert (sync.channel.agent_id, sync.channel.name) == (agent, CHANNEL)
+        created = await client.create_message(agent, CHANNEL, {"rpm": 1})
+        event = await next_of(events, MessageCreate)
+        assert event.message.id == created.id
+        assert event.message.data == {"rpm": 1}
+        await client.update_message(agent, CHANNEL, created.id, {"rpm": 2})
+        update = await next_of(events, MessageUpdate)
+        assert update.message.data == {"rpm": 2}
+        await client.update_channel_aggregate(agent, CHANNEL, {"mode": "auto"})
+        aggregate = await next_of(events, AggregateUpdate)
+        assert aggregate.aggregate.data == {"mode": "auto"}
+        emu.gateway.set_alarm_state(agent, CHANNEL, 77, "Alarm")
+        alarm = await next_of(events, AlarmTrigger)
+        assert (alarm.alarm.id, alarm.old_state, alarm.new_state) == (77, "NoData", "Alarm")
+        await client.send_one_shot(agent, CHANNEL, {"ping": True})
+        one_shot = await next_of(events, OneShotMessage)
+        assert one_shot.data == {"ping": True}
+        async with client_for(emu) as other:
+            async with other.subscribe(agent, CHANNEL):
+                joined = await next_of(events, ChannelSubscription)
+                assert joined.channel.name == CHANNEL
+            await next_of(events, ChannelUnsubscription)
+        emu.gateway.inject('{"op":0,"t":"WSSErrorEvent","d":{"message":"boom"}}')
+        error = await next_of(events, GatewayError)
+        assert (error.message, error.channel.name) == ("boom", CHANNEL)
+        await client.sync_channel(agent, CHANNEL)
+        resync = await next_of(events, ChannelSync)
+        assert resync.aggregate.data == {"mode": "auto"}
+        emu.gateway.drop_connections()
+        back = await next_of(events, Reconnected)
+        assert (back.resumed, back.events_missed) == (True, False)
+    assert emu.gateway.violations == []
+
+
+async def test_thousand_events_with_a_drop_every_hundred(emu: DooverEmulator, agent: int) -> None:
+    emu.gateway.faults.drop_every = 100
+    seen: list[int] = []
+    reconnects: list[Reconnected] = []
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        await next_of(events, ChannelSync)
+        emu.state.add_messages(agent, CHANNEL, [{"i": i} for i in range(1000)])
+        with anyio.fail_after(20):
+            async for event in events:
+                if isinstance(event, MessageCreate):
+                    seen.append(event.message.data["i"])
+                    if len(seen) == 1000:
+                        break
+                elif isinstance(event, Reconnected):
+                    reconnects.append(event)
+                else:
+                    pytest.fail(f"unexpected {event!r}")
+    assert seen == list(range(1000))  # none lost, none duplicated, in order
+    assert len(reconnects) >= 9
+    assert all(r.resumed and not r.events_missed for r in reconnects)
+    assert emu.gateway.violations == []
+
+
+async def test_session_cancelled_reidentifies_and_resyncs(emu: DooverEmulator, agent: int) -> None:
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        await next_of(events, ChannelSync)
+        emu.gateway.cancel_sessions()
+        back = await next_of(events, Reconnected)
+        assert (back.resumed, back.events_missed) == (False, True)
+        await next_of(events, ChannelSync)
+        assert len(emu.gateway.ops(10)) == 2
+        await client.create_message(agent, CHANNEL, {"after": True})
+        assert (await next_of(events, MessageCreate)).message.data == {"after": True}
+
+
+async def test_resume_without_replay_reports_missed_events(emu: DooverEmulator, agent: int) -> None:
+    emu.gateway.faults.replay = False
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        await next_of(events, ChannelSync)
+        emu.gateway.drop_connections()
+        back = await next_of(events, Reconnected)
+        assert (back.resumed, back.events_missed) == (True, True)
+        await next_of(events, ChannelSync)
+
+
+async def test_a_dead_connection_is_detected(emu: DooverEmulator, agent: int) -> None:
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        await next_of(events, ChannelSync)
+        emu.gateway.faults.answer_pings = False
+        started = time.monotonic()
+        await eventually(lambda: emu.gateway.connections_opened >= 2, 3)
+        detected = time.monotonic() - started
+        emu.gateway.faults.answer_pings = True
+        assert detected < FAST.ping_interval + FAST.ping_timeout + 0.5
+        await next_of(events, Reconnected)
+
+
+async def test_malformed_and_unknown_frames_are_skipped(
+    emu: DooverEmulator, agent: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        await next_of(events, ChannelSync)
+        for bad in (
+            "not json",
+            "[1, 2]",
+            '{"op":0,"t":"MessageCreate","d":{"bad":1}}',
+            '{"op":0,"t":"SomethingNew","d":{}}',
+            '{"op":42,"d":{}}',
+        ):
+            emu.gateway.inject(bad)
+        await client.create_message(agent, CHANNEL, {"ok": 1})
+        assert (await next_of(events, MessageCreate)).message.data == {"ok": 1}
+    assert "malformed gateway frame" in caplog.text
+    assert emu.gateway.connections_opened == 1
+
+
+async def test_two_subscribers_share_one_wire_subscription(emu: DooverEmulator, agent: int) -> None:
+    async with client_for(emu) as client:
+        async with client.subscribe(agent, CHANNEL) as a, client.subscribe(agent, CHANNEL) as b:
+            await next_of(a, ChannelSync)
+            await next_of(b, ChannelSync)
+            await client.create_message(agent, CHANNEL, {"x": 1})
+            for events in (a, b):
+                while isinstance(event := await next_of(events, object), ChannelSync):
+                    pass
+                assert isinstance(event, MessageCreate)
+        await eventually(lambda: emu.gateway.ops(13), 3)
+    assert len(emu.gateway.ops(12)) == 1
+    assert len(emu.gateway.ops(13)) == 1
+
+
+async def test_overflow_policy_end_to_end(emu: DooverEmulator, agent: int) -> None:
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL, buffer_size=5) as ev:
+        await next_of(ev, ChannelSync)
+        emu.state.add_messages(agent, CHANNEL, [{"i": i} for i in range(50)])
+        await eventually(lambda: ev.dropped >= 45, 3)
+        kinds = [type(await next_of(ev, object)) for _ in range(5)]
+        assert kinds == [MessageCreate] * 5
+        dropped = await next_of(ev, EventsDropped)
+        assert dropped.count == 45
+        await next_of(ev, ChannelSync)
+
+
+async def test_sync_channel_waits_for_the_connection(emu: DooverEmulator, agent: int) -> None:
+    async with client_for(emu) as client:
+        with anyio.fail_after(5):
+            await client.sync_channel(agent, CHANNEL)  # no connection yet: it waits for one
+        await eventually(
+            lambda: emu.gateway.ops(14), 3
+        )  # written; the server reads it a moment later
+        assert len(emu.gateway.ops(14)) == 1
+
+
+async def test_refused_token_is_a_typed_error(emu: DooverEmulator, agent: int) -> None:
+    async with AsyncDataClient(base_url=emu.url, token="not-a-token") as client:
+        client.gateway_settings = FAST
+        with anyio.fail_after(5), pytest.raises(UnauthorizedError):
+            async with client.subscribe(agent, CHANNEL):
+                pass
+
+
+async def eventually(check: Any, within: float = 3.0) -> None:
+    """Poll ``check()`` until it is true (state owned by the emulator's thread)."""
+    with anyio.fail_after(within):
+        while not check():  # noqa: ASYNC110 - another thread's state: nothing to await
+            await anyio.sleep(0.01)
+
+
+def _count_tasks() -> int:
+    if anyio.get_current_task() and _backend() == "asyncio":
+        import asyncio
+
+        return len(asyncio.all_tasks())
+    import trio
+
+    def walk(task: Any) -> int:
+        return 1 + sum(walk(t) for n in task.child_nurseries for t in n.child_tasks)
+
+    return walk(trio.lowlevel.current_root_task())
+
+
+def _backend() -> str:
+    import sniffio
+
+    return sniffio.current_async_library()
+
+
+async def test_exit_and_cancellation_leave_no_task(emu: DooverEmulator, agent: int) -> None:
+    before = _count_tasks()
+    async with client_for(emu) as client:
+        async with anyio.create_task_group() as tg:
+
+            async def consume() -> None:
+                async with client.subscribe(agent, CHANNEL) as events:
+                    async for _ in events:
+                        pass
+
+            tg.start_soon(consume)
+            await eventually(lambda: emu.gateway.ops(12), 3)
+            assert _count_tasks() > before
+            tg.cancel_scope.cancel()  # cancelling the consumer unsubscribes it
+        await eventually(
+            lambda: not emu.gateway.live_connections, 3
+        )  # ... and the idle connection closes
+        async with client.subscribe(agent, CHANNEL) as events:
+            await next_of(events, ChannelSync)
+    assert _count_tasks() == before  # leaving `async with client` joined everything
+    await eventually(lambda: not emu.gateway.live_connections, 3)

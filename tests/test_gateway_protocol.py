@@ -1,0 +1,244 @@
+"""The I/O-free gateway state machine, frame decoding and the subscription buffer."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import anyio
+import pytest
+
+from pydoover_anyio import ChannelSync, EventsDropped, GatewayError, MessageCreate
+from pydoover_anyio.gateway import Subscription, gateway_url_for
+from pydoover_anyio.gateway import _frames as fr
+from pydoover_anyio.gateway._protocol import (
+    Broadcast,
+    Dispatch,
+    GatewayProtocol,
+    HeartbeatAck,
+    Phase,
+    SessionCancelled,
+    SessionReady,
+    Skipped,
+    reconnect_delay,
+)
+
+KEY = (204101873322459136, "pump_status")
+CHANNEL = {"agent_id": str(KEY[0]), "name": KEY[1]}
+AGG = {"data": {"rpm": 1}, "attachments": [], "last_updated": 1773578090000}
+
+
+def frame(t: str, d: Any, s: int | None = None) -> bytes:
+    body: dict[str, Any] = {"op": 0, "t": t, "d": d}
+    if s is not None:
+        body["s"] = s
+    return json.dumps(body).encode()
+
+
+def sent(protocol: GatewayProtocol) -> list[tuple[int, Any]]:
+    out = []
+    for data, ticket in protocol.data_to_send():
+        decoded = json.loads(data)
+        out.append((decoded["op"], decoded["d"]))
+        if ticket is not None:
+            protocol.sent(ticket)
+    return out
+
+
+def ready(p: GatewayProtocol, session: str = "1", subs: list[Any] | None = None, **kw: Any) -> Any:
+    d = {"session_id": session, "session_token": "tok", "subscriptions": subs or [], **kw}
+    return p.receive(frame("Ready", d))
+
+
+def connect(p: GatewayProtocol, **kw: Any) -> list[tuple[int, Any]]:
+    p.connection_made()
+    p.receive(frame("Hello", {}))
+    ready(p, **kw)
+    return [(op, d) for op, d in sent(p) if op not in (10, 11)]
+
+
+def message(i: int) -> dict[str, Any]:
+    return {"id": str(1000 + i), "author_id": "7", "channel": CHANNEL, "data": {"i": i}}
+
+
+def test_hello_identify_ready_and_nothing_before_ready() -> None:
+    p = GatewayProtocol(organisation_id=5)
+    assert p.subscribe(KEY) is True
+    p.sync_channel(KEY)
+    p.one_shot(KEY, {"x": 1})
+    p.connection_made()
+    assert sent(p) == []  # nothing before Hello
+    p.receive(frame("Hello", {}))
+    assert sent(p) == [
+        (10, {"default_connection": False, "organisation_id": "5", "sharing_mode": "internal"})
+    ]
+    assert p.phase is Phase.AWAITING_READY
+    assert ready(p) == [SessionReady(reconnect=False, resumed=False, replayed=False)]
+    ops = [op for op, _ in sent(p)]
+    assert ops == [12, 14, 15]
+    assert p.pending_ops == 0
+
+
+def test_refcounted_wire_subscription() -> None:
+    p = GatewayProtocol()
+    connect(p)
+    assert p.subscribe(KEY) is True
+    assert [op for op, _ in sent(p)] == [12]
+    assert p.subscribe(KEY) is False
+    assert [op for op, _ in sent(p)] == [14]  # the newcomer gets its own ChannelSync
+    assert p.unsubscribe(KEY) is False
+    assert sent(p) == []
+    assert p.unsubscribe(KEY) is True
+    assert [op for op, _ in sent(p)] == [13]
+    assert p.idle
+
+
+def test_resume_sends_seq_and_does_not_resubscribe_listed_channels() -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    p.receive(frame("ChannelSync", {"channel": CHANNEL, "aggregate": AGG}, s=1))
+    p.receive(frame("MessageCreate", message(1), s=2))
+    p.connection_lost()
+    p.connection_made()
+    p.receive(frame("Hello", {}))
+    (resume,) = sent(p)
+    assert resume == (
+        11,
+        {"session_id": "1", "session_token": "tok", "default_connection": False, "seq": 2},
+    )
+    listed = [{"channel": CHANNEL, "diff_only": False}]
+    out = ready(p, subs=listed, replayed=True)
+    assert out == [SessionReady(reconnect=True, resumed=True, replayed=True)]
+    assert sent(p) == []  # spec §8 #29: no re-subscribe, nothing to resync
+
+
+def test_resume_without_replay_asks_for_a_sync() -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    p.receive(frame("ChannelSync", {"channel": CHANNEL, "aggregate": AGG}, s=1))
+    p.connection_lost()
+    out = connect(p, subs=[{"channel": CHANNEL}])
+    assert [op for op, _ in out] == [14]
+
+
+def test_duplicates_by_sequence_number_are_dropped() -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    first = p.receive(frame("MessageCreate", message(1), s=5))
+    assert isinstance(first[0], Dispatch)
+    assert isinstance(first[0].event, MessageCreate)
+    assert first[0].event.message.id == 1001
+    assert isinstance(p.receive(frame("MessageCreate", message(1), s=5))[0], Skipped)
+    assert isinstance(p.receive(frame("MessageCreate", message(2), s=6))[0], Dispatch)
+
+
+def test_session_cancelled_forgets_the_session() -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    assert p.receive(b'{"op":3,"d":{}}') == [SessionCancelled()]
+    assert p.session is None
+    p.connection_lost()
+    p.connection_made()
+    p.receive(frame("Hello", {}))
+    assert sent(p)[0][0] == 10
+    assert ready(p, session="2") == [SessionReady(reconnect=True, resumed=False, replayed=False)]
+    assert [op for op, _ in sent(p)] == [12]  # a fresh session: subscribe again (-> ChannelSync)
+
+
+def test_requests_survive_a_lost_connection_until_written() -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    p.receive(frame("ChannelSync", {"channel": CHANNEL, "aggregate": AGG}, s=1))
+    ticket = p.sync_channel(KEY)
+    assert p.data_to_send()  # handed over, but the write never completes
+    p.connection_lost()
+    assert p.is_pending(ticket)
+    out = connect(p, subs=[{"channel": CHANNEL}], replayed=True)
+    assert [op for op, _ in out] == [14]
+    assert not p.is_pending(ticket)
+
+
+def test_frames_that_do_not_decode_and_unknown_ones() -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    for bad in (b"not json", b"[1, 2]", frame("MessageCreate", {"bad": 1})):
+        with pytest.raises(fr.FrameError):
+            p.receive(bad)
+    assert isinstance(p.receive(b'{"op":42,"d":{}}')[0], Skipped)
+    assert isinstance(p.receive(frame("SomethingNew", {}))[0], Skipped)
+    assert p.receive(b'{"op":2,"d":{}}') == [HeartbeatAck()]
+    error = p.receive(frame("WSSErrorEvent", {"message": "boom"}))[0]
+    assert isinstance(error, Broadcast)
+    assert isinstance(error.event, GatewayError)
+    other = {"agent_id": "1", "name": "elsewhere"}
+    assert isinstance(
+        p.receive(frame("ChannelSync", {"channel": other, "aggregate": AGG}))[0], Skipped
+    )
+
+
+def test_backoff_is_full_jitter_and_capped() -> None:
+    rng = random.Random(1)
+    delays = [reconnect_delay(a, rng=rng) for a in range(12) for _ in range(20)]
+    assert all(0 <= d < 30.0 for d in delays)
+    assert max(reconnect_delay(0, rng=rng) for _ in range(100)) < 1.0
+    assert max(reconnect_delay(20, rng=rng) for _ in range(200)) > 20.0
+
+
+def test_gateway_url_for() -> None:
+    assert gateway_url_for("https://data.doover.com/api") == "wss://data.doover.com/gateway"
+    assert gateway_url_for("http://127.0.0.1:8000/api/") == "ws://127.0.0.1:8000/gateway"
+    with pytest.raises(ValueError, match="gateway"):
+        gateway_url_for("ftp://x")
+
+
+def _sync(key: Any) -> ChannelSync:
+    return fr.decode_dispatch(
+        "ChannelSync",
+        fr.decode_envelope(frame("ChannelSync", {"channel": CHANNEL, "aggregate": AGG})).d,
+    )
+
+
+@pytest.mark.anyio
+async def test_overflow_drops_newest_then_reports_and_resyncs() -> None:
+    requested: list[Any] = []
+    sub = Subscription(KEY, 4, requested.append)
+    events = [
+        fr.decode_dispatch(
+            "MessageCreate", fr.decode_envelope(frame("MessageCreate", message(i))).d
+        )
+        for i in range(10)
+    ]
+    sub.put(_sync(KEY))
+    for event in events:
+        sub.put(event)
+    assert sub.buffered == 4
+    assert sub.dropped == 7
+    got = [await sub.__anext__() for _ in range(4)]
+    assert isinstance(got[0], ChannelSync)
+    assert [e.message.data["i"] for e in got[1:]] == [0, 1, 2]
+    marker = await sub.__anext__()
+    assert isinstance(marker, EventsDropped)
+    assert marker.count == 7
+    assert marker.channel.name == KEY[1]
+    assert requested == [KEY]
+    sub.close()
+    with pytest.raises(StopAsyncIteration):
+        await sub.__anext__()
+
+
+@pytest.mark.anyio
+async def test_consumer_waits_and_is_cancellable() -> None:
+    sub = Subscription(KEY, 8, lambda key: None)
+    with anyio.move_on_after(0.05) as scope:
+        await sub.__anext__()
+    assert scope.cancelled_caught
+    sub.fail(RuntimeError("gone"))
+    with pytest.raises(RuntimeError, match="gone"):
+        await sub.__anext__()

@@ -1,0 +1,108 @@
+"""The gateway through the blocking ``DataClient``, from plain threads."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pydoover_anyio import (
+    ChannelSync,
+    DataClient,
+    GatewaySettings,
+    MessageCreate,
+    OneShotMessage,
+)
+from pydoover_anyio.emulator import DooverEmulator
+
+CHANNEL = "telemetry"
+FAST = GatewaySettings(
+    ping_interval=0.1,
+    ping_timeout=0.25,
+    open_timeout=3.0,
+    close_timeout=0.5,
+    reconnect_base=0.01,
+    reconnect_cap=0.05,
+)
+
+
+@pytest.fixture
+def emu() -> Iterator[DooverEmulator]:
+    with DooverEmulator() as emulator:
+        emulator.state.create_channel(emulator.default_agent_id, CHANNEL)
+        yield emulator
+
+
+@pytest.fixture
+def agent(emu: DooverEmulator) -> int:
+    return emu.default_agent_id
+
+
+def ctrl_c() -> None:
+    """What pressing Ctrl-C does: SIGINT to the main thread (wakes a blocked lock wait)."""
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def sync_client(emu: DooverEmulator) -> DataClient:
+    client = DataClient(base_url=emu.url, token=emu.token)
+    client.gateway_settings = FAST
+    return client
+
+
+def test_sync_subscribe_delivers_events(emu: DooverEmulator, agent: int) -> None:
+    with sync_client(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        iterator = iter(events)
+        assert isinstance(next(iterator), ChannelSync)
+        client.create_message(agent, CHANNEL, {"n": 1})
+        event = next(iterator)
+        assert isinstance(event, MessageCreate)
+        assert event.message.data == {"n": 1}
+        client.send_one_shot(agent, CHANNEL, {"n": 2})
+        assert isinstance(next(iterator), OneShotMessage)
+    assert emu.gateway.violations == []
+
+
+def test_sync_from_another_thread(emu: DooverEmulator, agent: int) -> None:
+    received: list[Any] = []
+
+    def worker() -> None:
+        with sync_client(emu) as client, client.subscribe(agent, CHANNEL) as events:
+            for event in events:
+                received.append(event)
+                if isinstance(event, ChannelSync):
+                    client.create_message(agent, CHANNEL, {"t": 1})
+                else:
+                    break
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert [type(e) for e in received] == [ChannelSync, MessageCreate]
+
+
+def test_ctrl_c_in_a_sync_for_loop_ends_cleanly(emu: DooverEmulator, agent: int) -> None:
+    threads_before = threading.active_count()
+    client = sync_client(emu)
+    timer = threading.Timer(0.2, ctrl_c)
+
+    def consume() -> None:
+        with client.subscribe(agent, CHANNEL) as events:
+            for event in events:
+                if isinstance(event, ChannelSync):
+                    timer.start()  # Ctrl-C while the loop blocks waiting for the next event
+
+    with pytest.raises(KeyboardInterrupt):
+        consume()
+    timer.join()
+    client.create_message(agent, CHANNEL, {"still": "usable"})
+    client.close()
+    deadline = time.monotonic() + 5
+    while emu.gateway.live_connections and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert emu.gateway.live_connections == 0
+    assert threading.active_count() == threads_before
