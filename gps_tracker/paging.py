@@ -35,8 +35,10 @@ Rules this module enforces (times are integer microseconds, never floats):
   unseen range is recorded and logged as a WARNING. Every request adds an item, lowers a
   bound or ends a segment, so the walk terminates.
 * Scheduling: free request slots go to the unfinished windows with the most work left
-  (expected requests, from the observed density), ties newest first. With a finite
-  ``max_count``, windows beyond what the newer ones are expected to supply get none.
+  (expected requests, from the observed density), ties newest first; once half of
+  ``max_buffered`` is held, the first unfinished window goes before all (it holds back
+  every release). With a finite ``max_count``, windows beyond what the newer ones are
+  expected to supply get none.
 * Splitting (only once the page size is trusted, i.e. two pages of the longest length
   or ``page_size_hint`` reached, and under ``max_live_segments`` unfinished windows): when
   a slot would idle (every needed window has its request in flight), or when, with
@@ -51,11 +53,14 @@ Rules this module enforces (times are integer microseconds, never floats):
   piece's first page brings ``P`` new items, later ones ``P - 1`` (the cursor's second
   is covered again). With a finite ``max_count`` only what is still needed counts; for
   all of the history an open-ended window plans for as much again as is known (little
-  waste past the end of history). The oldest piece stays open-ended when the window
-  was, since only an open query finds where older history resumes after a gap. A split
-  never changes the result: a page in flight for the cut window that reaches below its
-  new edge just completes it (that page is the newest ``P`` of a query covering all
-  of the window's rest, so it holds all of it). No estimate affects correctness.
+  waste past the end of history). New windows cut from an open end never plan more
+  than ``max_buffered`` has room for beside the items held and those the other windows
+  (but the first) are expected to bring, since all of them wait for the newer windows.
+  The oldest piece stays open-ended when the window was, since only an open query
+  finds where older history resumes after a gap. A split never changes the result: a
+  page in flight for the cut window that reaches below its new edge just completes it
+  (that page is the newest ``P`` of a query covering all of the window's rest, so it
+  holds all of it). No estimate affects correctness.
 * Release: items are resolved newest first (ties by uuid) as soon as every newer
   segment is complete; a segment's own items newer than its cursor are final too. Only
   the first incomplete segment may keep fetching once ``max_buffered`` unresolved items
@@ -259,7 +264,7 @@ class LocationPlanner(Generic[_L]):
         max_count: float,
         *,
         max_live_segments: int = 16,
-        max_buffered: int = 1000,
+        max_buffered: float = 1000,
         page_size_hint: int = 20,
         label: str = "tracker_data",
     ) -> None:
@@ -271,7 +276,8 @@ class LocationPlanner(Generic[_L]):
             max_count: How many locations at most; ``math.inf`` for all, ``<= 0`` for none.
             max_live_segments: Most unfinished time windows at once (at least the number
                 of requests the driver keeps in flight, or splitting cannot fill them).
-            max_buffered: Unresolved items held before only the newest window may fetch.
+            max_buffered: Unresolved items held before only the newest window may fetch
+                (``math.inf`` when the caller keeps every item anyway).
             page_size_hint: Page length trusted for splitting before one is confirmed.
             label: Names the walk (e.g. ``"device 42"``) in log messages.
 
@@ -329,9 +335,12 @@ class LocationPlanner(Generic[_L]):
             # Bounded memory: only the first unfinished window may fetch, and none splits.
             first = next(segment for segment in self._segments if not segment.complete)
             return [] if first.pending is not None else [self._issue(first)]
-        survey = self._rebalance(limit, self._survey())
+        survey = self._rebalance(limit, self._survey(), self._max_buffered - unresolved)
         waiting = [walk for walk in survey if walk.segment.pending is None]
-        waiting.sort(key=lambda walk: -walk.work)  # stable: ties stay newest first
+        # The longest walks first (stable: ties stay newest first); but once half the
+        # buffer is used, the first unfinished window, which holds back every release.
+        gate = self._segments[0] if 2 * unresolved >= self._max_buffered else None
+        waiting.sort(key=lambda walk: (walk.segment is not gate, -walk.work))
         return [self._issue(walk.segment) for walk in waiting[:limit]]
 
     def feed(self, request: PageRequest, page: Sequence[_L]) -> None:
@@ -503,7 +512,7 @@ class LocationPlanner(Generic[_L]):
             ahead += holds
         return walks
 
-    def _rebalance(self, limit: int, survey: list[_Walk[_L]]) -> list[_Walk[_L]]:
+    def _rebalance(self, limit: int, survey: list[_Walk[_L]], budget: float) -> list[_Walk[_L]]:
         """Split the longest walk while slots would idle or it would finish far last.
 
         With ``limit`` free slots and the requests in flight as the driver's concurrency:
@@ -541,7 +550,21 @@ class LocationPlanner(Generic[_L]):
                 if longest.work <= rounds + max(1.0, _SLACK * rounds):
                     break
                 pieces = min(math.ceil(longest.work / rounds) - 1, room)
-            if not self._cut(longest.segment, longest.wanted, longest.density, pieces):
+            wanted = longest.wanted
+            if longest.segment.lo is None:
+                # New windows from an open end hold items that wait for every newer window:
+                # plan no more than the buffer has room for beside what is planned already.
+                first = self._segments[0]
+                planned = sum(
+                    walk.wanted
+                    for walk in survey
+                    if walk.segment.lo is not None and walk.segment is not first
+                )
+                room_left = budget - planned
+                if room_left < page:
+                    break
+                wanted = min(wanted, room_left)
+            if not self._cut(longest.segment, wanted, longest.density, pieces):
                 break
             survey = self._survey()
         return survey

@@ -13,7 +13,8 @@ defaults, and take the same argument models (:class:`File`, :class:`BatchMutatio
 Everything public is importable from here; :mod:`pydoover_anyio.api` mirrors
 ``pydoover.api`` for code that imports from there. Submodules: :mod:`.auth` (auth
 strategies and the profile file), :mod:`.errors`, :mod:`.models`, :mod:`.snowflake`,
-:mod:`.emulator` (a local Doover server, needs the ``emulator`` extra), :mod:`.gateway`
+:mod:`.emulator` (a local Doover server, needs the ``emulator`` extra), :mod:`.ingest`
+(bulk writes, exactly once: ``client.ingest()``), :mod:`.gateway`
 (live channel events over the WebSocket gateway: ``client.subscribe(...)``). The shared
 machinery both this package and :mod:`gps_tracker` are built on lives in
 :mod:`pydoover_anyio.runtime`.
@@ -36,6 +37,7 @@ from .client import (
     AsyncDataClient,
     AsyncMessageIterator,
     AsyncMultiAgentMessageIterator,
+    AttachmentDownload,
     MessageIterator,
     MultiAgentMessageIterator,
 )
@@ -67,6 +69,15 @@ from .gateway import (
     Reconnected,
     Subscription,
 )
+from .ingest import (
+    AsyncIngestor,
+    FailureKind,
+    IngestError,
+    IngestFailure,
+    Ingestor,
+    IngestReport,
+    IngestStats,
+)
 from .models import (
     MAX_BATCH_MUTATIONS,
     AgentAggregate,
@@ -90,10 +101,16 @@ from .models import (
     ConditionState,
     ConditionType,
     ConfirmedDeviceToken,
+    ConnectionConfig,
     ConnectionDetail,
+    ConnectionDetermination,
+    ConnectionDisplay,
+    ConnectionStatus,
     ConnectionSubscription,
     ConnectionSubscriptionLog,
+    ConnectionType,
     DataPoint,
+    DooverConnectionStatus,
     File,
     Message,
     MessageLogEntry,
@@ -156,6 +173,8 @@ __all__ = [
     "AlarmTrigger",
     "AsyncAuth",
     "AsyncDataClient",
+    "AsyncIngestor",
+    "AttachmentDownload",
     "AsyncMessageIterator",
     "AsyncMultiAgentMessageIterator",
     "Attachment",
@@ -178,21 +197,33 @@ __all__ = [
     "ConditionType",
     "ConfigManager",
     "ConfirmedDeviceToken",
+    "ConnectionConfig",
     "ConnectionDetail",
+    "ConnectionDetermination",
+    "ConnectionDisplay",
+    "ConnectionStatus",
     "ConnectionSubscription",
     "ConnectionSubscriptionLog",
+    "ConnectionType",
+    "DooverConnectionStatus",
     "DataClient",
     "DataPoint",
     "DooverAPIError",
     "DooverConnectionError",
     "DooverTimeoutError",
     "EventsDropped",
+    "FailureKind",
     "File",
     "ForbiddenError",
     "GatewayError",
     "GatewayEvent",
     "GatewaySettings",
     "HTTPError",
+    "IngestError",
+    "IngestFailure",
+    "IngestReport",
+    "IngestStats",
+    "Ingestor",
     "Message",
     "MessageCreate",
     "MessageIterator",

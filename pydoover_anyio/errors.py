@@ -11,6 +11,8 @@ Exception tree::
         │   └── NotFoundError        404
         ├── TokenRefreshError                an access token could not be obtained
         ├── ResponseDecodeError              a 2xx body that is not the documented shape
+        ├── IngestError                      items of an ingest block were not stored
+        │                                    (defined in :mod:`pydoover_anyio.ingest`)
         └── DooverConnectionError            the server could not be reached (after retries);
             │                                also an ``httpx.TransportError``
             └── DooverTimeoutError           ... because time ran out; also an

@@ -11,6 +11,9 @@ client's (retries, timeouts, exact iterators, see :mod:`pydoover_anyio.client`),
   refresh runs once for all of them.
 * Iterators read ahead on the client's loop (a bounded buffer); ``close()`` them, or use
   ``with``, to stop early.
+* ``stream_*_attachment`` gives, inside its ``with``, a plain iterator of ``bytes``
+  chunks (the async ``AttachmentDownload``'s ``size``/``content_type`` stay on the loop);
+  ``download_*_attachment`` accepts a path or a binary file object.
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ from .auth import AsyncAuth
 from .client import AsyncDataClient
 from .client._iterators import MessageIterator, MultiAgentMessageIterator
 from .gateway import GatewaySettings
-from .runtime import SyncFacade, sync_context, sync_method
+from .ingest._sync import sync_ingest
+from .runtime import SyncFacade, sync_context, sync_method, sync_stream
 
 __all__ = ["DataClient"]
+
+#: Download chunks buffered on each side of the loop thread (a few times ``chunk_size``).
+_DOWNLOAD_BUFFER = 2
 
 
 class DataClient(SyncFacade[AsyncDataClient]):
@@ -249,11 +256,23 @@ class DataClient(SyncFacade[AsyncDataClient]):
     update_message = sync_method(AsyncDataClient.update_message)
     delete_message = sync_method(AsyncDataClient.delete_message)
     fetch_message_attachment = sync_method(AsyncDataClient.fetch_message_attachment)
+    download_message_attachment = sync_method(AsyncDataClient.download_message_attachment)
+    #: ``with client.stream_message_attachment(attachment) as chunks: for chunk in chunks:``;
+    #: the download runs on the client's loop, at most a few chunks cross at a time.
+    stream_message_attachment = sync_stream(
+        AsyncDataClient.stream_message_attachment, buffer=_DOWNLOAD_BUFFER
+    )
     fetch_timeseries = sync_method(AsyncDataClient.fetch_timeseries)
     fetch_channel_aggregate = sync_method(AsyncDataClient.fetch_channel_aggregate)
     update_channel_aggregate = sync_method(AsyncDataClient.update_channel_aggregate)
     fetch_channel_aggregate_attachment = sync_method(
         AsyncDataClient.fetch_channel_aggregate_attachment
+    )
+    download_channel_aggregate_attachment = sync_method(
+        AsyncDataClient.download_channel_aggregate_attachment
+    )
+    stream_channel_aggregate_attachment = sync_stream(
+        AsyncDataClient.stream_channel_aggregate_attachment, buffer=_DOWNLOAD_BUFFER
     )
     fetch_multi_agent_messages = sync_method(AsyncDataClient.fetch_multi_agent_messages)
     fetch_multi_agent_aggregates = sync_method(AsyncDataClient.fetch_multi_agent_aggregates)
@@ -261,6 +280,9 @@ class DataClient(SyncFacade[AsyncDataClient]):
     batch_update_messages = sync_method(AsyncDataClient.batch_update_messages)
     batch_delete_messages = sync_method(AsyncDataClient.batch_delete_messages)
     batch_update_aggregates = sync_method(AsyncDataClient.batch_update_aggregates)
+    #: ``with client.ingest(concurrency=16) as ingest: ingest.put(agent_id, name, data)``;
+    #: the pipeline runs on the client's loop (docs/ingest.md).
+    ingest = sync_ingest(AsyncDataClient.ingest)
     list_alarms = sync_method(AsyncDataClient.list_alarms)
     list_agent_alarms = sync_method(AsyncDataClient.list_agent_alarms)
     fetch_alarm = sync_method(AsyncDataClient.fetch_alarm)

@@ -302,3 +302,53 @@ def test_profile_round_trip_through_the_sync_client(home: Path, rotating: Doover
 def test_an_unknown_profile_is_a_runtime_error(home: Path) -> None:
     with pytest.raises(RuntimeError, match="No configuration found for profile nope"):
         DataClient(profile="nope")
+
+
+# -- the token-request timeout follows the client's -----------------------------------------
+
+#: Where each mode asks for tokens (client credentials under the API, the refresh grant
+#: at the auth server's root).
+TOKEN_PATHS = {"client credentials": "/api/oauth2/token", "refresh token": "/oauth2/token"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_token_requests_follow_a_changed_client_timeout(mode: str) -> None:
+    # Stalled requests finish after the test: an emulator of its own, which does not wait.
+    with DooverEmulator(shutdown_timeout=0.05) as emu:
+        options = client_options(**expired_options(emu, mode), timeout=30.0)
+        async with AsyncDataClient(emu.url, **options) as client:
+            client.timeout = 0.3
+            emu.faults.stall(1, 3.0, path=TOKEN_PATHS[mode])
+            started = time.monotonic()
+            with pytest.raises(TokenRefreshError, match=r"timed out after 0\.3 s"):
+                await client.list_channels(emu.default_agent_id)
+            assert time.monotonic() - started < 2.0
+            client.timeout = 5.0
+            await client.list_channels(emu.default_agent_id)  # the stall was used up
+        assert emu.token_requests == 2
+
+
+def test_sync_token_requests_follow_a_changed_client_timeout() -> None:
+    with DooverEmulator(shutdown_timeout=0.05) as emu:
+        options = client_options(**expired_options(emu, "client credentials"))
+        with DataClient(emu.url, **options) as client:
+            client.timeout = 0.3
+            emu.faults.stall(1, 3.0, path=TOKEN_PATHS["client credentials"])
+            started = time.monotonic()
+            with pytest.raises(TokenRefreshError, match=r"timed out after 0\.3 s"):
+                client.list_channels(emu.default_agent_id)
+            assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.anyio
+async def test_a_shared_auth_object_keeps_its_own_timeout(emu: DooverEmulator) -> None:
+    auth = ClientCredentialsAuth(
+        data_base_url=emu.url,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        timeout=12.0,
+    )
+    async with AsyncDataClient(auth=auth) as client:
+        client.timeout = 0.5
+    assert auth.timeout == 12.0  # other clients may share it: not this client's to change

@@ -428,12 +428,14 @@ async def test_rotation_needs_opt_in(emulator: DooverEmulator) -> None:
             await client.rotate_device_token(None)  # type: ignore[arg-type]
 
 
-async def test_rotation_and_confirmation_are_retried(
+async def test_rotation_is_not_resent_but_confirmation_is(
     emulator: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:
-    emulator.faults.fail(1, 503, after=True)
+    emulator.faults.fail(1, 503, after=True)  # minted, but the answer is lost
+    with pytest.raises(HTTPError):
+        await client.rotate_device_token(agent)
     rotated = await client.rotate_device_token(agent)
     client.set_token(rotated.token)
     emulator.faults.fail(1, 503, after=True)
-    await client.confirm_device_token(agent)
+    await client.confirm_device_token(agent)  # retiring older tokens twice is harmless
     assert [r.status for r in await logged(emulator, 4)] == [503, 200, 503, 200]

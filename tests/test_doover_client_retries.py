@@ -162,7 +162,24 @@ async def invoke(c: AsyncDataClient, e: DooverEmulator, a: int, ch: str) -> Any:
     return lambda: c.invoke_ingestion_endpoint(a, ingestion, {"v": 1}), invocations
 
 
+async def create_channel(c: AsyncDataClient, e: DooverEmulator, a: int, ch: str) -> Any:
+    async def count() -> int:
+        return sum(1 for channel in await c.list_channels(a) if channel.name == "fresh")
+
+    return lambda: c.create_channel(a, "fresh"), count
+
+
+async def rotate_token(c: AsyncDataClient, e: DooverEmulator, a: int, ch: str) -> Any:
+    async def minted() -> int:  # each rotation that reached the server minted a token
+        rotations = [r for r in api_requests(e) if r.path.endswith("/token/rotate")]
+        return sum(1 for r in rotations if r.status != 429)
+
+    return lambda: c.rotate_device_token(a), minted
+
+
 NOT_SAFE_TO_REPEAT: dict[str, Setup] = {
+    "create_channel": create_channel,
+    "rotate_device_token": rotate_token,
     "create_message": create_message,
     "create_message_with_files": create_message_with_files,
     "update_message_with_files": update_message_with_files,

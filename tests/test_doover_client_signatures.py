@@ -34,9 +34,18 @@ CLASS_EXTRAS = {
 INSTANCE_EXTRAS: dict[str, set[str]] = {"sync": set(), "async": {"aclose"}}
 #: The WebSocket gateway (pydoover has none), on both clients' classes and instances.
 GATEWAY = {"gateway_settings", "gateway_url", "send_one_shot", "subscribe", "sync_channel"}
+#: Attachment downloads that never hold the whole file (pydoover has only ``fetch_*``).
+DOWNLOADS = {
+    "download_channel_aggregate_attachment",
+    "download_message_attachment",
+    "stream_channel_aggregate_attachment",
+    "stream_message_attachment",
+}
+#: Bulk ingestion (docs/ingest.md).
+INGEST = {"ingest"}
 for _kind in ("sync", "async"):
-    CLASS_EXTRAS[_kind] |= GATEWAY
-    INSTANCE_EXTRAS[_kind] |= GATEWAY
+    CLASS_EXTRAS[_kind] |= GATEWAY | DOWNLOADS | INGEST
+    INSTANCE_EXTRAS[_kind] |= GATEWAY | DOWNLOADS | INGEST
 
 
 def public_members(cls: type) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import pydoover.models.data as theirs
+import pydoover.models.data.connection as their_connection
 import pytest
 
 import pydoover_anyio.models as ours
@@ -197,6 +198,23 @@ PROCESSOR_TOKEN = {
     "token": "tok_secret",
     "token_id": "204100000000000011",
 }
+# Spec §4.5: what the processor runtime writes to the ``doover_connection`` channel.
+CONNECTION_STATUS = {
+    "status": "ContinuousOnline",
+    "last_online": 1773578096789,
+    "last_ping": 1773578097001,
+    "user_agent": "pydoover-processor,app_key=pump_ctl_1",
+    "ip": "203.0.113.7",
+    "latency_ms": 42,
+}
+CONNECTION_CONFIG = {
+    "connection_type": "PeriodicContinuous",
+    "expected_interval": 900,
+    "offline_after": 1800,
+    "sleep_time": 600,
+    "next_wake_time": 1773579000000,
+    "display": "OnlineOnly",
+}
 
 #: (our model, pydoover's model, JSON object) for every response model with a pydoover twin.
 PAIRS: list[tuple[type[Any], type[Any], dict[str, Any]]] = [
@@ -217,6 +235,13 @@ PAIRS: list[tuple[type[Any], type[Any], dict[str, Any]]] = [
     (ours.AgentPermission, theirs.AgentPermission, PERMISSION),
     (ours.SubscriptionInfo, theirs.SubscriptionInfo, SUBSCRIPTION_INFO),
     (ours.ProcessorTokenResponse, theirs.ProcessorTokenResponse, PROCESSOR_TOKEN),
+    (ours.DooverConnectionStatus, theirs.DooverConnectionStatus, CONNECTION_STATUS),
+    (ours.ConnectionConfig, theirs.ConnectionConfig, CONNECTION_CONFIG),
+    (
+        ours.ConnectionConfig,
+        theirs.ConnectionConfig,
+        {"connection_type": "Continuous", "offline_after": 60.5},
+    ),
 ]
 
 
@@ -466,6 +491,67 @@ def test_connections_permissions_processors() -> None:
     assert load(ours.ConfirmedDeviceToken, {"tokens_valid_from": 5}).tokens_valid_from == 5
 
 
+def test_connection_status_and_config() -> None:
+    status = load(ours.DooverConnectionStatus, CONNECTION_STATUS)
+    assert status.status is ours.ConnectionStatus.continuous_online
+    assert status.last_online == datetime(2026, 3, 15, 12, 34, 56, 789000, tzinfo=UTC)
+    assert status.last_ping == theirs.DooverConnectionStatus.from_dict(CONNECTION_STATUS).last_ping
+    assert (status.ip, status.latency_ms) == ("203.0.113.7", 42)
+    # pydoover writes its own to_dict() back: float milliseconds, no optional keys.
+    written = theirs.DooverConnectionStatus.from_dict(CONNECTION_STATUS).to_dict()
+    assert ours.DooverConnectionStatus.from_dict(written) == status
+    assert ours.DooverConnectionStatus.from_dict({}) == ours.DooverConnectionStatus()
+
+    config = load(ours.ConnectionConfig, CONNECTION_CONFIG)
+    assert config.connection_type is ours.ConnectionType.periodic_continuous
+    assert config.display is ours.ConnectionDisplay.online_only
+    assert (config.offline_after, config.next_wake_time) == (1800, 1773579000000)
+    built = ours.ConnectionConfig(ours.ConnectionType.periodic, 60, offline_after=600)
+    built.offline_after = 900  # mutable, as pydoover's is
+    assert built.to_dict() == {
+        "connection_type": "Periodic",
+        "expected_interval": 60,
+        "offline_after": 900,
+        "sleep_time": None,
+        "next_wake_time": None,
+    }
+    assert ours.ConnectionConfig.from_dict({"connection_type": None}).connection_type is None
+    v1 = {"connectionType": "periodic_continuous", "connectionPeriod": 300, "offlineAfter": 900}
+    assert (
+        ours.ConnectionConfig.from_v1(v1).to_dict() == theirs.ConnectionConfig.from_v1(v1).to_dict()
+    )
+    for value in ("constant", "continuous", "periodic", "periodic_continuous"):
+        assert (
+            ours.ConnectionType.from_v1(value).value == theirs.ConnectionType.from_v1(value).value
+        )
+    with pytest.raises(ValueError, match="Unknown connection type"):
+        ours.ConnectionType.from_v1("sometimes")
+    with pytest.raises(ResponseDecodeError, match="display"):
+        load(ours.ConnectionConfig, {"display": "Sometimes"})
+
+
+def test_subscription_info_decodes_its_connection_data() -> None:
+    info = load(
+        ours.SubscriptionInfo,
+        {
+            **SUBSCRIPTION_INFO,
+            "connection_data": {
+                "status": CONNECTION_STATUS,
+                "determination": "Online",
+                "config": CONNECTION_CONFIG,
+            },
+        },
+    )
+    assert info.connection_status == load(ours.DooverConnectionStatus, CONNECTION_STATUS)
+    assert info.connection_config == load(ours.ConnectionConfig, CONNECTION_CONFIG)
+    assert info.connection_data["determination"] == "Online"  # still the raw object
+    empty = load(ours.SubscriptionInfo, SUBSCRIPTION_INFO)
+    assert (empty.connection_status, empty.connection_config) == (None, None)
+    broken = load(ours.SubscriptionInfo, {**SUBSCRIPTION_INFO, "connection_data": {"config": 7}})
+    with pytest.raises(ValueError, match="Expected `object`"):
+        _ = broken.connection_config
+
+
 def test_secrets_are_not_in_reprs() -> None:
     for value in (
         load(ours.SubscriptionInfo, SUBSCRIPTION_INFO),
@@ -540,9 +626,9 @@ def test_message_timestamp_matches_pydoover() -> None:
     assert load(ours.Message, MESSAGE).timestamp == theirs.Message.from_dict(MESSAGE).timestamp
 
 
-#: pydoover.models.data names this package leaves to later issues (gateway events, the
-#: processor runtime's connection-status payloads, the device agent's channel listing) or
-#: exports elsewhere (exceptions live in pydoover_anyio.errors).
+#: pydoover.models.data names this package has elsewhere (gateway events: the gateway
+#: package; exceptions: pydoover_anyio.errors) or not at all (the device agent's gRPC
+#: channel listing is not a Data API model).
 NOT_MODELS_HERE = {
     "AggregateUpdateEvent",
     "AlarmTriggerEvent",
@@ -556,11 +642,6 @@ NOT_MODELS_HERE = {
     "OneShotMessage",
     "ScheduleEvent",
     "WireFormat",
-    "ConnectionConfig",
-    "ConnectionDetermination",
-    "ConnectionStatus",
-    "ConnectionType",
-    "DooverConnectionStatus",
     "ChannelList",
     "ChannelListing",
     "BadRequestError",
@@ -573,8 +654,12 @@ NOT_MODELS_HERE = {
 }
 
 
+#: Ours beyond pydoover.models.data's ``__all__`` (pydoover defines it but does not export it).
+EXTRA_MODELS = {"ConnectionDisplay"}
+
+
 def test_every_data_client_model_name_exists() -> None:
-    assert set(theirs.__all__) - NOT_MODELS_HERE == set(ours.__all__)
+    assert set(theirs.__all__) - NOT_MODELS_HERE == set(ours.__all__) - EXTRA_MODELS
     assert ours.MAX_BATCH_MUTATIONS == theirs.MAX_BATCH_MUTATIONS == 50
 
 
@@ -588,11 +673,15 @@ def test_every_data_client_model_name_exists() -> None:
         "NotificationType",
         "NotificationSeverity",
         "NotificationTopicFilterMode",
+        "ConnectionDetermination",
+        "ConnectionStatus",
+        "ConnectionType",
+        "ConnectionDisplay",
     ],
 )
 def test_enums_match_pydoover(name: str) -> None:
     mine: type[Enum] = getattr(ours, name)
-    reference: type[Enum] = getattr(theirs, name)
+    reference: type[Enum] = getattr(theirs, name, None) or getattr(their_connection, name)
     assert [(m.name, m.value) for m in mine] == [(m.name, m.value) for m in reference]
     for mixin in (str, int):
         assert issubclass(mine, mixin) == issubclass(reference, mixin)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from pydoover_anyio import (
@@ -286,3 +287,47 @@ async def test_exit_and_cancellation_leave_no_task(emu: DooverEmulator, agent: i
             await next_of(events, ChannelSync)
     assert _count_tasks() == before  # leaving `async with client` joined everything
     await eventually(lambda: not emu.gateway.live_connections, 3)
+
+
+@pytest.mark.parametrize("awaits_per_event", [False, True])
+async def test_a_burst_reaches_a_consumer_that_keeps_up_without_drops(
+    emu: DooverEmulator, agent: int, awaits_per_event: bool
+) -> None:
+    """One socket read holds hundreds of events: the reader must let the consumer run.
+
+    With the default buffer (1,000) a consumer that does nothing slow gets all 5,000
+    events of a burst, also when it awaits something per event (as one that forwards
+    each event through a memory object stream does).
+    """
+    n = 5000
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        assert events.buffer_size == 1000
+        await next_of(events, ChannelSync)
+        emu.gateway.faults.hold = True
+        emu.state.add_messages(agent, CHANNEL, [{"i": i} for i in range(n)])
+        emu.gateway.faults.hold = False
+        seen: list[int] = []
+        with anyio.fail_after(20):
+            async for event in events:
+                assert isinstance(event, MessageCreate), event
+                seen.append(event.message.data["i"])
+                if awaits_per_event:
+                    await anyio.lowlevel.checkpoint()
+                if len(seen) == n:
+                    break
+        assert seen == list(range(n))
+        assert events.dropped == 0
+
+
+async def test_a_stalled_consumer_does_not_stall_pings(emu: DooverEmulator, agent: int) -> None:
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL, buffer_size=10) as ev:
+        await next_of(ev, ChannelSync)
+        emu.state.add_messages(agent, CHANNEL, [{"i": i} for i in range(300)])
+        await eventually(lambda: ev.dropped >= 290, 3)
+        await anyio.sleep(3 * (FAST.ping_interval + FAST.ping_timeout))  # not consuming
+        emu.state.add_messages(agent, CHANNEL, [{"i": i} for i in range(300, 310)])
+        await eventually(lambda: ev.dropped >= 300, 3)
+        assert emu.gateway.connections_opened == 1  # every ping was answered in time
+        assert [type(await next_of(ev, object)) for _ in range(10)] == [MessageCreate] * 10
+        assert (await next_of(ev, EventsDropped)).count == 300
+        await next_of(ev, ChannelSync)

@@ -183,6 +183,65 @@ def test_frames_that_do_not_decode_and_unknown_ones() -> None:
     )
 
 
+ALARM = {
+    "id": "77",
+    "name": "hot",
+    "description": "",
+    "enabled": True,
+    "key": "t",
+    "operator": "gt",
+    "value": 5,
+    "state": "Alarm",
+    "entered_state_ts": 0,
+}
+CORPUS = [
+    frame("Hello", {"heartbeat_interval": 41250}),
+    frame(
+        "Ready", {"session_id": "s", "session_token": "t", "subscriptions": [{"channel": CHANNEL}]}
+    ),
+    frame("ChannelSync", {"channel": CHANNEL, "aggregate": AGG}, s=1),
+    frame("MessageCreate", message(1), s=2),
+    frame("MessageUpdate", {"channel": CHANNEL, "message": message(1), "author_id": "9"}, s=3),
+    frame("AggregateUpdate", {"channel": CHANNEL, "aggregate": AGG, "request_data": {}}, s=4),
+    frame(
+        "AlarmTrigger",
+        {"channel": CHANNEL, "alarm": ALARM, "old_state": "OK", "new_state": "Alarm"},
+        s=5,
+    ),
+    frame("OneShotMessage", {"channel": CHANNEL, "data": [1, "x"], "author_id": "9"}, s=5),
+    frame("ChannelSubscription", {"channel": CHANNEL, "session_id": "12"}, s=6),
+    frame("ChannelUnsubscription", {"channel": CHANNEL, "agent_id": "3"}, s=7),
+    frame("WSSErrorEvent", {"message": "boom"}, s=8),
+    b'{"d":{"channel":{"name":"pump_status","agent_id":"204101873322459136"},'
+    b'"aggregate":{"data":null}},"s":"9","t":"ChannelSync","op":0}',  # any key order
+]
+
+
+@pytest.mark.parametrize("data", CORPUS)
+def test_the_one_pass_decode_matches_the_two_step_decode(data: bytes) -> None:
+    envelope = fr.decode_envelope(data)
+    assert envelope.t is not None
+    assert fr.decode_frame(data) == (envelope.s, fr.decode_dispatch(envelope.t, envelope.d))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"op":2,"d":null}',
+        b'{"op":1,"t":"MessageCreate","d":{}}',
+        frame("SomethingNew", {}),
+        b'{"op":0,"d":{}}',
+        b'{"op":0,"t":null,"d":{}}',
+        frame("MessageCreate", {"bad": 1}),
+        frame("MessageCreate", {**message(1), "id": "-5"}),
+        b"not json",
+        b"[1, 2]",
+    ],
+)
+def test_anything_else_takes_the_two_step_path(data: bytes) -> None:
+    assert fr.decode_frame(data) is None
+
+
 def test_backoff_is_full_jitter_and_capped() -> None:
     rng = random.Random(1)
     delays = [reconnect_delay(a, rng=rng) for a in range(12) for _ in range(20)]

@@ -106,3 +106,26 @@ def test_ctrl_c_in_a_sync_for_loop_ends_cleanly(emu: DooverEmulator, agent: int)
         time.sleep(0.01)
     assert emu.gateway.live_connections == 0
     assert threading.active_count() == threads_before
+
+
+def test_a_burst_crosses_to_a_sync_consumer_without_drops(emu: DooverEmulator, agent: int) -> None:
+    """The loop-side pump awaits once per event; the reader must not outrun it.
+
+    1,200 events fit in the subscription's buffer (1,000) plus the pump's (256), so none
+    may be dropped however slowly this thread reads (a reader that routed a whole socket
+    read per turn filled the first buffer while the pump moved one event).
+    """
+    n = 1200
+    with sync_client(emu) as client, client.subscribe(agent, CHANNEL) as events:
+        iterator = iter(events)
+        assert isinstance(next(iterator), ChannelSync)
+        emu.gateway.faults.hold = True
+        emu.state.add_messages(agent, CHANNEL, [{"i": i} for i in range(n)])
+        emu.gateway.faults.hold = False
+        seen = []
+        for event in iterator:
+            assert isinstance(event, MessageCreate), event
+            seen.append(event.message.data["i"])
+            if len(seen) == n:
+                break
+    assert seen == list(range(n))

@@ -13,6 +13,7 @@ MODULES = [
     "pydoover_anyio.api",
     "pydoover_anyio.auth",
     "pydoover_anyio.errors",
+    "pydoover_anyio.ingest",
     "pydoover_anyio.models",
     "pydoover_anyio.snowflake",
     "pydoover_anyio.sync",
@@ -81,10 +82,9 @@ GPS_TRACKER_092 = {
 }
 
 
-#: pydoover.models.data names that are not data-client models: gateway events (the gateway
-#: package's business), the processor runtime's connection-status payloads, and the
-#: device-agent channel listing.
-NOT_DATA_CLIENT_MODELS = {
+#: pydoover.models.data names that are gateway events: the gateway package's business
+#: (pydoover_anyio.gateway has its own event types).
+GATEWAY_EVENTS = {
     "AggregateUpdateEvent",
     "AlarmTriggerEvent",
     "ChannelSyncEvent",
@@ -97,14 +97,11 @@ NOT_DATA_CLIENT_MODELS = {
     "OneShotMessage",
     "ScheduleEvent",
     "WireFormat",
-    "ConnectionConfig",
-    "ConnectionDetermination",
-    "ConnectionStatus",
-    "ConnectionType",
-    "DooverConnectionStatus",
-    "ChannelList",
-    "ChannelListing",
 }
+#: pydoover.models.data names of the on-device agent's gRPC interface (its
+#: ``list_channels`` answer, built from protobuf): not a Data API model.
+DEVICE_AGENT = {"ChannelList", "ChannelListing"}
+NOT_DATA_CLIENT_MODELS = GATEWAY_EVENTS | DEVICE_AGENT
 
 #: pydoover.api names that belong to the control API, which this package does not cover.
 CONTROL_API = {
@@ -192,6 +189,17 @@ def test_every_pydoover_data_name_is_importable_from_the_package() -> None:
     assert expected <= set(pydoover_anyio.__all__)
     for name in models:
         assert getattr(pydoover_anyio, name) is getattr(pydoover_anyio.models, name), name
+
+
+def test_pydoover_models_names_are_all_there() -> None:
+    import pydoover.models
+
+    import pydoover_anyio.models
+
+    errors = {n for n in pydoover.models.__all__ if n.endswith("Error")}
+    expected = set(pydoover.models.__all__) - GATEWAY_EVENTS - errors
+    assert expected <= set(pydoover_anyio.models.__all__)
+    assert not DEVICE_AGENT & set(pydoover.models.__all__)  # pydoover leaves them out too
 
 
 def test_the_package_exports_one_object_under_each_name() -> None:

@@ -297,3 +297,68 @@ async def test_tls_with_a_verified_certificate() -> None:
         async with client() as untrusting:  # the system store does not know this CA
             with pytest.raises(httpx.ConnectError):
                 await untrusting.get(f"https://127.0.0.1:{server.port}/secure")
+
+
+# -- large bodies stream ------------------------------------------------------------------
+
+BIG = bytes(range(256)) * 8192  # 2 MiB
+
+
+async def test_a_large_body_is_streamed_before_the_server_sent_it_all() -> None:
+    first_chunk = anyio.Event()
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        if head.split(b" ")[1] == b"/big":
+            half = len(BIG) // 2
+            await stream.send(respond(BIG)[: -len(BIG) + half])
+            await first_chunk.wait()  # the rest only once the client has read something
+            await stream.send(BIG[half:])
+        else:
+            await stream.send(respond(b"small"))
+        return True
+
+    async with serve(handler) as server, client(buffer_limit=65536) as http:
+        base = f"http://127.0.0.1:{server.port}"
+        received = bytearray()
+        with anyio.fail_after(5):  # a transport buffering the whole body would hang here
+            async with http.stream("GET", f"{base}/big") as response:
+                async for chunk in response.aiter_raw():
+                    received += chunk
+                    first_chunk.set()
+        assert received == BIG
+        assert (await http.get(f"{base}/after")).text == "small"
+        assert server.connections == 1  # the finished stream gave its connection back
+
+
+async def test_a_stream_closed_early_closes_its_connection_and_frees_its_slot() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(respond(BIG))
+        return True
+
+    async with serve(handler) as server, client(max_connections=1, buffer_limit=65536) as http:
+        url = f"http://127.0.0.1:{server.port}/big"
+        for _ in range(3):
+            async with http.stream("GET", url) as response:
+                async for _chunk in response.aiter_raw():
+                    break
+        assert (await http.get(url, timeout=httpx.Timeout(5, pool=1))).content == BIG
+        assert server.connections == 4  # each abandoned stream's connection was closed
+
+
+async def test_a_streamed_body_cut_or_stalled_raises_the_httpx_error() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(respond(BIG)[: len(BIG) // 2])
+        if head.split(b" ")[1] == b"/stall":
+            await anyio.sleep(5)
+        return False  # close the connection with the body unfinished
+
+    async with serve(handler) as server, client(buffer_limit=65536) as http:
+        base = f"http://127.0.0.1:{server.port}"
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with http.stream("GET", f"{base}/cut") as response:
+                await response.aread()
+        with pytest.raises(httpx.ReadTimeout):
+            async with http.stream("GET", f"{base}/stall", timeout=0.2) as response:
+                await response.aread()
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(f"{base}/cut")  # the same when buffered by httpx

@@ -201,7 +201,8 @@ class AsyncClient:
         time (as in 0.9.2); bounds are inclusive. ``max_count=math.inf`` returns all.
         ``max_count=1`` costs one request.
         """
-        planner = self._planner(device, not_before, not_after, max_count)
+        # Every location is kept for the result anyway: no buffer bound is needed.
+        planner = self._planner(device, not_before, not_after, max_count, math.inf)
         fetch = partial(self._fetch_locations, f"devices/{device.id}/tracker_data/")
         locations: list[TrackerData] = []
 
@@ -233,7 +234,8 @@ class AsyncClient:
         are fetched in waves of ``max_concurrency`` (a generator cannot keep requests
         running while its consumer holds an item).
         """
-        planner = self._planner(device, not_before, not_after, max_count)
+        buffered = _BUFFERED_PAGES_PER_REQUEST * _PAGE_SIZE_HINT * self.max_concurrency
+        planner = self._planner(device, not_before, not_after, max_count, buffered)
         fetch = partial(self._fetch_locations, f"devices/{device.id}/tracker_data/")
         limiter = self._shared_limiter()
         while not planner.finished:
@@ -252,6 +254,7 @@ class AsyncClient:
         not_before: dt.datetime | None,
         not_after: dt.datetime | None,
         max_count: float,
+        max_buffered: float,
     ) -> paging.LocationPlanner[TrackerData]:
         if isinstance(max_count, bool) or not (isinstance(max_count, int) or max_count == math.inf):
             raise TypeError("max_count must be an int (or math.inf for all locations)")
@@ -261,7 +264,7 @@ class AsyncClient:
             max_count,
             # Room for windows waiting for a slot, beside one per request in flight.
             max_live_segments=2 * self.max_concurrency,
-            max_buffered=_BUFFERED_PAGES_PER_REQUEST * _PAGE_SIZE_HINT * self.max_concurrency,
+            max_buffered=max_buffered,
             label=f"device {device.id}",
         )
 

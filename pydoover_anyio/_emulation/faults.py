@@ -15,6 +15,9 @@ Rules this module enforces:
 * A fault queued with ``after=True`` lets the app handle the request first (its effects
   stay, e.g. a stored create), discards the app's response and sends the fault instead:
   the "the server did it but the client never heard" case.
+* A ``drop`` or ``stall`` queued with ``at_byte=N`` sends the app's real response and
+  cuts the connection (or pauses) once ``N`` bytes of its body are out: what a lost or
+  stalled download looks like, with a true prefix of the body before the failure.
 * Every request (faulted or not) is logged with the status actually sent, the fault and
   the delay applied, before the client receives the end of the response (so a test that
   got its answer finds it logged). The log is bounded (oldest entries are dropped first).
@@ -69,13 +72,15 @@ class FaultKind(StrEnum):
     RATE_LIMIT = "rate_limit"
     """Answer 429 with a ``Retry-After`` header."""
     DROP = "drop"
-    """Announce a body, send part of it, then cut the connection."""
+    """Announce a body, send part of it, then cut the connection (with ``at_byte``: the
+    app's own body, cut after that many bytes)."""
     MALFORMED = "malformed"
     """Answer 200 ``application/json`` with a truncated, invalid JSON body."""
     HTML = "html"
     """Answer with an HTML maintenance page (200 by default)."""
     STALL = "stall"
-    """Wait ``seconds`` before handling the request normally."""
+    """Wait ``seconds`` before handling the request normally (with ``at_byte``: handle it,
+    and pause ``seconds`` after that many bytes of the response body)."""
 
 
 RANDOM_KINDS = (
@@ -101,6 +106,8 @@ class Fault:
         content_type: The content type of that body.
         after: Let the app handle the request first (keeping its effects) and send the
             fault instead of the app's response. Not meaningful for ``stall``.
+        at_byte: For ``drop`` and ``stall``: apply the fault to the app's response once
+            this many bytes of its body are sent (``None``: before the request).
     """
 
     kind: FaultKind
@@ -110,6 +117,7 @@ class Fault:
     body: bytes | None = None
     content_type: str = TEXT_CONTENT_TYPE
     after: bool = False
+    at_byte: int | None = None
 
 
 @dataclass(slots=True)
@@ -301,15 +309,28 @@ class FaultPlan:
         fault = Fault(FaultKind.RATE_LIMIT, status=429, retry_after=retry_after, after=after)
         self._add(fault, n, path)
 
-    def drop(self, n: int = 1, *, path: str | None = None, after: bool = False) -> None:
+    def drop(
+        self,
+        n: int = 1,
+        *,
+        path: str | None = None,
+        after: bool = False,
+        at_byte: int | None = None,
+    ) -> None:
         """Cut the connection mid-response for the next ``n`` matching requests.
 
         Args:
             n: How many requests.
             path: Only requests whose path starts with this prefix.
             after: Handle each request first (its effects stay), then cut the connection.
+            at_byte: Send the app's own response instead, and cut the connection once
+                this many bytes of its body are out (a body no longer is sent whole).
+
+        Raises:
+            ValueError: ``at_byte`` is negative or combined with ``after``.
         """
-        self._add(Fault(FaultKind.DROP, status=200, after=after), n, path)
+        _check_at_byte(at_byte, after)
+        self._add(Fault(FaultKind.DROP, status=200, after=after, at_byte=at_byte), n, path)
 
     def malformed(self, n: int = 1, *, path: str | None = None, after: bool = False) -> None:
         """Answer the next ``n`` matching requests 200 with invalid JSON.
@@ -334,26 +355,36 @@ class FaultPlan:
         """
         self._add(Fault(FaultKind.HTML, status=status, after=after), n, path)
 
-    def stall(self, n: int = 1, seconds: float = 5.0, *, path: str | None = None) -> None:
+    def stall(
+        self,
+        n: int = 1,
+        seconds: float = 5.0,
+        *,
+        path: str | None = None,
+        at_byte: int | None = None,
+    ) -> None:
         """Delay the next ``n`` matching requests, then handle them normally.
 
         Args:
             n: How many requests.
             seconds: The extra delay.
             path: Only requests whose path starts with this prefix.
+            at_byte: Handle the request at once, and pause once this many bytes of the
+                response body are out (a body no longer is sent whole).
 
         Raises:
-            ValueError: A negative delay.
+            ValueError: A negative delay or ``at_byte``.
         """
         if seconds < 0:
             raise ValueError("a stall cannot be negative")
-        self._add(Fault(FaultKind.STALL, seconds=float(seconds)), n, path)
+        _check_at_byte(at_byte, after=False)
+        self._add(Fault(FaultKind.STALL, seconds=float(seconds), at_byte=at_byte), n, path)
 
     def set_error_rate(
         self,
         rate: float,
         *,
-        kinds: Iterable[FaultKind | str] = RANDOM_KINDS,
+        kinds: Iterable[FaultKind | str | Fault] = RANDOM_KINDS,
         retry_after: int = 0,
         path: str | None = None,
     ) -> None:
@@ -361,7 +392,10 @@ class FaultPlan:
 
         Args:
             rate: The probability, from 0 (off) to 1 (every request), of a fault.
-            kinds: The kinds chosen from, uniformly (``fail`` sends 500).
+            kinds: The kinds chosen from, uniformly (``fail`` sends 500); a
+                :class:`Fault` is used as given, e.g. ``Fault(FaultKind.FAIL, status=503,
+                after=True)`` or a stall after handling, ``Fault(FaultKind.STALL,
+                seconds=2, at_byte=0)``.
             retry_after: The ``Retry-After`` of random ``rate_limit`` faults.
             path: Only requests whose path starts with this prefix.
 
@@ -370,7 +404,10 @@ class FaultPlan:
         """
         if not 0.0 <= rate <= 1.0:
             raise ValueError("the error rate must be between 0 and 1")
-        faults = tuple(_random_fault(FaultKind(kind), retry_after) for kind in kinds)
+        faults = tuple(
+            kind if isinstance(kind, Fault) else _random_fault(FaultKind(kind), retry_after)
+            for kind in kinds
+        )
         if not faults:
             raise ValueError("the random mode needs at least one fault kind")
         with self._lock:
@@ -412,6 +449,11 @@ class FaultPlan:
             raise ValueError("the number of requests to fault must be at least 1")
         with self._lock:
             self._rules.append(_Rule(fault, n, path))
+
+
+def _check_at_byte(at_byte: int | None, after: bool) -> None:
+    if at_byte is not None and (at_byte < 0 or after):
+        raise ValueError("at_byte must be 0 or more, and cannot be combined with after")
 
 
 def _random_fault(kind: FaultKind, retry_after: int) -> Fault:
@@ -460,7 +502,7 @@ class FaultMiddleware:
             return
         path: str = scope["path"]
         delay, fault = self.plan.take(path)
-        if fault is not None and fault.kind is FaultKind.STALL:
+        if fault is not None and fault.kind is FaultKind.STALL and fault.at_byte is None:
             delay += fault.seconds
         status: int | None = None
         logged = False
@@ -501,7 +543,9 @@ class FaultMiddleware:
         try:
             if delay:
                 await anyio.sleep(delay)
-            if fault is None or fault.kind is FaultKind.STALL:
+            if fault is not None and fault.at_byte is not None:
+                await self.app(scope, logging_receive, _interrupting(fault, logging_send))
+            elif fault is None or fault.kind is FaultKind.STALL:
                 await self.app(scope, logging_receive, logging_send)
             else:
                 if fault.after:
@@ -511,6 +555,36 @@ class FaultMiddleware:
                 await _apply(fault, logging_send)
         finally:
             record()
+
+
+def _interrupting(fault: Fault, send: Send) -> Send:
+    """An ASGI ``send`` that cuts (``drop``) or pauses (``stall``) the response body once
+    ``fault.at_byte`` bytes of it are out."""
+    assert fault.at_byte is not None
+    remaining = fault.at_byte
+    done = False
+
+    async def interrupting_send(message: Message) -> None:
+        nonlocal remaining, done
+        if done or message["type"] != "http.response.body":
+            await send(message)
+            return
+        body: bytes = message.get("body", b"")
+        more = bool(message.get("more_body", False))
+        if len(body) < remaining or (len(body) == remaining and more):
+            remaining -= len(body)
+            await send(message)
+            return
+        done = True
+        head, tail = body[:remaining], body[remaining:]
+        if head:
+            await send({"type": "http.response.body", "body": head, "more_body": True})
+        if fault.kind is FaultKind.DROP:
+            raise AbortConnection("injected fault: connection dropped mid-response")
+        await anyio.sleep(fault.seconds)
+        await send({"type": "http.response.body", "body": tail, "more_body": more})
+
+    return interrupting_send
 
 
 async def _discard(message: Message) -> None:

@@ -14,6 +14,8 @@ Rules this module enforces:
 * Shutdown stops accepting, closes idle keep-alive connections, gives in-flight requests
   ``shutdown_timeout`` seconds and then cancels them: a request cancelled before its
   response started is answered 503, one cancelled mid-response has its connection cut.
+* With an ``ssl_context`` the server speaks TLS only (``https://`` / ``wss://``); the
+  context is used as given (e.g. one a ``trustme`` CA configured).
 * Logging stays quiet: uvicorn's logging configuration is not installed, the access log
   is off, and a deliberate :class:`AbortConnection` is not reported as an app error.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import socket
+import ssl
 import threading
 from types import TracebackType
 from typing import Any, Self
@@ -163,6 +166,7 @@ class ServerThread:
         log_level: Level for uvicorn's own loggers, or ``None`` to leave them alone.
         access_log: Whether uvicorn logs each request.
         name: The name of the server thread.
+        ssl_context: Serve TLS with this server-side context (``None``: plain TCP).
     """
 
     def __init__(
@@ -176,8 +180,10 @@ class ServerThread:
         log_level: str | None = None,
         access_log: bool = False,
         name: str = "emulator-server",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._app = app
+        self._ssl_context = ssl_context
         self._name = name
         self._host = host
         self._requested_port = port
@@ -210,9 +216,10 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        """The base URL, ``http://host:port``, without a trailing slash."""
+        """The base URL, ``http://host:port`` (``https://`` with TLS), no trailing slash."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -253,6 +260,11 @@ class ServerThread:
                 proxy_headers=False,
                 server_header=False,
             )
+            if self._ssl_context is not None:
+                # Config only builds contexts from files; loading first and then
+                # installing ours works on every uvicorn version (serve() skips load()).
+                config.load()
+                config.ssl = self._ssl_context
             logging.getLogger("uvicorn.error").addFilter(_ABORT_FILTER)  # idempotent
             server = _Server(config, app, self._shutdown_timeout, ready)
             thread = threading.Thread(

@@ -20,6 +20,13 @@ differs, on purpose:
 * ``agent_id=None`` means the client's ``agent_id`` (pydoover stored it but never used it).
 * Naive datetimes are UTC (pydoover read them as local time).
 * ``fetch_webpush_public_key`` sends no token and needs none.
+* Attachment downloads are retried (a connection lost mid-body resumes where it
+  stopped) and time out like every request; ``stream_message_attachment`` /
+  ``stream_channel_aggregate_attachment`` (an :class:`AttachmentDownload`, chunks of
+  ``bytes``) and ``download_message_attachment`` / ``download_channel_aggregate_attachment``
+  (to a path or file) never hold the whole file in memory.
+* ``ingest()`` (beyond pydoover) batches many creates with client-chosen ids, bounded
+  and exactly once on the wire (:mod:`pydoover_anyio.ingest`, ``docs/ingest.md``).
 * Errors are :mod:`pydoover_anyio.errors` classes; transport failures become
   ``DooverConnectionError`` and malformed bodies ``ResponseDecodeError``.
 """
@@ -32,7 +39,9 @@ from ._base import DEFAULT_BASE_URL
 from ._batch import BatchMethods
 from ._channels import ChannelMethods
 from ._connections import ConnectionMethods
+from ._downloads import DEFAULT_CHUNK_SIZE, AttachmentDownload
 from ._gateway import GatewayMethods
+from ._ingest import IngestMethods
 from ._iterators import (
     AsyncMessageIterator,
     AsyncMultiAgentMessageIterator,
@@ -47,7 +56,9 @@ from ._processors import ProcessorMethods
 __all__ = [
     "AGENT_CHUNK",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CHUNK_SIZE",
     "AsyncDataClient",
+    "AttachmentDownload",
     "AsyncMessageIterator",
     "AsyncMultiAgentMessageIterator",
     "MessageIterator",
@@ -60,6 +71,7 @@ class AsyncDataClient(
     MessageMethods,
     AggregateMethods,
     MultiAgentMethods,
+    IngestMethods,
     BatchMethods,
     AlarmMethods,
     ConnectionMethods,

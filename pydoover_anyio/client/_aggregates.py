@@ -1,4 +1,4 @@
-"""Channel aggregate endpoints (spec §3.5): fetch, merge/replace, attachment download."""
+"""Channel aggregate endpoints (spec §3.5): fetch, merge/replace, attachment downloads."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from .._wire import channel_segment
 from ..models import Aggregate, File
 from ._base import ClientCore
+from ._downloads import DEFAULT_CHUNK_SIZE, AttachmentDownload, Destination
 
 __all__ = ["AggregateMethods"]
 
@@ -97,7 +98,10 @@ class AggregateMethods(ClientCore):
         attachment_id: int,
         organisation_id: int | None = None,
     ) -> bytes:
-        """Download an aggregate attachment (following the redirect to storage).
+        """Download an aggregate attachment into memory (redirects followed).
+
+        Retried and resumed like :meth:`stream_channel_aggregate_attachment`; for large
+        files prefer that or :meth:`download_channel_aggregate_attachment`.
 
         Args:
             agent_id: the agent owning the channel.
@@ -108,6 +112,64 @@ class AggregateMethods(ClientCore):
         Returns:
             The file's bytes.
         """
+        download = self.stream_channel_aggregate_attachment(
+            agent_id, channel_name, attachment_id, organisation_id, chunk_size=None
+        )
+        async with download:
+            return await download.read()
+
+    def stream_channel_aggregate_attachment(
+        self,
+        agent_id: int | None,
+        channel_name: str,
+        attachment_id: int,
+        organisation_id: int | None = None,
+        chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    ) -> AttachmentDownload:
+        """Download an aggregate attachment as a stream of chunks (see
+        ``stream_message_attachment``).
+
+        Args:
+            agent_id: the agent owning the channel.
+            channel_name: the channel's name.
+            attachment_id: the attachment's id.
+            organisation_id: organisation header for this call.
+            chunk_size: most bytes per chunk (``None``: as they arrive).
+
+        Returns:
+            An async context manager whose value is the :class:`AttachmentDownload`.
+        """
         attachment = channel_segment(str(attachment_id))
         path = f"{self._channel_path(agent_id, channel_name)}/aggregate/attachments/{attachment}"
-        return await self._download(path, organisation_id=organisation_id)
+        return AttachmentDownload(
+            self, path, organisation_id=organisation_id, chunk_size=chunk_size
+        )
+
+    async def download_channel_aggregate_attachment(
+        self,
+        agent_id: int | None,
+        channel_name: str,
+        attachment_id: int,
+        destination: Destination,
+        organisation_id: int | None = None,
+        chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    ) -> int:
+        """Download an aggregate attachment to a file, chunk by chunk.
+
+        Args:
+            agent_id: the agent owning the channel.
+            channel_name: the channel's name.
+            attachment_id: the attachment's id.
+            destination: a path (created or truncated, removed if the download fails),
+                or a binary file-like object (``write`` may be a coroutine function).
+            organisation_id: organisation header for this call.
+            chunk_size: most bytes written per call.
+
+        Returns:
+            The number of bytes written.
+        """
+        download = self.stream_channel_aggregate_attachment(
+            agent_id, channel_name, attachment_id, organisation_id, chunk_size
+        )
+        async with download:
+            return await download.write_to(destination)

@@ -27,12 +27,13 @@ import httpx
 
 from .._wire import build_query, channel_segment, json_body, multipart_body
 from ..auth import AsyncAuth, build_auth
+from ..auth._endpoint import TokenEndpointAuth
 from ..errors import DooverConnectionError, UnauthorizedError, connection_error, error_for_status
 from ..models import File
 from ..models._decode import decode
 from ..runtime import ClientClosedError, Request, RetryPolicy, Transport, describe
 
-__all__ = ["DEFAULT_BASE_URL", "NO_BODY", "ClientCore"]
+__all__ = ["DEFAULT_BASE_URL", "NO_BODY", "ClientCore", "too_many_redirects"]
 
 #: The production data API.
 DEFAULT_BASE_URL: Final = "https://data.doover.com/api"
@@ -99,7 +100,9 @@ class ClientCore:
             pydoover counted total attempts (see :mod:`pydoover_anyio.client`).
         retry_delay: the first backoff ceiling in seconds (doubles per retry, jittered).
         timeout: seconds for each connect/read/write/pool wait AND the longest one
-            attempt may take overall (the token endpoint uses it too).
+            attempt may take overall (a download: until its response head); token
+            requests of an auth object this client built use it too, also after it is
+            changed on the client.
         compress: ``"gzip"`` (default) to gzip JSON bodies of 50 bytes or more, or ``None``.
         compress_level: gzip level 0-9 (default 6).
         gateway_url: the WebSocket gateway URL; default derived from ``base_url``
@@ -210,7 +213,11 @@ class ClientCore:
 
     @property
     def timeout(self) -> float:
-        """Seconds per connect/read/write/pool wait and per attempt overall."""
+        """Seconds per connect/read/write/pool wait and per attempt overall.
+
+        Setting it also sets the token-request timeout of an auth object this client
+        built (not of a shared ``auth=`` object).
+        """
         return self._timeout
 
     @timeout.setter
@@ -220,6 +227,9 @@ class ClientCore:
         self._timeout = float(value)
         self._transport.attempt_timeout = self._timeout
         self._transport.client.timeout = httpx.Timeout(self._timeout)
+        if self._owns_auth and isinstance(self.auth, TokenEndpointAuth):
+            # The auth object this client built follows it; a shared one keeps its own.
+            self.auth.timeout = self._timeout
 
     @property
     def token(self) -> str | None:
@@ -358,33 +368,31 @@ class ClientCore:
             allow_empty=allow_empty,
         )
 
-    async def _download(self, url_or_path: str, *, organisation_id: int | None = None) -> bytes:
-        """GET raw bytes (redirects followed); the token only goes to the API's origin.
+    def _sends_token(self, path: str, *, authenticated: bool = True) -> bool:
+        """Whether a request to ``path`` carries the bearer token (API origin only)."""
+        target = _origin(httpx.URL(self._transport.url(path)))
+        return authenticated and target == self._origin
 
-        Raises:
-            HTTPError: a non-2xx final response.
-            DooverConnectionError: the download failed in transport after retries.
-        """
-        response = await self._exchange(Request("GET", url_or_path), organisation_id)
-        return response.content
+    def _signed(self, request: Request, organisation_id: int | None, send_token: bool) -> Request:
+        """``request`` with the organisation header and, if ``send_token``, the bearer."""
+        org = organisation_id or self.organisation_id
+        base_headers = ((_ORG_HEADER, str(int(org))),) if org else ()
+        auth_headers = tuple(self.auth.get_auth_headers().items()) if send_token else ()
+        return dataclasses.replace(
+            request, headers=(*auth_headers, *base_headers, *request.headers)
+        )
 
     async def _exchange(
         self, request: Request, organisation_id: int | None, *, authenticated: bool = True
     ) -> httpx.Response:
         """Send ``request`` with auth and org headers; one refresh-and-resend on 401."""
-        target = _origin(httpx.URL(self._transport.url(request.path)))
-        send_token = authenticated and target == self._origin
+        send_token = self._sends_token(request.path, authenticated=authenticated)
         if send_token:
             await self.auth.ensure_token()
-        org = organisation_id or self.organisation_id
-        base_headers = ((_ORG_HEADER, str(int(org))),) if org else ()
         refreshed = False
         while True:
             rejected = self.auth.token if send_token else None
-            auth_headers = tuple(self.auth.get_auth_headers().items()) if send_token else ()
-            attempt = dataclasses.replace(
-                request, headers=(*auth_headers, *base_headers, *request.headers)
-            )
+            attempt = self._signed(request, organisation_id, send_token)
             try:
                 return await self._transport.send(attempt)
             except UnauthorizedError:
@@ -395,8 +403,9 @@ class ClientCore:
                 refreshed = True
             except httpx.TooManyRedirects as exc:  # not an httpx.TransportError
                 url = self._transport.url(request.path)
-                raise DooverConnectionError(
-                    f"{describe(request.method, url)} failed: {exc}",
-                    method=request.method,
-                    url=url,
-                ) from exc
+                raise too_many_redirects(request.method, url, exc) from exc
+
+
+def too_many_redirects(method: str, url: str, exc: httpx.TooManyRedirects) -> DooverConnectionError:
+    """The error for a redirect loop (httpx does not count it as a transport error)."""
+    return DooverConnectionError(f"{describe(method, url)} failed: {exc}", method=method, url=url)

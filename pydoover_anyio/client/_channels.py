@@ -102,7 +102,12 @@ class ChannelMethods(ClientCore):
         history_since: int | None = None,
         default_ttl: int | None = None,
     ) -> int:
-        """Create a channel (its name is the client-chosen key, so retries are safe).
+        """Create a channel.
+
+        The server answers 409 for a name that exists, so a re-send after a lost answer
+        would report a conflict for a channel this call created: like every create, it
+        is only re-sent when it provably never reached the server. Use
+        :meth:`put_channel` for a create-or-update that is retried freely.
 
         Args:
             agent_id: the agent owning the channel.
@@ -125,7 +130,7 @@ class ChannelMethods(ClientCore):
                 is_private, message_schema, aggregate_schema, history_since, default_ttl
             ),
             organisation_id=organisation_id,
-            idempotent=True,
+            idempotent=False,
         )
         return result.id
 

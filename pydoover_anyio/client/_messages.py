@@ -9,6 +9,7 @@ from typing import Any
 from ..models import Attachment, File, Message, MessageLogEntry, TimeseriesResponse
 from ..snowflake import datetime_to_ms
 from ._base import ClientCore
+from ._downloads import DEFAULT_CHUNK_SIZE, AttachmentDownload, Destination
 from ._iterators import AsyncMessageIterator, bound, now_bound
 from ._paging import ChannelPlanner, PageBounds
 
@@ -279,7 +280,10 @@ class MessageMethods(ClientCore):
     async def fetch_message_attachment(
         self, attachment: Attachment, organisation_id: int | None = None
     ) -> bytes:
-        """Download a message attachment (following the redirect to storage).
+        """Download a message attachment into memory (redirects followed).
+
+        Retried and resumed like :meth:`stream_message_attachment`; for large files
+        prefer that or :meth:`download_message_attachment`, which never hold it whole.
 
         Args:
             attachment: the attachment, from ``Message.attachments``.
@@ -288,7 +292,60 @@ class MessageMethods(ClientCore):
         Returns:
             The file's bytes.
         """
-        return await self._download(attachment.url, organisation_id=organisation_id)
+        download = self.stream_message_attachment(attachment, organisation_id, chunk_size=None)
+        async with download:
+            return await download.read()
+
+    def stream_message_attachment(
+        self,
+        attachment: Attachment,
+        organisation_id: int | None = None,
+        chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    ) -> AttachmentDownload:
+        """Download a message attachment as a stream of chunks::
+
+            async with client.stream_message_attachment(attachment) as download:
+                async for chunk in download:
+                    ...
+
+        Entering sends the request (and raises its error); a connection lost or stalled
+        mid-body is retried and resumes where it stopped, so every byte arrives once.
+
+        Args:
+            attachment: the attachment, from ``Message.attachments``.
+            organisation_id: organisation header for this call.
+            chunk_size: most bytes per chunk (``None``: as they arrive).
+
+        Returns:
+            An async context manager whose value is the :class:`AttachmentDownload`
+            (an async iterator of ``bytes``, with ``size`` and ``content_type``).
+        """
+        return AttachmentDownload(
+            self, attachment.url, organisation_id=organisation_id, chunk_size=chunk_size
+        )
+
+    async def download_message_attachment(
+        self,
+        attachment: Attachment,
+        destination: Destination,
+        organisation_id: int | None = None,
+        chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    ) -> int:
+        """Download a message attachment to a file, chunk by chunk.
+
+        Args:
+            attachment: the attachment, from ``Message.attachments``.
+            destination: a path (created or truncated, removed if the download fails),
+                or a binary file-like object (``write`` may be a coroutine function).
+            organisation_id: organisation header for this call.
+            chunk_size: most bytes written per call.
+
+        Returns:
+            The number of bytes written.
+        """
+        download = self.stream_message_attachment(attachment, organisation_id, chunk_size)
+        async with download:
+            return await download.write_to(destination)
 
     async def fetch_timeseries(
         self,

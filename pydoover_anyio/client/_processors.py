@@ -349,7 +349,7 @@ class ProcessorMethods(ClientCore):
             RotatedDeviceToken,
             "POST",
             f"/agents/{self._agent(agent_id)}/token/rotate",
-            idempotent=True,
+            idempotent=False,  # a re-send after a lost answer would mint a second token
         )
         return result
 

@@ -1,8 +1,9 @@
 """Alarm bodies of the emulated Doover: validation, create/replace, PATCH (spec §3.8, §4.3).
 
 Stored alarms are plain dicts; these functions build, patch and encode them and raise
-a 400 :class:`ApiError` for any body the server would refuse. Alarms are stored and
-reported, not evaluated: a new alarm is in state ``NoData`` until a test changes it.
+a 400 :class:`ApiError` for any body the server would refuse. A new alarm is in state
+``NoData``; it changes state when its channel's aggregate changes (evaluated by
+:mod:`._alarm_eval`, driven by :class:`DooverState`), not when the alarm is written.
 
 Rules this module enforces:
 
@@ -330,6 +331,7 @@ def alarm_wire(alarm: dict[str, Any]) -> dict[str, Any]:
     conditions = alarm["conditions"]
     primary = _primary(conditions) or {}
     rate = primary.get("type") == "rate"
+    baseline = alarm["condition_state"].get(primary.get("id"), {}) if rate else {}
     return {
         "id": str(alarm["id"]),
         "name": alarm["name"],
@@ -352,6 +354,6 @@ def alarm_wire(alarm: dict[str, Any]) -> dict[str, Any]:
         "messages": alarm["messages"],
         "rate_threshold": primary.get("rate_threshold") if rate else None,
         "rate_window_ms": primary.get("rate_window_ms") if rate else None,
-        "rate_baseline_value": None,
-        "rate_baseline_ts": None,
+        "rate_baseline_value": baseline.get("baseline_value") if rate else None,
+        "rate_baseline_ts": baseline.get("baseline_ts") if rate else None,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -92,6 +93,13 @@ class DooverEmulator:
         max_limit: The largest ``limit`` honoured (larger ones are capped).
         shutdown_timeout: Seconds in-flight requests get at ``stop()``.
         access_log: Whether uvicorn logs every request.
+        messages_update_aggregate: Whether creating a message (an object) also merges it
+            into the channel's aggregate (an ``AggregateUpdate`` follows the
+            ``MessageCreate`` and the channel's alarms are evaluated), as the production
+            server appears to (spec §7.6). Off by default: only aggregate writes change
+            aggregates.
+        ssl_context: A server-side TLS context: serve ``https://`` and ``wss://`` only
+            (tests build one with ``trustme``).
     """
 
     def __init__(
@@ -108,6 +116,8 @@ class DooverEmulator:
         max_limit: int = 1000,
         shutdown_timeout: float = 1.0,
         access_log: bool = False,
+        messages_update_aggregate: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         rng = random.Random(seed)
         snowflakes = Snowflakes()
@@ -129,6 +139,7 @@ class DooverEmulator:
             organisation_id=snowflakes.mint(IdKind.UNKNOWN),
             default_limit=default_limit,
             max_limit=max_limit,
+            messages_update_aggregate=messages_update_aggregate,
         )
         """The in-memory data (agents, channels, messages, aggregates, alarms, ...)."""
         self.faults = FaultPlan(latency=latency, jitter=jitter, seed=seed)
@@ -157,6 +168,7 @@ class DooverEmulator:
             log_level="info" if access_log else None,
             access_log=access_log,
             name=THREAD_NAME,
+            ssl_context=ssl_context,
         )
         self._token: str | None = None
 
@@ -168,7 +180,8 @@ class DooverEmulator:
 
     @property
     def root_url(self) -> str:
-        """The server root (``http://127.0.0.1:<port>``): auth server and control base.
+        """The server root (``http://127.0.0.1:<port>``, ``https://`` with TLS): auth
+        server and control base.
 
         Raises:
             RuntimeError: The emulator was never started.

@@ -11,13 +11,16 @@ subscribed session; Heartbeat (op 1) a HeartbeatAck (op 2).
 Rules this module enforces:
 
 * Events are produced by the REST writes (the state calls :meth:`GatewayHub.publish`):
-  message create and update, aggregate update, and alarm state changes
-  (:meth:`GatewayHub.set_alarm_state`). Only sessions subscribed to the channel get them.
+  message create and update, aggregate update, and the alarm state changes an aggregate
+  change causes (or :meth:`GatewayHub.set_alarm_state` forces). Only sessions
+  subscribed to the channel get them.
 * Every dispatch after ``Ready`` carries a per-session sequence number ``s`` and is kept
   in the session's log (the last :data:`REPLAY_WINDOW`) whether or not a connection is
   attached, so a resumed session misses nothing.
 * Every frame a client sends is recorded (:attr:`GatewayHub.received`); a frame other
-  than Identify/Resume/Heartbeat before ``Ready`` is recorded as a violation.
+  than Identify/Resume/Heartbeat before ``Ready`` is recorded as a violation. Every
+  upgrade request is recorded with its bearer token and answer
+  (:attr:`GatewayHub.upgrades`).
 * Faults (:class:`GatewayFaults`): drop the connection (TCP abort) every N events; stop
   answering pings and heartbeats; resume without replay; plus :meth:`GatewayHub.cancel_sessions`
   (op 3) and :meth:`GatewayHub.inject` (raw frames: malformed, unknown ops or events).
@@ -36,13 +39,19 @@ import msgspec
 
 from pydoover_anyio._emulation.asgi import Receive, Scope, Send
 
-from ._alarms import alarm_wire
 from ._gateway_wire import WIRE_CONTROL, WireControl
 from ._http import ApiError
 from ._ids import IdKind
 from ._store import ChannelRecord
 
-__all__ = ["GATEWAY_PATH", "REPLAY_WINDOW", "GatewayFaults", "GatewayHub", "ReceivedFrame"]
+__all__ = [
+    "GATEWAY_PATH",
+    "REPLAY_WINDOW",
+    "GatewayFaults",
+    "GatewayHub",
+    "ReceivedFrame",
+    "UpgradeRequest",
+]
 
 GATEWAY_PATH: Final = "/gateway"
 REPLAY_WINDOW: Final = 100_000
@@ -84,6 +93,19 @@ class ReceivedFrame:
     op: int | None
     d: Any
     before_ready: bool
+
+
+@dataclass(frozen=True)
+class UpgradeRequest:
+    """A WebSocket upgrade request the gateway answered.
+
+    Attributes:
+        token: The bearer token it carried (``None``: no ``Authorization: Bearer``).
+        status: 101 when accepted, else the HTTP status it was refused with.
+    """
+
+    token: str | None = field(repr=False)
+    status: int
 
 
 @dataclass
@@ -146,6 +168,8 @@ class GatewayHub:
         self.faults = GatewayFaults()
         self.received: list[ReceivedFrame] = []
         """Every frame clients sent, in order."""
+        self.upgrades: list[UpgradeRequest] = []
+        """Every upgrade request answered, in order (which token, accepted or not)."""
         self.connections_opened = 0
         self._sessions: dict[str, _Session] = {}
         self._live: set[_Connection] = set()
@@ -214,29 +238,13 @@ class GatewayHub:
     ) -> None:
         """Move a stored alarm to ``new_state`` and send the ``AlarmTrigger``.
 
+        Alarms also change state by themselves when their channel's aggregate changes
+        (see :meth:`DooverState.evaluate_alarms`); this forces a state.
+
         Raises:
             NotFound: No such agent, channel or alarm.
         """
-        from ._http import NotFound
-        from ._ids import now_ms
-
-        with self.state.lock:
-            channel = self.state.channel(agent_id, channel_name)
-            alarm = channel.alarms.get(alarm_id)
-            if alarm is None:
-                raise NotFound(f"alarm {alarm_id} not found")
-            old_state = alarm["state"]
-            alarm["state"] = new_state
-            alarm["entered_state_ts"] = now_ms()
-            info = {
-                "alarm": alarm_wire(alarm),
-                "old_state": old_state,
-                "new_state": new_state,
-                "aggregate": channel.aggregate.wire(),
-                "request_data": None,
-                "organisation_id": str(self.state.organisation_id),
-            }
-            self.publish("AlarmTrigger", channel, info)
+        self.state.set_alarm_state(agent_id, channel_name, alarm_id, new_state)
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -271,12 +279,17 @@ class GatewayHub:
         if message["type"] != "websocket.connect":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        bearer = token.strip() if scheme.lower() == "bearer" else None
         try:
-            self.state.tokens.authenticate(headers)
+            claims = self.state.tokens.authenticate(headers)
         except ApiError as error:
+            with self._lock:
+                self.upgrades.append(UpgradeRequest(bearer, error.status))
             await _refuse(scope, send, error.status, error.message)
             return
-        claims = self.state.tokens.authenticate(headers)
+        with self._lock:
+            self.upgrades.append(UpgradeRequest(bearer, 101))
         await send({"type": "websocket.accept"})
         control = scope.get("extensions", {}).get(WIRE_CONTROL)
         with self._lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._attachments import attachment_response
 from ._http import ApiError, Request, Response, empty, json_response
 from ._jsondata import MISSING, get_path
 from ._router import Route
@@ -158,7 +159,7 @@ def update_aggregate(state: DooverState, request: Request) -> Response:
         clear_attachments=request.flag("clear_attachments"),
     )
     if request.flag("log_update"):
-        state.create_message(channel, request.caller(), data)
+        state.create_message(channel, request.caller(), data, update_aggregate=False)
     if request.flag("suppress_response"):
         return empty()
     return json_response(aggregate.wire())
@@ -167,8 +168,9 @@ def update_aggregate(state: DooverState, request: Request) -> Response:
 def fetch_aggregate_attachment(state: DooverState, request: Request) -> Response:
     """``GET /agents/{a}/channels/{c}/aggregate/attachments/{attachment_id}``."""
     channel = state.channel(request.agent(), request.channel())
-    upload = state.file(request.id("attachment_id"), channel, None)
-    return Response(200, upload.data, upload.content_type or "application/octet-stream")
+    attachment_id = request.id("attachment_id")
+    upload = state.file(attachment_id, channel, None)
+    return attachment_response(upload, attachment_id, request)
 
 
 _CHANNEL = "/agents/{agent_id}/channels/{channel_name}"

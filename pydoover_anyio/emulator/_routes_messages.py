@@ -12,6 +12,7 @@ Rules this module enforces:
   ``{"data", "ts"?}`` or multipart (``json_payload`` + ``attachment-N`` parts).
 * ``PATCH`` merges into the data, ``PUT`` replaces it; ``clear_attachments=true`` drops
   the old files first; ``suppress_response=true`` answers an empty 200.
+* Attachment downloads honour a byte ``Range`` (see :mod:`._attachments`).
 * ``/messages/timeseries`` returns ``{"count", "results": [{"value", "message_id"}],
   "next"}`` newest first; ``next`` (the last id returned) is set when more remain. With
   one ``field_name`` each value is that field's value, with several an object of them.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._attachments import attachment_response
 from ._http import ApiError, Request, Response, Upload, empty, json_response, parse_id, raw_json
 from ._ids import bound_for_ms
 from ._jsondata import MISSING, get_path, project
@@ -164,8 +166,9 @@ def fetch_message_attachment(state: DooverState, request: Request) -> Response:
     channel = state.channel(request.agent(), request.channel())
     message_id = request.id("message_id")
     state.message(channel, message_id)
-    upload = state.file(request.id("attachment_id"), channel, message_id)
-    return Response(200, upload.data, upload.content_type or "application/octet-stream")
+    attachment_id = request.id("attachment_id")
+    upload = state.file(attachment_id, channel, message_id)
+    return attachment_response(upload, attachment_id, request)
 
 
 def fetch_timeseries(state: DooverState, request: Request) -> Response:

@@ -18,6 +18,10 @@ Rules this module enforces (spec §3.1-§3.5, §3.10):
   payload is stored as ``{"message": <the raw JSON text>}``, as the real server does.
 * Uploaded files are kept by attachment id and served at the URL their Attachment
   object carries (built from :attr:`DooverState.base_url`).
+* Every change of a channel's aggregate (PATCH/PUT, batch, and message creates when
+  :attr:`DooverState.messages_update_aggregate` is on) evaluates the channel's enabled
+  alarms (:mod:`._alarm_eval`); a state change is stored on the alarm and published as
+  ``AlarmTrigger`` after the ``AggregateUpdate``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from urllib.parse import quote
 
 import msgspec
 
+from ._alarm_eval import evaluate_alarm
+from ._alarms import alarm_wire
 from ._auth import TokenAuthority
 from ._connections import ConnectionBook
 from ._http import ApiError, NotFound, Upload
@@ -72,6 +78,8 @@ class DooverState:
         organisation_id: The organisation every agent belongs to.
         default_limit: Messages per listing when no ``limit`` is sent.
         max_limit: The largest ``limit`` honoured; larger ones are capped to it.
+        messages_update_aggregate: Whether a created message's data (an object) is also
+            merged into its channel's aggregate (as the production server appears to).
     """
 
     def __init__(
@@ -83,6 +91,7 @@ class DooverState:
         organisation_id: int,
         default_limit: int = 100,
         max_limit: int = 1000,
+        messages_update_aggregate: bool = False,
     ) -> None:
         self.lock = threading.RLock()
         """Held by the server for each request; take it to change several things at once."""
@@ -92,6 +101,9 @@ class DooverState:
         self.organisation_id = organisation_id
         self.default_limit = default_limit
         self.max_limit = max_limit
+        self.messages_update_aggregate = messages_update_aggregate
+        """Whether creating a message (an object) merge-patches it into the aggregate too
+        (an ``AggregateUpdate`` after the ``MessageCreate``, alarms evaluated)."""
         self.base_url = "http://127.0.0.1/api"
         """The data API base URL attachment URLs are built on (set when the server starts)."""
         self.agents: dict[int, AgentRecord] = {}
@@ -288,8 +300,13 @@ class DooverState:
         message_id: int | None = None,
         ttl: int | None = None,
         uploads: Sequence[Upload] = (),
+        update_aggregate: bool = True,
     ) -> tuple[MessageRecord, bool]:
         """Store a new message, or find the one already at ``message_id``.
+
+        With :attr:`messages_update_aggregate` on (and ``update_aggregate``, which an
+        aggregate write logging itself as a message turns off), a new message whose data
+        is an object is also merged into the aggregate.
 
         Returns:
             The message and whether it was created (``False``: it already existed).
@@ -311,6 +328,13 @@ class DooverState:
             record = MessageRecord(message_id, author_id, data, attachments, ttl, body)
             channel.messages.put(record)
             self._publish("MessageCreate", channel, {"message": record})
+            if (
+                update_aggregate
+                and self.messages_update_aggregate
+                and isinstance(data, dict)
+                and channel.name != NOTIFICATIONS_CHANNEL
+            ):
+                self.update_aggregate(channel, data)
             return record, True
 
     def update_message(
@@ -383,7 +407,43 @@ class DooverState:
             aggregate.last_updated = now_ms()
             info = {"aggregate": aggregate, "request_data": data}
             self._publish("AggregateUpdate", channel, info)
+            self._evaluate_alarms(channel, data, now_ms())
             return aggregate
+
+    # -- alarms -------------------------------------------------------------------------
+
+    def _evaluate_alarms(self, channel: ChannelRecord, request_data: Any, at_ms: int) -> None:
+        """Evaluate the channel's enabled alarms; store and publish state changes."""
+        data = channel.aggregate.data
+        for alarm in list(channel.alarms.values()):
+            if not alarm["enabled"]:
+                continue
+            result = evaluate_alarm(alarm, data, at_ms)
+            alarm["condition_state"] = result.condition_state
+            alarm["last_seen_ts"] = result.last_seen_ts
+            if result.state != alarm["state"]:
+                self._enter_state(channel, alarm, result.state, at_ms, request_data)
+
+    def _enter_state(
+        self,
+        channel: ChannelRecord,
+        alarm: dict[str, Any],
+        new_state: str,
+        at_ms: int,
+        request_data: Any,
+    ) -> None:
+        old_state = alarm["state"]
+        alarm["state"] = new_state
+        alarm["entered_state_ts"] = at_ms
+        info = {
+            "alarm": alarm_wire(alarm),
+            "old_state": old_state,
+            "new_state": new_state,
+            "aggregate": channel.aggregate.wire(),
+            "request_data": None if request_data is None else {"data": request_data},
+            "organisation_id": str(self.organisation_id),
+        }
+        self._publish("AlarmTrigger", channel, info)
 
     def _publish(self, kind: str, channel: ChannelRecord, info: dict[str, Any]) -> None:
         listener = self.gateway_listener
@@ -470,6 +530,44 @@ class DooverState:
         """A channel's stored alarms by id (change them to model state transitions)."""
         with self.lock:
             return self.channel(agent_id, channel_name).alarms
+
+    def evaluate_alarms(
+        self, agent_id: int, channel_name: str, *, at_ms: int | None = None
+    ) -> None:
+        """Evaluate a channel's enabled alarms against its current aggregate now.
+
+        Aggregate writes do this by themselves; call it to let time act without a write:
+        an ``AlarmPending`` whose ``alarm_pending_ms`` has passed, a ``time_of_day``
+        window opening or closing. State changes publish ``AlarmTrigger``.
+
+        Args:
+            agent_id: The channel's agent.
+            channel_name: The channel.
+            at_ms: The evaluation instant (Unix ms; default now), e.g. a moment after
+                the pending time, so that a test need not sleep.
+
+        Raises:
+            NotFound: No such agent or channel.
+        """
+        with self.lock:
+            channel = self.channel(agent_id, channel_name)
+            self._evaluate_alarms(channel, None, now_ms() if at_ms is None else at_ms)
+
+    def set_alarm_state(
+        self, agent_id: int, channel_name: str, alarm_id: int, new_state: str
+    ) -> None:
+        """Move a stored alarm to ``new_state`` (whatever its conditions say) and publish
+        the ``AlarmTrigger`` (``request_data`` null).
+
+        Raises:
+            NotFound: No such agent, channel or alarm.
+        """
+        with self.lock:
+            channel = self.channel(agent_id, channel_name)
+            alarm = channel.alarms.get(alarm_id)
+            if alarm is None:
+                raise NotFound(f"alarm {alarm_id} not found")
+            self._enter_state(channel, alarm, new_state, now_ms(), None)
 
     def add_message_log(
         self, agent_id: int, channel_name: str, message_id: int, entry: Mapping[str, Any]

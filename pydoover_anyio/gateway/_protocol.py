@@ -35,6 +35,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
+import msgspec
+
 from . import _frames as fr
 from .events import ChannelSync, GatewayError
 
@@ -89,9 +91,12 @@ class Phase(enum.Enum):
     READY = "ready"
 
 
-@dataclass(frozen=True, slots=True)
-class Dispatch:
-    """A channel event for the subscribers of ``key``."""
+class Dispatch(msgspec.Struct, frozen=True, gc=False):
+    """A channel event for the subscribers of ``key``.
+
+    A msgspec struct rather than a dataclass like the other outputs: one is made per
+    event, and a frozen dataclass's ``__init__`` costs ~7x more (290 ns against 40 ns).
+    """
 
     key: ChannelKey
     event: Any
@@ -317,6 +322,11 @@ class GatewayProtocol:
         """A request's frame was written; it is no longer pending."""
         self._ops.pop(ticket, None)
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` has frames."""
+        return bool(self._outbox)
+
     def receive(self, frame: bytes | str) -> list[Output]:
         """Process one received text frame.
 
@@ -326,45 +336,63 @@ class GatewayProtocol:
         Raises:
             FrameError: the frame is not JSON or not the documented shape.
         """
-        envelope = fr.decode_envelope(frame)
-        op = envelope.op
-        if op != fr.OP_DISPATCH:
-            if op == fr.OP_HEARTBEAT_ACK:
-                return [HeartbeatAck()]
-            if op == fr.OP_SESSION_CANCELLED:
-                self.forget_session()
-                return [SessionCancelled()]
-            return [Skipped(f"unknown op {op}")]
-        name = envelope.t
-        if name is None:
-            return [Skipped("a dispatch without an event name")]
-        payload = fr.decode_dispatch(name, envelope.d)
-        if payload is None:
-            return [Skipped(f"unknown event {name!r}")]
+        return [self.receive_one(frame)]
+
+    def receive_one(self, frame: bytes | str) -> Output:
+        """Process one received text frame (:meth:`receive` without the list).
+
+        Raises:
+            FrameError: the frame is not JSON or not the documented shape.
+        """
+        decoded = fr.decode_frame(frame)
+        if decoded is None:  # not a well-formed dispatch of a known event
+            other = self._decode_other(frame)
+            if not isinstance(other, tuple):
+                return other
+            decoded = other
+        seq, payload = decoded
         kind = type(payload)
         if kind is fr.Hello:
             return self._on_hello(payload)
         if kind is fr.Ready:
             return self._on_ready(payload)
-        seq = envelope.s
         if seq is not None:
             last = self.seq
             if last is not None and seq <= last:
-                return [Skipped(f"duplicate {name} (s={seq} <= {last})")]
+                return Skipped(f"duplicate {fr.event_name(payload)} (s={seq} <= {last})")
             self.seq = seq
         if kind is GatewayError:
-            return [Broadcast(payload)]
+            return Broadcast(payload)
         channel = payload.channel
         key = (channel.agent_id, channel.name)
         if key not in self._wanted:
-            return [Skipped(f"{name} for a channel not subscribed")]
+            return Skipped(f"{fr.event_name(payload)} for a channel not subscribed")
         if kind is ChannelSync:
             self._unsynced.discard(key)
-        return [Dispatch(key, payload)]
+        return Dispatch(key, payload)
 
-    def _on_hello(self, hello: fr.Hello) -> list[Output]:
+    def _decode_other(self, frame: bytes | str) -> Output | tuple[int | None, Any]:
+        """The two-step decode: another op's output, or a dispatch's ``(s, payload)``."""
+        envelope = fr.decode_envelope(frame)
+        op = envelope.op
+        if op != fr.OP_DISPATCH:
+            if op == fr.OP_HEARTBEAT_ACK:
+                return HeartbeatAck()
+            if op == fr.OP_SESSION_CANCELLED:
+                self.forget_session()
+                return SessionCancelled()
+            return Skipped(f"unknown op {op}")
+        name = envelope.t
+        if name is None:
+            return Skipped("a dispatch without an event name")
+        payload = fr.decode_dispatch(name, envelope.d)
+        if payload is None:
+            return Skipped(f"unknown event {name!r}")
+        return envelope.s, payload
+
+    def _on_hello(self, hello: fr.Hello) -> Output:
         if self.phase is not Phase.AWAITING_HELLO:
-            return [Skipped(f"Hello in phase {self.phase.value}")]
+            return Skipped(f"Hello in phase {self.phase.value}")
         if self.session is not None:
             self._outbox.append((fr.resume(*self.session, self.seq), None))
             self._resuming = True
@@ -373,11 +401,11 @@ class GatewayProtocol:
             self._resuming = False
         self.phase = Phase.AWAITING_READY
         interval = hello.heartbeat_interval
-        return [HelloReceived(None if not interval else interval / 1000.0)]
+        return HelloReceived(None if not interval else interval / 1000.0)
 
-    def _on_ready(self, ready: fr.Ready) -> list[Output]:
+    def _on_ready(self, ready: fr.Ready) -> Output:
         if self.phase is not Phase.AWAITING_READY:
-            return [Skipped(f"Ready in phase {self.phase.value}")]
+            return Skipped(f"Ready in phase {self.phase.value}")
         resumed = (
             self._resuming and self.session is not None and ready.session_id == self.session[0]
         )
@@ -409,4 +437,4 @@ class GatewayProtocol:
             out.append((op.frame, op.ticket))
         reconnect = self._ever_ready
         self._ever_ready = True
-        return [SessionReady(reconnect=reconnect, resumed=resumed, replayed=replayed)]
+        return SessionReady(reconnect=reconnect, resumed=resumed, replayed=replayed)

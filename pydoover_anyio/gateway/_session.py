@@ -5,7 +5,8 @@ Structure (DESIGN rule 3): the session's runner is a task in the client's own ta
 three tasks that all end with it:
 
 * the reader: reads frames, feeds the protocol, routes events into the subscriptions'
-  buffers (never waiting for a consumer, see :mod:`._subscription`);
+  buffers (never waiting for a consumer, but yielding so that consumers that keep up
+  are not dropped from; see :mod:`._subscription`);
 * the writer: writes the protocol's frames (nothing before Ready, see :mod:`._protocol`);
 * the keepalive: the Hello/Ready deadline, then a WebSocket ping every
   ``ping_interval`` seconds that must be answered within ``ping_timeout`` (plus op 1
@@ -31,6 +32,7 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from pydoover_anyio.auth import AsyncAuth
 from pydoover_anyio.errors import DooverAPIError, TokenRefreshError, error_for_status
@@ -38,7 +40,7 @@ from pydoover_anyio.runtime import ClientClosedError
 
 from . import _protocol as pr
 from ._protocol import ChannelKey, GatewayProtocol, Phase
-from ._subscription import Subscription
+from ._subscription import CHECKPOINT_EVERY, Subscription
 from ._websocket import HandshakeRejected, WebSocket, WebSocketClosed, connect
 from .events import Reconnected
 
@@ -349,23 +351,31 @@ class GatewaySession:
     async def _reader(self, ws: WebSocket, scope: anyio.CancelScope) -> None:
         protocol = self.protocol
         routes = self._routes
-        receive = protocol.receive
+        receive = protocol.receive_one
         dispatch = pr.Dispatch
+        checkpoint = anyio.lowlevel.checkpoint
         try:
             while True:
+                budget = CHECKPOINT_EVERY
                 for frame in await ws.read():
                     try:
-                        outputs = receive(frame)
+                        out = receive(frame)
                     except ValueError as exc:  # FrameError
                         logger.warning("skipping a malformed gateway frame: %s", exc)
                         continue
-                    for out in outputs:
-                        if type(out) is dispatch:
-                            for sub in routes.get(out.key, ()):
-                                sub.put(out.event)
-                        else:
-                            self._on_output(out, scope)
-                self._wake_writer()
+                    if type(out) is dispatch:
+                        pressed = False
+                        for sub in routes.get(out.key, ()):
+                            if sub.put(out.event):
+                                pressed = True
+                        budget -= 1
+                        if pressed or not budget:  # let the consumers run (see _subscription)
+                            budget = CHECKPOINT_EVERY
+                            await checkpoint()
+                    else:
+                        self._on_output(out, scope)
+                        if protocol.has_data_to_send:
+                            self._wake_writer()
         except WebSocketClosed as exc:
             logger.info("gateway connection closed: %s", exc)
             scope.cancel()

@@ -13,6 +13,14 @@ stream's ``receive()`` always yields to the scheduler, which costs about as much
 event as the whole decode. Here an available event is returned at once, with a
 checkpoint every :data:`CHECKPOINT_EVERY` events so that a consumer that never awaits
 anything else still lets other tasks run and can be cancelled.
+
+Scheduling, so that a consumer that keeps up is never dropped from: one socket read can
+hold thousands of events, so the reader yields to the scheduler after at most
+:data:`CHECKPOINT_EVERY` routed events (never more than a consumer takes between two
+of its own checkpoints), and after every event that leaves a buffer more than half full
+(:meth:`Subscription.put` says so), which lets even a consumer that awaits something
+per event catch up. Yielding is not waiting: the reader stays runnable and keeps
+reading and answering pings whatever the consumers do.
 """
 
 from __future__ import annotations
@@ -34,8 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT_EVERY", "Subscription"]
 
-#: Events returned without yielding before one checkpoint.
-CHECKPOINT_EVERY: Final = 32
+#: Events returned without yielding before one checkpoint (and the most events the
+#: reader routes between two of its own).
+CHECKPOINT_EVERY: Final = 64
 
 
 class Subscription:
@@ -58,6 +67,7 @@ class Subscription:
         self.key = key
         self.channel = ChannelID(agent_id=key[0], name=key[1])
         self.buffer_size = buffer_size
+        self._half = buffer_size // 2
         self._items: deque[GatewayEvent] = deque()
         self._dropped = 0
         self._dropped_total = 0
@@ -91,15 +101,22 @@ class Subscription:
 
     # -- the reader's side (synchronous, never waits) -------------------------------------
 
-    def put(self, event: GatewayEvent) -> None:
-        """Buffer one event, or count it as dropped when the buffer is full."""
+    def put(self, event: GatewayEvent) -> bool:
+        """Buffer one event, or count it as dropped when the buffer is full.
+
+        Returns:
+            Whether the event was buffered and the buffer is now more than half full:
+            the reader should let the consumer run.
+        """
         items = self._items
-        if self._dropped and len(items) < self.buffer_size:
+        size = len(items)
+        if self._dropped and size < self.buffer_size:
             items.append(self._marker())
-        if len(items) >= self.buffer_size:
+            size += 1
+        if size >= self.buffer_size:
             self._dropped += 1
             self._dropped_total += 1
-            return
+            return False
         items.append(event)
         kind = type(event)
         if kind is ChannelSync or kind is GatewayError:  # the server answered
@@ -108,10 +125,15 @@ class Subscription:
         if waiter is not None:
             self._waiter = None
             waiter.set()
+        return size >= self._half
 
-    def put_channel_event(self, event: GatewayEvent) -> None:
-        """Buffer an event that names no channel, with this subscription's channel."""
-        self.put(msgspec.structs.replace(event, channel=self.channel))
+    def put_channel_event(self, event: GatewayEvent) -> bool:
+        """Buffer an event that names no channel, with this subscription's channel.
+
+        Returns:
+            As :meth:`put`.
+        """
+        return self.put(msgspec.structs.replace(event, channel=self.channel))
 
     def fail(self, error: BaseException) -> None:
         """End the subscription with ``error`` (raised after the buffered events)."""

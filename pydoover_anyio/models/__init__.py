@@ -31,6 +31,14 @@ from .batch import (
     BatchMutationResult,
 )
 from .channels import Aggregate, Attachment, Channel, ChannelID, File, Message, MessageLogEntry
+from .connection_status import (
+    ConnectionConfig,
+    ConnectionDetermination,
+    ConnectionDisplay,
+    ConnectionStatus,
+    ConnectionType,
+    DooverConnectionStatus,
+)
 from .connections import (
     AgentPermission,
     ConnectionDetail,
@@ -82,10 +90,16 @@ __all__ = [
     "ConditionState",
     "ConditionType",
     "ConfirmedDeviceToken",
+    "ConnectionConfig",
     "ConnectionDetail",
+    "ConnectionDetermination",
+    "ConnectionDisplay",
+    "ConnectionStatus",
     "ConnectionSubscription",
     "ConnectionSubscriptionLog",
+    "ConnectionType",
     "DataPoint",
+    "DooverConnectionStatus",
     "File",
     "Message",
     "MessageLogEntry",

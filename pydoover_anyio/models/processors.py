@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from ._base import Id, Model
+from .connection_status import ConnectionConfig, DooverConnectionStatus
 
 __all__ = [
     "ConfirmedDeviceToken",
@@ -16,8 +17,20 @@ __all__ = [
 ]
 
 
+_M = TypeVar("_M", bound=Model)
+
+
+def _part(data: Any, key: str, model: type[_M]) -> _M | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return model.from_dict(value) if value else None
+
+
 class SubscriptionInfo(Model):
-    """What a processor subscription or schedule runs with (its token included)."""
+    """What a processor subscription or schedule runs with (its token included).
+
+    ``connection_data`` stays the raw object (as in pydoover); :attr:`connection_config`
+    and :attr:`connection_status` decode its parts.
+    """
 
     agent_id: Id
     organisation_id: Id
@@ -28,6 +41,24 @@ class SubscriptionInfo(Model):
     tag_values: Any
     connection_data: Any
     token: str
+
+    @property
+    def connection_config(self) -> ConnectionConfig | None:
+        """``connection_data["config"]`` decoded, or ``None`` when there is none.
+
+        Raises:
+            ValueError: it does not have the shape of a connection config.
+        """
+        return _part(self.connection_data, "config", ConnectionConfig)
+
+    @property
+    def connection_status(self) -> DooverConnectionStatus | None:
+        """``connection_data["status"]`` decoded, or ``None`` when there is none.
+
+        Raises:
+            ValueError: it does not have the shape of a connection status.
+        """
+        return _part(self.connection_data, "status", DooverConnectionStatus)
 
     def __repr__(self) -> str:
         return (

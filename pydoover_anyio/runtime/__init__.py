@@ -4,9 +4,9 @@
   timeouts, retries and error-mapping hooks.
 * :class:`RetryPolicy`: what is retried and how long to wait (I/O-free), driven by
   tenacity with ``anyio.sleep``.
-* :class:`SyncFacade` with :class:`sync_method`, :class:`sync_iterator` and
-  :class:`sync_context`: blocking clients over an async client, on a dedicated
-  event-loop thread, with no hand-copied method bodies.
+* :class:`SyncFacade` with :class:`sync_method`, :class:`sync_iterator`,
+  :class:`sync_context` and :class:`sync_stream`: blocking clients over an async
+  client, on a dedicated event-loop thread, with no hand-copied method bodies.
 * :func:`gather_bounded` / :func:`pipeline`: bounded concurrent work in a task group.
 * :class:`AnyioHTTPTransport`: the fast HTTP/1.1 connection layer used under httpx.
 
@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from .concurrency import gather_bounded, pipeline
 from .errors import ClientClosedError
-from .facade import BlockingIterator, SyncFacade, sync_context, sync_iterator, sync_method
+from .facade import (
+    BlockingIterator,
+    SyncFacade,
+    sync_context,
+    sync_iterator,
+    sync_method,
+    sync_stream,
+)
 from .fast_transport import AnyioHTTPTransport
 from .retry import RetryPolicy, parse_retry_after
 from .transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Request, Transport, describe
@@ -39,4 +46,5 @@ __all__ = [
     "sync_context",
     "sync_iterator",
     "sync_method",
+    "sync_stream",
 ]

@@ -6,6 +6,7 @@ once, with no bodies::
     class Client(SyncFacade[AsyncClient]):
         get_users = sync_method(AsyncClient.get_users)
         iter_locations = sync_iterator(AsyncClient.iter_locations)
+        stream_file = sync_stream(AsyncClient.stream_file, buffer=4)
 
 Type checkers see ``Client().get_users`` with the async method's parameters and its
 awaited return type, so no ``.pyi`` or hand-written twin is needed.
@@ -44,10 +45,18 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._loop_thread import Backend, LoopThread
 from .errors import ClientClosedError
 
-__all__ = ["BlockingIterator", "SyncFacade", "sync_context", "sync_iterator", "sync_method"]
+__all__ = [
+    "BlockingIterator",
+    "SyncFacade",
+    "sync_context",
+    "sync_iterator",
+    "sync_method",
+    "sync_stream",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+U = TypeVar("U")
 A = TypeVar("A", bound=AbstractAsyncContextManager[Any])
 
 #: Seconds an async context manager gets to exit when its loop shuts down under it.
@@ -212,30 +221,57 @@ class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
 
     The async context manager is entered and exited in one task on the loop thread, so
     it may own a task group. A value that is async-iterable is handed to the sync side
-    as a :class:`BlockingIterator`.
+    as a :class:`BlockingIterator` holding at most ``buffer`` items on each side of the
+    thread boundary (keep it small when items are large, e.g. chunks of a download).
     """
 
     def __init__(
-        self, method: Callable[Concatenate[Any, P], AbstractAsyncContextManager[T]]
+        self,
+        method: Callable[Concatenate[Any, P], AbstractAsyncContextManager[T]],
+        *,
+        buffer: int = STREAM_BUFFER,
     ) -> None:
         super().__init__(method)
+        self._buffer = buffer
 
     def _invoke(
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> AbstractContextManager[T]:
         loop = facade._loop_for_call()
         method = functools.partial(getattr(facade._async_client, self._name), *args, **kw)
-        return _BlockingContext(loop, method)
+        return _BlockingContext(loop, method, buffer=self._buffer)
+
+
+class sync_stream(sync_context[P, "BlockingIterator[U]"]):  # noqa: N801
+    """A ``with`` twin of an async-context-manager method whose value is async-iterable.
+
+    Same as :class:`sync_context`, typed for what the sync side gets: a
+    :class:`BlockingIterator` of the items. ``buffer`` bounds the items held on each side
+    of the thread boundary.
+    """
+
+    def __init__(
+        self,
+        method: Callable[Concatenate[Any, P], AbstractAsyncContextManager[AsyncIterable[U]]],
+        *,
+        buffer: int = STREAM_BUFFER,
+    ) -> None:
+        _Bridged.__init__(self, method)
+        self._buffer = buffer
 
 
 class _Pump(Generic[T]):
     """Loop side of a :class:`BlockingIterator`: a producer task and its buffer."""
 
-    def __init__(self, source: Callable[[], AsyncIterator[T]] | AsyncIterable[T]) -> None:
+    def __init__(
+        self,
+        source: Callable[[], AsyncIterator[T]] | AsyncIterable[T],
+        buffer: int = STREAM_BUFFER,
+    ) -> None:
         self._source = source
         send: MemoryObjectSendStream[T]
         receive: MemoryObjectReceiveStream[T]
-        send, receive = anyio.create_memory_object_stream(STREAM_BUFFER)
+        send, receive = anyio.create_memory_object_stream(buffer)
         self._send, self._receive = send, receive
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()
@@ -280,9 +316,11 @@ class _Pump(Generic[T]):
 
 
 async def _start_pump(
-    loop: LoopThread, source: Callable[[], AsyncIterator[T]] | AsyncIterable[T]
+    loop: LoopThread,
+    source: Callable[[], AsyncIterator[T]] | AsyncIterable[T],
+    buffer: int = STREAM_BUFFER,
 ) -> _Pump[T]:
-    pump = _Pump(source)  # created on the loop: its stream and events are loop-bound
+    pump = _Pump(source, buffer)  # created on the loop: its stream and events are loop-bound
     loop.spawn(pump.produce)
     return pump
 
@@ -292,7 +330,7 @@ class BlockingIterator(Iterator[T]):
 
     Items are pulled in batches (one cross-thread call per batch, not per item). Closing
     the iterator (``close()``, ``with``, exhaustion or garbage collection) cancels the
-    producer.
+    producer. At most ``buffer`` items wait on the loop side and ``batch`` on this side.
     """
 
     def __init__(
@@ -301,11 +339,12 @@ class BlockingIterator(Iterator[T]):
         source: Callable[[], AsyncIterator[T]] | AsyncIterable[T],
         *,
         batch: int = STREAM_BUFFER,
+        buffer: int = STREAM_BUFFER,
     ) -> None:
         self._loop = loop
         self._batch = batch
         self._buffer: deque[T] = deque()
-        self._pump: _Pump[T] | None = loop.call(_start_pump, loop, source)
+        self._pump: _Pump[T] | None = loop.call(_start_pump, loop, source, buffer)
 
     def __iter__(self) -> BlockingIterator[T]:
         return self
@@ -407,9 +446,14 @@ async def _new_runner(factory: Callable[[], AbstractAsyncContextManager[T]]) -> 
 
 class _BlockingContext(AbstractContextManager[T]):
     def __init__(
-        self, loop: LoopThread, factory: Callable[[], AbstractAsyncContextManager[T]]
+        self,
+        loop: LoopThread,
+        factory: Callable[[], AbstractAsyncContextManager[T]],
+        *,
+        buffer: int = STREAM_BUFFER,
     ) -> None:
         self._loop = loop
+        self._buffer = buffer
         self._runner: _Runner[T] = loop.call(_new_runner, factory)
         self._iterator: BlockingIterator[Any] | None = None
 
@@ -422,7 +466,8 @@ class _BlockingContext(AbstractContextManager[T]):
                     self._loop.call(self._runner.finish, (type(exc), exc, exc.__traceback__))
             raise
         if isinstance(value, AsyncIterable):
-            self._iterator = BlockingIterator(self._loop, value)
+            size = self._buffer
+            self._iterator = BlockingIterator(self._loop, value, batch=size, buffer=size)
             return self._iterator  # type: ignore[return-value]
         return value
 

@@ -17,6 +17,12 @@ the number of open connections and dominated our concurrent paging
 * **Timeouts:** connect bounded by ``connect``; one cancel scope per request whose
   deadline moves forward after every chunk sent or received (``write``/``read``); the
   wait for a free connection bounded by ``pool``. Each maps to the httpx exception.
+* **Large bodies stream:** a response body is read eagerly only up to ``buffer_limit``
+  bytes; the rest is handed to httpx as a stream that reads from the connection as it
+  is consumed (each read bounded by ``read``), so ``client.send(..., stream=True)``
+  never holds more than ``buffer_limit`` plus one read. Until that stream ends or is
+  closed, the response keeps its connection and its slot; a stream closed early closes
+  the connection instead of returning it to the pool.
 * **Stale connections:** when a reused connection turns out closed before any response
   byte arrives, the request is repeated once on a fresh connection, but only if it is
   safe to repeat (an idempotent method with an in-memory body); otherwise httpx's
@@ -34,7 +40,7 @@ import select
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Final
 
 import anyio
@@ -45,6 +51,8 @@ from anyio.abc import ByteStream, SocketAttribute
 __all__ = ["AnyioHTTPTransport"]
 
 _READ_SIZE: Final = 65536
+#: Response bytes read before the body is handed over as a stream instead.
+DEFAULT_BUFFER_LIMIT: Final = 64 * 1024
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 
@@ -65,6 +73,7 @@ class _Connection:
     __slots__ = (
         "_parser",
         "body",
+        "buffered",
         "complete",
         "expires",
         "headers",
@@ -87,6 +96,7 @@ class _Connection:
         self._parser = httptools.HttpResponseParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
+        self.buffered = 0
         self.reason = b""
         self.status = 0
         self.complete = False
@@ -110,6 +120,7 @@ class _Connection:
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
+        self.buffered += len(body)
 
     def on_message_complete(self) -> None:
         self.complete = True
@@ -134,8 +145,13 @@ class _Connection:
         is_head: bool,
         scope: anyio.CancelScope,
         timeouts: dict[str, float | None],
+        buffer_limit: int,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
-        """Send one request and read its final response: (status, reason, headers, body)."""
+        """Send one request and read its final response: (status, reason, headers, body).
+
+        The body is complete when :attr:`complete` is set; otherwise it holds the first
+        ``buffer_limit`` bytes or more, and :meth:`read_more` gives the rest.
+        """
         self.received = False
         write_timeout = timeouts.get("write")
         read_timeout = timeouts.get("read")
@@ -151,40 +167,78 @@ class _Connection:
         _bump(scope, read_timeout)
         while True:
             self._start_message()
-            await self._read_message(is_head, scope, read_timeout)
+            await self._read_message(is_head, scope, read_timeout, buffer_limit)
             if 100 <= self.status < 200 and self.status != 101:
                 continue  # informational: the final response follows
-            return self.status, self.reason, self.headers, b"".join(self.body)
+            body = b"".join(self.body)
+            self.body = []
+            return self.status, self.reason, self.headers, body
 
     def _start_message(self) -> None:
         self.headers, self.body, self.reason = [], [], b""
+        self.buffered = 0
         self.complete = self.headers_complete = self.keep_alive = False
 
     async def _read_message(
-        self, is_head: bool, scope: anyio.CancelScope, read_timeout: float | None
+        self,
+        is_head: bool,
+        scope: anyio.CancelScope,
+        read_timeout: float | None,
+        buffer_limit: int,
     ) -> None:
         while not self.complete:
-            try:
-                data = await self.stream.receive(_READ_SIZE)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError) as exc:
-                if not self.received:
-                    raise _StaleConnectionError from exc
-                if self.headers_complete and not _has_framing(self.headers):
-                    self.complete = True  # a close-delimited body ends with the connection
-                    self.keep_alive = False
-                    return
-                raise _ServerProtocolError("server closed the connection mid-response") from exc
-            self.received = True
-            try:
-                self._parser.feed_data(data)
-            except httptools.HttpParserUpgrade as exc:
-                raise _ServerProtocolError("unexpected protocol upgrade") from exc
+            await self._receive_and_feed()
             if self.headers_complete and (is_head or self.status in _NO_BODY_STATUSES):
                 # llhttp cannot be told about HEAD; a fresh parser for the next message.
                 self.complete = True
                 self._parser = httptools.HttpResponseParser(self)
                 return
+            if self.headers_complete and self.buffered >= buffer_limit:
+                return  # the rest is streamed by read_more()
             _bump(scope, read_timeout)
+
+    async def _receive_and_feed(self) -> None:
+        """One read from the socket, fed to the parser (which fills the callbacks)."""
+        try:
+            data = await self.stream.receive(_READ_SIZE)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError) as exc:
+            if not self.received:
+                raise _StaleConnectionError from exc
+            if self.headers_complete and not _has_framing(self.headers):
+                self.complete = True  # a close-delimited body ends with the connection
+                self.keep_alive = False
+                return
+            raise _ServerProtocolError("server closed the connection mid-response") from exc
+        self.received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            raise _ServerProtocolError("unexpected protocol upgrade") from exc
+
+    async def read_more(self, read_timeout: float | None) -> list[bytes]:
+        """The next body chunks of a message still in progress (empty once complete).
+
+        Raises:
+            httpx.ReadTimeout: nothing arrived within ``read_timeout``.
+            httpx.RemoteProtocolError: the connection closed early or the server broke HTTP.
+            httpx.ReadError: the connection failed.
+        """
+        while not self.complete and not self.body:
+            try:
+                with anyio.fail_after(read_timeout):
+                    await self._receive_and_feed()
+            except TimeoutError:
+                raise httpx.ReadTimeout("the server stopped sending") from None
+            except (_ServerProtocolError, _StaleConnectionError) as exc:
+                raise httpx.RemoteProtocolError(
+                    "server closed the connection mid-response"
+                ) from exc
+            except httptools.HttpParserError as exc:
+                raise httpx.RemoteProtocolError(f"invalid HTTP response: {exc}") from exc
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise httpx.ReadError(f"connection lost: {exc}") from exc
+        chunks, self.body = self.body, []
+        return chunks
 
 
 def _bump(scope: anyio.CancelScope, timeout: float | None) -> None:
@@ -204,6 +258,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         max_connections: requests holding a connection at once, across origins.
         max_idle_per_origin: idle connections kept per origin.
         keepalive_expiry: seconds an idle connection may be reused.
+        buffer_limit: response body bytes read before the rest is streamed (see above).
     """
 
     def __init__(
@@ -213,6 +268,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         max_connections: int = 100,
         max_idle_per_origin: int = 100,
         keepalive_expiry: float = 5.0,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
     ) -> None:
         if isinstance(verify, ssl.SSLContext):
             context = verify
@@ -226,6 +282,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._max_idle = max_idle_per_origin
         self._expiry = keepalive_expiry
+        self._buffer_limit = max(1, buffer_limit)
         self._pools: dict[Origin, deque[_Connection]] = {}
         self._slots: anyio.Semaphore | None = None
 
@@ -251,6 +308,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 await slots.acquire()
         except TimeoutError:
             raise httpx.PoolTimeout("no free connection in time", request=request) from None
+        handed_over = False  # a streamed body releases the slot when it ends
         try:
             for attempt in (1, 2):
                 connection, reused = await self._checkout(origin, request, timeouts)
@@ -268,15 +326,24 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 except BaseException:
                     await connection.aclose()
                     raise
-                await self._checkin(origin, connection)
+                stream: httpx.AsyncByteStream
+                if connection.complete:
+                    await self._checkin(origin, connection)
+                    stream = httpx.ByteStream(content)
+                else:
+                    stream = _StreamedBody(
+                        self, origin, connection, content, timeouts.get("read"), slots, request
+                    )
+                    handed_over = True
                 return httpx.Response(
                     status,
                     headers=headers,
-                    stream=httpx.ByteStream(content),
+                    stream=stream,
                     extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
                 )
         finally:
-            slots.release()
+            if not handed_over:
+                slots.release()
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
@@ -349,7 +416,12 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
             _bump(scope, write_timeout)
             try:
                 result = await connection.exchange(
-                    head, body, is_head=is_head, scope=scope, timeouts=timeouts
+                    head,
+                    body,
+                    is_head=is_head,
+                    scope=scope,
+                    timeouts=timeouts,
+                    buffer_limit=self._buffer_limit,
                 )
             except _ServerProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=request) from exc
@@ -367,6 +439,67 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 raise httpx.ReadTimeout("the server stopped sending", request=request)
             raise httpx.ReadTimeout("no response in time", request=request)
         return result
+
+
+class _StreamedBody(httpx.AsyncByteStream):
+    """The rest of a large response body, read from its connection as it is consumed.
+
+    Holds the connection and a pool slot until the body ends (the connection goes back
+    to the pool) or the stream is closed early (the connection is closed).
+    """
+
+    def __init__(
+        self,
+        transport: AnyioHTTPTransport,
+        origin: Origin,
+        connection: _Connection,
+        first: bytes,
+        read_timeout: float | None,
+        slot: anyio.Semaphore,
+        request: httpx.Request,
+    ) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._connection: _Connection | None = connection
+        self._first = first
+        self._read_timeout = read_timeout
+        self._slot = slot
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._first:
+            first, self._first = self._first, b""
+            yield first
+        while (connection := self._connection) is not None:
+            try:
+                chunks = await connection.read_more(self._read_timeout)
+            except httpx.TransportError as exc:
+                exc.request = self._request
+                await self._release(reuse=False)
+                raise
+            except BaseException:
+                await self._release(reuse=False)
+                raise
+            if not chunks and connection.complete:
+                await self._release(reuse=True)
+                return
+            for chunk in chunks:
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self._release(reuse=False)
+
+    async def _release(self, *, reuse: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if reuse:
+                await self._transport._checkin(self._origin, connection)
+            else:
+                await connection.aclose()
+        finally:
+            self._slot.release()
 
 
 def _request_head(request: httpx.Request) -> bytes:

@@ -7,6 +7,8 @@ What it adds on top of httpx:
 * timeouts that really apply: httpx's per-operation timeouts plus an overall deadline
   per attempt, so a server that drips bytes cannot hold a call forever;
 * retries by :class:`~pydoover_anyio.runtime.retry.RetryPolicy`;
+* :meth:`Transport.open` for bodies read as a stream (downloads): one attempt whose
+  deadline covers the response head, each body read then bounded by the read timeout;
 * error mapping hooks: each client turns final error responses and transport failures
   into its own exception tree, so raw httpx errors never reach users;
 * secrets kept out of logs and messages (:func:`describe` redacts the URL).
@@ -229,6 +231,46 @@ class Transport:
         self._check_response(response)
         return response
 
+    async def open(self, request: Request) -> httpx.Response:
+        """Send one attempt of ``request`` and return the response with its body unread.
+
+        For bodies consumed as a stream (downloads). Nothing is retried or checked: the
+        caller decides what to do with the status and must ``aclose()`` the response.
+        ``attempt_timeout`` bounds the wait for the response head; each read of the body
+        is then bounded by the read timeout (a body of any size may take longer overall).
+
+        Raises:
+            ClientClosedError: the transport is closed.
+            httpx.TransportError: the attempt failed (raw; see :meth:`map_error`).
+        """
+        if self._closed:
+            raise ClientClosedError("this client is closed; create a new one")
+        built = self._build(request)
+        if self.attempt_timeout is None:
+            return await self._client.send(built, stream=True)
+        try:
+            with anyio.fail_after(self.attempt_timeout):
+                return await self._client.send(built, stream=True)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(
+                f"no response within {self.attempt_timeout} s", request=built
+            ) from exc
+
+    def check(self, response: httpx.Response) -> None:
+        """Raise the client's error for a failed final response (``check_response``)."""
+        self._check_response(response)
+
+    def map_error(self, exc: httpx.TransportError, where: str) -> Exception:
+        """The client's error for a final transport failure (``map_transport_error``).
+
+        Args:
+            exc: the failure.
+            where: the redacted ``"METHOD url"`` (see :func:`describe`).
+        """
+        if self._map_transport_error is None:
+            return exc
+        return self._map_transport_error(exc, where)
+
     async def aclose(self) -> None:
         """Close a transport-owned ``httpx.AsyncClient``; a caller-owned one stays open."""
         if self._closed:
@@ -264,6 +306,7 @@ class Transport:
             ) from exc
 
     def _raise_transport_error(self, exc: httpx.TransportError, where: str) -> NoReturn:
-        if self._map_transport_error is None:
+        error = self.map_error(exc, where)
+        if error is exc:
             raise exc
-        raise self._map_transport_error(exc, where) from exc
+        raise error from exc

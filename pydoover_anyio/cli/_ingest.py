@@ -1,0 +1,284 @@
+"""``doover-anyio ingest FILE``: JSON Lines or CSV into a channel, through ``client.ingest()``.
+
+Rules this command enforces:
+
+* Every record is one message (see :mod:`._records` for what a record is). A line that
+  is not one is reported at once on stderr as ``FILE:LINE: reason`` and skipped; the
+  rest is ingested.
+* Items the server rejects, or whose batch failed for good, are reported with their
+  line numbers in the final report: the ingestor's ids are mapped back to lines through
+  two compact arrays (16 bytes a record), whatever the file's size.
+* The final report (stdout) gives the counts, the time and the first failures by line;
+  the exit status is 1 when any record was not stored.
+* The file is read in a worker thread, a chunk of records at a time, and ``put`` waits
+  while the ingestor's buffer is full: memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from array import array
+from collections.abc import Iterator
+from typing import IO, Final
+
+import anyio
+import anyio.to_thread
+import click
+
+from ..errors import NotFoundError
+from ..ingest import DEFAULT_CONCURRENCY, FailureKind, IngestReport, IngestStats
+from ..models import MAX_BATCH_MUTATIONS
+from ._output import progress_bar, progress_wanted
+from ._records import (
+    BadLine,
+    FileFormatError,
+    Record,
+    RecordFormat,
+    format_for,
+    read_csv,
+    read_jsonl,
+)
+from ._runner import EXIT_ERROR, EXIT_OK, PROG, CLIError, Session, Settings, run, shared_options
+
+__all__ = ["ingest"]
+
+_CHUNK: Final = 512  # records parsed per trip to the worker thread
+_SHOWN_ON_STDERR: Final = 100  # bad lines printed as they are found, at most
+_SHOWN_IN_REPORT: Final = 20  # failures listed in the final report, at most
+_KIND_TEXT: Final = {
+    FailureKind.REJECTED: "rejected by the server",
+    FailureKind.REQUEST_FAILED: "request failed",
+    FailureKind.NOT_SENT: "not sent",
+    FailureKind.IN_DOUBT: "outcome unknown",
+}
+
+
+def _count_lines(handle: IO[bytes]) -> int | None:
+    """Lines in a seekable file (the progress bar's total), or ``None``."""
+    try:
+        if not handle.seekable():
+            return None
+        start = handle.tell()
+        count, last = 0, b"\n"
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+        handle.seek(start)
+    except OSError:
+        return None
+    return count + (last != b"\n")
+
+
+def _records(
+    handle: IO[bytes], kind: RecordFormat, field: str, unit: str
+) -> Iterator[Record | BadLine]:
+    if kind is RecordFormat.JSONL:
+        return read_jsonl(handle, timestamp_field=field, unit=unit)
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    return read_csv(text, timestamp_field=field, unit=unit)
+
+
+class _Run:
+    """One ingest: its counters, its bad lines and the id -> line map."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.bad: list[BadLine] = []
+        self.ids = array("q")
+        self.lines = array("q")
+
+    def line_of(self, report: IngestReport) -> dict[int, int]:
+        failed = {failure.message_id for failure in report.failures}
+        return {
+            message_id: line
+            for message_id, line in zip(self.ids, self.lines, strict=True)
+            if message_id in failed
+        }
+
+
+async def _ensure_channel(session: Session, agent: int, channel: str, create: bool) -> None:
+    client = session.doover
+    try:
+        await client.fetch_channel(agent, channel, include_aggregate=False)
+    except NotFoundError:
+        if not create:
+            raise CLIError(
+                f"channel {channel!r} does not exist on agent {agent}: "
+                "pass --create-channel to create it"
+            ) from None
+        await client.put_channel(agent, channel, False)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-c", "--channel", required=True, help="The channel to write to.")
+@click.option(
+    "--format",
+    "kind",
+    type=click.Choice([kind.value for kind in RecordFormat]),
+    help="jsonl or csv [default: from the extension; jsonl for stdin].",
+)
+@click.option(
+    "--timestamp-field",
+    default="timestamp",
+    show_default=True,
+    help="Field holding each message's time ('' for none: stamped on arrival).",
+)
+@click.option(
+    "--timestamp-unit",
+    type=click.Choice(["s", "ms"]),
+    default="s",
+    show_default=True,
+    help="Unit of numeric timestamps (Unix seconds or milliseconds).",
+)
+@click.option("--create-channel", is_flag=True, help="Create the channel if it does not exist.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Batch requests in flight.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, MAX_BATCH_MUTATIONS),
+    default=MAX_BATCH_MUTATIONS,
+    show_default=True,
+    help="Messages per batch request.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar [default: when stderr is a terminal].",
+)
+@shared_options()
+@click.pass_obj
+def ingest(
+    settings: Settings,
+    file: str,
+    channel: str,
+    kind: str | None,
+    timestamp_field: str,
+    timestamp_unit: str,
+    create_channel: bool,
+    concurrency: int,
+    batch_size: int,
+    progress: bool | None,
+) -> None:
+    """Write every record of FILE (JSON Lines or CSV, - for stdin) to a channel.
+
+    Each JSONL line is one JSON object, the message's data; each CSV row (after the
+    header) one message. A 'timestamp' field (ISO 8601 or Unix seconds) becomes the
+    message's time. Bad lines are reported with their line numbers and skipped; the
+    exit status is 1 if any record was not stored.
+    """
+    try:
+        record_format = format_for(file, kind)
+    except FileFormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    ctx = click.get_current_context()
+    with click.open_file(file, "rb") as handle:
+        binary: IO[bytes] = handle
+        total = None if file == "-" else _count_lines(binary)
+        if total is not None and record_format is RecordFormat.CSV:
+            total = max(total - 1, 0)
+        state = _Run("<stdin>" if file == "-" else file)
+        records = _records(binary, record_format, timestamp_field, timestamp_unit)
+
+        async def body(session: Session) -> IngestReport:
+            agent = session.agent()
+            await _ensure_channel(session, agent, channel, create_channel)
+            return await _ingest(
+                session, agent, channel, records, state, total, progress, concurrency, batch_size
+            )
+
+        report = run(settings, body)
+    code = _print_report(report, state, channel)
+    ctx.exit(code)
+
+
+async def _ingest(
+    session: Session,
+    agent: int,
+    channel: str,
+    records: Iterator[Record | BadLine],
+    state: _Run,
+    total: int | None,
+    progress: bool | None,
+    concurrency: int,
+    batch_size: int,
+) -> IngestReport:
+    bar = progress_bar(enabled=progress_wanted(progress))
+    console = bar.console
+    task = bar.add_task("Ingesting", total=total, rate="")
+
+    def update(stats: IngestStats) -> None:
+        rate = f"{stats.rate:,.0f} msg/s" if stats.elapsed > 0.2 else ""
+        bar.update(task, completed=stats.settled + len(state.bad), rate=rate)
+
+    def bad_line(line: BadLine) -> None:
+        state.bad.append(line)
+        if len(state.bad) <= _SHOWN_ON_STDERR:
+            console.out(f"{state.source}:{line.line}: {line.error}", highlight=False)
+        elif len(state.bad) == _SHOWN_ON_STDERR + 1:
+            console.out(f"{PROG}: more bad lines follow; the report counts them", highlight=False)
+
+    def next_chunk() -> list[Record | BadLine]:
+        return list(itertools.islice(records, _CHUNK))
+
+    with bar:
+        ingestor = session.doover.ingest(
+            concurrency=concurrency,
+            batch_size=batch_size,
+            on_progress=update,
+            raise_on_failure=False,
+        )
+        try:
+            async with ingestor:
+                while chunk := await anyio.to_thread.run_sync(next_chunk):
+                    for item in chunk:
+                        if isinstance(item, BadLine):
+                            bad_line(item)
+                            continue
+                        try:
+                            message_id = await ingestor.put(
+                                agent, channel, item.data, item.timestamp
+                            )
+                        except (ValueError, TypeError) as exc:
+                            bad_line(BadLine(item.line, str(exc)))
+                            continue
+                        state.ids.append(message_id)
+                        state.lines.append(item.line)
+        finally:
+            if ingestor.stats.accepted and not ingestor.report.complete:
+                console.out(f"{PROG}: ingest stopped: {ingestor.report.summary()}", highlight=False)
+        update(ingestor.stats)
+        if total is None:
+            bar.update(task, total=ingestor.stats.settled + len(state.bad))
+    return ingestor.report
+
+
+def _print_report(report: IngestReport, state: _Run, channel: str) -> int:
+    records = report.accepted + len(state.bad)
+    rate = report.succeeded / report.elapsed if report.elapsed > 0 else 0.0
+    click.echo(
+        f"{state.source} -> {channel}: {report.succeeded:,} of {records:,} records stored "
+        f"in {report.elapsed:.2f} s ({rate:,.0f} messages/s, {report.requests:,} "
+        f"request{'s' if report.requests != 1 else ''})"
+    )
+    lines = state.line_of(report) if report.failures else {}
+    failures = [(bad.line, bad.error) for bad in state.bad] + [
+        (lines.get(failure.message_id, 0), f"{_KIND_TEXT[failure.kind]}: {failure.error}")
+        for failure in report.failures
+    ]
+    if not failures:
+        return EXIT_OK
+    failures.sort()
+    count = len(failures)
+    click.echo(f"{count:,} record{'s' if count != 1 else ''} not stored:")
+    for line, error in failures[:_SHOWN_IN_REPORT]:
+        click.echo(f"  line {line}: {error}")
+    if count > _SHOWN_IN_REPORT:
+        click.echo(f"  ... and {count - _SHOWN_IN_REPORT:,} more")
+    return EXIT_ERROR

@@ -1,0 +1,588 @@
+"""``AsyncIngestor``: many messages into Doover as batch creates, exactly once on the wire.
+
+Producers ``put`` items into a bounded buffer; one batcher task cuts the buffer into
+batches of up to 50 and keeps up to ``concurrency`` batch requests in flight. The
+whole pipeline lives in a task group owned by the ingestor's ``async with``.
+
+Rules this module enforces:
+
+* Every item carries a client-chosen message id (:mod:`._ids`) before it is sent, so
+  a retried batch request writes the same messages again instead of new ones. The
+  runtime's retry policy applies to every batch (5xx, 408, 429 with ``Retry-After``,
+  dropped connections and timeouts); the ingestor itself re-sends a batch whose 2xx
+  answer it could not read, up to the same number of retries.
+* A per-item ``success: false`` is final and reported (REJECTED), unless the
+  ``retry_item`` predicate says it is worth another try. Only those items are sent
+  again, with their ids.
+* A batch that fails for good is reported item by item (REQUEST_FAILED), with the
+  error and whether the server may hold it.
+* Memory is bounded: ``put`` waits while ``buffer_size`` items are buffered, and at most
+  ``concurrency`` batches are in flight.
+* A normal exit of the block flushes everything, then raises :class:`IngestError` if an
+  item failed (unless ``raise_on_failure=False``). An exception or a cancellation in
+  the block sends nothing more: buffered items are reported NOT_SENT, items of requests
+  under way IN_DOUBT, and the exception propagates unchanged (with a note).
+* Child tasks never raise into the caller's scope: an internal failure (say, an
+  ``on_progress`` callback raising) stops the pipeline, and is raised at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final, Self
+
+import anyio
+import anyio.abc
+
+from ..errors import HTTPError, ResponseDecodeError
+from ..models import MAX_BATCH_MUTATIONS, BatchMutationItem, BatchMutationResponse
+from ..models.batch import BatchMutationResult
+from ..runtime import ClientClosedError, RetryPolicy
+from ._ids import LANES, IdAllocator
+from ._parts import (
+    IN_DOUBT,
+    NOT_SENT,
+    AnswerMismatchError,
+    Flight,
+    Item,
+    Signal,
+    check_results,
+    failure,
+    may_be_stored,
+    timestamp_ms,
+)
+from ._report import FailureKind, IngestError, IngestFailure, IngestReport, IngestStats
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_LINGER",
+    "AsyncIngestor",
+    "ItemRetry",
+    "ProgressCallback",
+    "SendBatch",
+]
+
+logger = logging.getLogger("pydoover_anyio.ingest")
+
+#: Batch requests in flight by default.
+DEFAULT_CONCURRENCY: Final = 8
+#: Seconds a part-filled batch waits for more items by default.
+DEFAULT_LINGER: Final = 0.01
+
+#: Sends one batch create of wire items (``BatchMutationItem.to_dict()`` shape):
+#: ``(items, organisation_id) -> response``.
+SendBatch = Callable[[list[dict[str, Any]], int | None], Awaitable[BatchMutationResponse]]
+#: Called with fresh counters after each batch request completes (on the event loop).
+ProgressCallback = Callable[[IngestStats], object]
+#: Whether a per-item failure is worth sending that item again.
+ItemRetry = Callable[[BatchMutationResult], bool]
+
+
+class AsyncIngestor:
+    """Puts many messages into Doover: batched, bounded, retried, exactly once.
+
+    Get one from :meth:`AsyncDataClient.ingest`; it runs inside its ``async with``
+    (once). See ``docs/ingest.md``::
+
+        async with client.ingest(concurrency=16) as ingest:
+            for row in rows:
+                await ingest.put(agent_id, "pump_log", row, timestamp=row["at"])
+        print(ingest.report.summary())
+
+    Args:
+        send_batch: Sends one batch create (the client's ``batch_create_messages``).
+        retry_policy: The client's current retry policy.
+        resolve_agent: Maps ``agent_id=None`` to the client's default agent.
+        concurrency: Batch requests in flight at most.
+        batch_size: Items per request at most (1..50).
+        buffer_size: Items buffered at most before ``put`` waits; default
+            ``2 * concurrency * batch_size``.
+        linger: Seconds a part-filled batch waits for more items before it is sent
+            (never at exit or during :meth:`flush`).
+        instance_id: The id lane (0..1023) of this ingestor's message ids; default a
+            random free one in 1..1023 (see ``docs/ingest.md`` on collisions).
+        organisation_id: The organisation header of every request.
+        on_progress: Called with :class:`IngestStats` after each batch request, on the
+            event loop; keep it quick. If it raises, the ingestor stops and raises it.
+        raise_on_failure: Raise :class:`IngestError` at a normal exit when an item failed.
+        retry_item: Decides which per-item failures are sent again (default: none).
+
+    Raises:
+        ValueError: A size or duration out of range.
+    """
+
+    def __init__(
+        self,
+        send_batch: SendBatch,
+        *,
+        retry_policy: Callable[[], RetryPolicy],
+        resolve_agent: Callable[[int | None], int],
+        concurrency: int = DEFAULT_CONCURRENCY,
+        batch_size: int = MAX_BATCH_MUTATIONS,
+        buffer_size: int | None = None,
+        linger: float = DEFAULT_LINGER,
+        instance_id: int | None = None,
+        organisation_id: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        raise_on_failure: bool = True,
+        retry_item: ItemRetry | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if not 1 <= batch_size <= MAX_BATCH_MUTATIONS:
+            raise ValueError(f"batch_size must be in 1..{MAX_BATCH_MUTATIONS}, got {batch_size}")
+        size = 2 * concurrency * batch_size if buffer_size is None else buffer_size
+        if size < 1:
+            raise ValueError(f"buffer_size must be at least 1, got {size}")
+        if linger < 0:
+            raise ValueError(f"linger cannot be negative, got {linger}")
+        if instance_id is not None and not 0 <= instance_id <= 0x3FF:
+            raise ValueError(f"instance_id must be in 0..1023, got {instance_id}")
+        self._send_batch = send_batch
+        self._retry_policy = retry_policy
+        self._resolve_agent = resolve_agent
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.buffer_size = size
+        self.linger = float(linger)
+        self.organisation_id = organisation_id
+        self._wanted_lane = instance_id
+        self._on_progress = on_progress
+        self._raise_on_failure = raise_on_failure
+        self._retry_item = retry_item
+
+        self._phase = "new"  # new -> running -> closed
+        self._accepting = False
+        self._input_done = False
+        self._ids: IdAllocator | None = None
+        self._buffer: deque[Item] = deque()
+        self._flights: set[Flight] = set()
+        self._failures: list[IngestFailure] = []
+        self._accepted = 0
+        self._succeeded = 0
+        self._requests = 0
+        self._flushing = 0
+        self._started = 0.0
+        self._elapsed: float | None = None
+        self._crash: BaseException | None = None
+        self._report: IngestReport | None = None
+        self._more = Signal()  # items arrived, input ended, a flush began: the batcher
+        self._room = Signal()  # buffer space freed, or stopped: producers
+        self._progress = Signal()  # items settled, or stopped: flush()
+        self._group: anyio.abc.TaskGroup | None = None
+        self._workers: anyio.abc.TaskGroup | None = None
+
+    # -- the public surface ----------------------------------------------------------------
+
+    @property
+    def instance_id(self) -> int | None:
+        """The id lane of this ingestor (bits 17..8 of its ids); ``None`` before start."""
+        return None if self._ids is None else self._ids.instance_id
+
+    @property
+    def stats(self) -> IngestStats:
+        """Progress counters now (also usable after the block)."""
+        # tuple() copies in one step, so a read from another thread (the sync Ingestor)
+        # never iterates the set while the loop changes it.
+        in_flight = sum(len(flight.items) for flight in tuple(self._flights))
+        return IngestStats(
+            accepted=self._accepted,
+            succeeded=self._succeeded,
+            failed=len(self._failures),
+            in_flight=in_flight,
+            buffered=len(self._buffer),
+            requests=self._requests,
+            elapsed=self._elapsed_now(),
+        )
+
+    @property
+    def report(self) -> IngestReport:
+        """The outcome; final once the block has exited.
+
+        Raises:
+            RuntimeError: The ingestor was never started.
+        """
+        if self._report is not None:
+            return self._report
+        if self._phase == "new":
+            raise RuntimeError("the ingestor has not run yet")
+        return IngestReport(
+            accepted=self._accepted,
+            succeeded=self._succeeded,
+            failures=tuple(self._failures),
+            requests=self._requests,
+            elapsed=self._elapsed_now(),
+            complete=False,
+        )
+
+    async def put(
+        self,
+        agent_id: int | None,
+        channel_name: str,
+        data: Any,
+        timestamp: datetime | int | None = None,
+        *,
+        ttl: int | None = None,
+        message_id: int | None = None,
+        suppress_hooks: bool | None = None,
+    ) -> int:
+        """Queue one message; wait while the buffer is full.
+
+        Args:
+            agent_id: The agent (``None``: the client's ``agent_id``).
+            channel_name: The channel.
+            data: The message data (any JSON value but ``None``).
+            timestamp: When the message happened: an aware datetime (naive = UTC) or Unix
+                milliseconds. Its millisecond becomes the id's time, which orders the
+                channel; ``None`` means now, and ids of "now" follow put order.
+            ttl: Seconds the message lives.
+            message_id: An id of your own (e.g. from an earlier report's failure, to
+                send it again at most once); you then own its uniqueness.
+            suppress_hooks: Skip processor and notification hooks for this message.
+
+        Returns:
+            The message id the item will be stored under.
+
+        Raises:
+            ClientClosedError: The ingestor is not running (not entered, exiting,
+                stopped).
+            ValueError: No agent, an empty channel name, ``None`` data, or a timestamp
+                that cannot be an id (see ``docs/ingest.md``).
+            TypeError: ``timestamp`` is neither a datetime nor an int.
+        """
+        if not self._accepting:
+            self._check_open()
+        agent = agent_id if type(agent_id) is int else self._resolve_agent(agent_id)
+        if not isinstance(channel_name, str) or not channel_name:
+            raise ValueError("channel_name must be a non-empty string")
+        if data is None:
+            raise ValueError("data is required (the server rejects a message without it)")
+        at_ms = None if timestamp is None else timestamp_ms(timestamp)
+        while len(self._buffer) >= self.buffer_size:
+            await self._room.wait()
+            self._check_open()
+        ids = self._ids
+        assert ids is not None
+        if message_id is None:
+            message_id = ids.next_id() if at_ms is None else ids.id_at(at_ms)
+        message_id = int(message_id)
+        # The wire item as BatchMutationItem.to_dict() builds it (spec §3.7), built here once.
+        wire: dict[str, Any] = {
+            "agent_id": str(agent),
+            "channel_name": channel_name,
+            "data": data,
+            "message_id": str(message_id),
+        }
+        if at_ms is not None:
+            wire["ts"] = at_ms
+        if ttl is not None:
+            wire["ttl"] = ttl
+        if suppress_hooks is not None:
+            wire["suppress_hooks"] = suppress_hooks
+        self._buffer.append(Item(agent, message_id, wire, self._accepted))
+        self._accepted += 1
+        self._more.set()
+        if len(self._buffer) % self.batch_size == 0:
+            # A batch is ready: let the batcher (and everyone else) run. Otherwise put
+            # returns without a checkpoint, which keeps a tight producer loop cheap.
+            await anyio.lowlevel.checkpoint()
+        return message_id
+
+    async def put_many(self, items: Iterable[BatchMutationItem]) -> list[int]:
+        """Queue several messages given as :class:`BatchMutationItem` (pydoover's model).
+
+        An item's ``message_id``, ``timestamp``, ``ttl`` and ``suppress_hooks`` are kept;
+        one without an id gets one. Same errors as :meth:`put`; items before a failing
+        one stay queued.
+
+        Returns:
+            The message ids, in order.
+
+        Raises:
+            ValueError: An item has ``replace`` (an aggregate field), or see :meth:`put`.
+        """
+        ids = []
+        for item in items:
+            if item.replace is not None:
+                raise ValueError("replace is an aggregate-update field; messages have none")
+            ids.append(
+                await self.put(
+                    item.agent_id,
+                    item.channel_name,
+                    item.data,
+                    item.timestamp,
+                    ttl=item.ttl,
+                    message_id=item.message_id,
+                    suppress_hooks=item.suppress_hooks,
+                )
+            )
+        return ids
+
+    async def flush(self) -> None:
+        """Send everything put so far now and wait until each of those items settled.
+
+        Raises:
+            ClientClosedError: The ingestor is not running, or stopped while waiting.
+        """
+        self._check_open()
+        target = self._accepted
+        self._flushing += 1
+        self._more.set()  # stop a lingering batch from waiting
+        try:
+            while True:
+                self._check_open(flushing=True)
+                if self._oldest_unsettled() >= target:
+                    return
+                await self._progress.wait()
+        finally:
+            self._flushing -= 1
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._phase != "new":
+            raise RuntimeError("an ingestor runs once; get a new one from client.ingest()")
+        lane = LANES.acquire(self._wanted_lane)
+        try:
+            self._ids = LANES.allocator(lane)
+            self._started = time.perf_counter()
+            group = anyio.create_task_group()
+            await group.__aenter__()
+        except BaseException:
+            LANES.release(lane)
+            raise
+        self._group = group
+        self._phase = "running"
+        self._accepting = True
+        try:
+            await group.start(self._run)
+        except BaseException:  # cancelled while starting: leave the group, then re-raise
+            self._accepting = False
+            group.cancel_scope.cancel()
+            try:
+                await group.__aexit__(None, None, None)
+            finally:
+                self._finish(complete=False)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        group = self._group
+        assert group is not None
+        self._accepting = False
+        normal = exc is None and self._crash is None
+        if normal:
+            self._input_done = True  # the batcher drains the buffer, then stops
+        elif self._workers is not None:
+            self._workers.cancel_scope.cancel()
+        self._more.set()
+        self._room.set()
+        try:
+            # No exception is handed to the group: the block's own exception must reach
+            # the caller as itself, not inside an ExceptionGroup.
+            await group.__aexit__(None, None, None)
+        finally:
+            report = self._finish(complete=normal and self._crash is None)
+        if self._crash is not None:
+            self._crash.add_note(f"pydoover_anyio ingest stopped: {report.summary()}")
+            raise self._crash
+        if isinstance(exc, Exception):
+            exc.add_note(f"pydoover_anyio ingest stopped: {report.summary()}")
+        elif exc is None and report.failures and self._raise_on_failure:
+            raise IngestError(report)
+
+    # -- the pipeline ----------------------------------------------------------------------
+
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        # Its own task group, so cancelling the workers never cancels the caller's task.
+        async with anyio.create_task_group() as workers:
+            self._workers = workers
+            slots = anyio.Semaphore(self.concurrency)
+            workers.start_soon(self._batcher, workers, slots)
+            task_status.started()
+
+    async def _batcher(self, workers: anyio.abc.TaskGroup, slots: anyio.Semaphore) -> None:
+        try:
+            while True:
+                await slots.acquire()
+                items = await self._next_batch()
+                if not items:
+                    slots.release()
+                    return
+                flight = Flight(items)  # registered at once: no checkpoint since the pop
+                self._flights.add(flight)
+                workers.start_soon(self._deliver, flight, slots)
+        except Exception as exc:  # noqa: BLE001 - raised at exit, never into the caller's scope
+            self._stop(exc)
+
+    async def _next_batch(self) -> list[Item]:
+        """Wait for items (and up to ``linger`` for a full batch); take up to a batch."""
+        buffer = self._buffer
+        while not buffer:
+            if self._input_done:
+                return []
+            await self._more.wait()
+        if len(buffer) < self.batch_size and self.linger > 0 and not self._hurry():
+            with anyio.move_on_after(self.linger):  # cancels only a wait: no item is lost
+                while len(buffer) < self.batch_size and not self._hurry():
+                    await self._more.wait()
+        items = [buffer.popleft() for _ in range(min(self.batch_size, len(buffer)))]
+        self._room.set()
+        return items
+
+    def _hurry(self) -> bool:
+        return self._input_done or self._flushing > 0
+
+    async def _deliver(self, flight: Flight, slots: anyio.Semaphore) -> None:
+        try:
+            await self._send_flight(flight)
+        except Exception as exc:  # noqa: BLE001 - raised at exit, never into the caller's scope
+            self._stop(exc)
+        finally:
+            slots.release()
+
+    async def _send_flight(self, flight: Flight) -> None:
+        policy = self._retry_policy()
+        attempt = 0
+        while flight.items:
+            attempt += 1
+            sent = flight.items
+            flight.attempted = True
+            self._requests += 1
+            try:
+                response = await self._send_batch(
+                    [item.wire for item in sent], self.organisation_id
+                )
+                results = check_results(sent, response)
+            except (ResponseDecodeError, AnswerMismatchError) as error:
+                # A 2xx whose answer is unreadable: the ids make a resend harmless.
+                if attempt <= policy.max_retries:
+                    await anyio.sleep(policy.delay(attempt))
+                    continue
+                self._fail(flight, FailureKind.REQUEST_FAILED, error, stored=None)
+            except Exception as error:  # noqa: BLE001 - reported item by item, with the error
+                if not isinstance(error, HTTPError | ClientClosedError):
+                    logger.warning("ingest batch request failed: %s", error)
+                self._fail(flight, FailureKind.REQUEST_FAILED, error, stored=may_be_stored(error))
+            else:
+                flight.items = self._settle(sent, results, retry=attempt <= policy.max_retries)
+                if flight.items:
+                    self._progressed()
+                    await anyio.sleep(policy.delay(attempt))
+                    continue
+            break
+        self._flights.discard(flight)
+        self._progressed()
+
+    def _settle(
+        self, sent: list[Item], results: list[BatchMutationResult], *, retry: bool
+    ) -> list[Item]:
+        """Count successes, report rejections; return the items to send again."""
+        predicate = self._retry_item if retry else None
+        # Decided before anything is counted: a raising predicate leaves the batch whole.
+        resend = [not r.success and predicate is not None and predicate(r) for r in results]
+        again = []
+        for item, result, once_more in zip(sent, results, resend, strict=True):
+            if result.success:
+                self._succeeded += 1
+            elif once_more:
+                again.append(item)
+            else:
+                error = result.error or "rejected by the server"
+                self._failures.append(failure(item, FailureKind.REJECTED, error, stored=False))
+        return again
+
+    def _fail(
+        self,
+        flight: Flight,
+        kind: FailureKind,
+        error: BaseException,
+        *,
+        stored: bool | None,
+    ) -> None:
+        text = str(error) or type(error).__name__
+        self._failures += [failure(i, kind, text, error, stored) for i in flight.items]
+        flight.items = []
+
+    def _progressed(self) -> None:
+        self._progress.set()
+        if self._on_progress is not None:
+            self._on_progress(self.stats)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _check_open(self, *, flushing: bool = False) -> None:
+        if self._crash is not None:
+            raise ClientClosedError("the ingestor stopped after an error") from self._crash
+        if not self._accepting and not (flushing and self._phase == "running"):
+            if self._phase == "new":
+                raise ClientClosedError(
+                    "the ingestor is not running: use it in `async with client.ingest() as i:`"
+                )
+            raise ClientClosedError("the ingestor is closed (its block has exited)")
+
+    def _stop(self, error: BaseException) -> None:
+        """An internal failure: stop accepting, stop the workers, raise ``error`` at exit."""
+        if self._crash is None:
+            self._crash = error
+            logger.error("ingest stopped by an internal error: %r", error)
+        self._accepting = False
+        if self._workers is not None:
+            self._workers.cancel_scope.cancel()
+        for signal in (self._more, self._room, self._progress):
+            signal.set()
+
+    def _oldest_unsettled(self) -> int:
+        """The accept serial of the oldest item without an outcome (``accepted`` if none)."""
+        oldest = self._buffer[0].serial if self._buffer else self._accepted
+        for flight in self._flights:
+            if flight.items:
+                oldest = min(oldest, flight.items[0].serial)
+        return oldest
+
+    def _finish(self, *, complete: bool) -> IngestReport:
+        """Report what is left, give the lane back, wake every waiter."""
+        unsent = [failure(item, FailureKind.NOT_SENT, NOT_SENT) for item in self._buffer]
+        self._buffer.clear()
+        for flight in self._flights:
+            kind, text, stored = (
+                (FailureKind.IN_DOUBT, IN_DOUBT, None)
+                if flight.attempted
+                else (FailureKind.NOT_SENT, NOT_SENT, False)
+            )
+            unsent += [failure(item, kind, text, None, stored) for item in flight.items]
+            flight.items = []
+        self._flights.clear()
+        self._failures += unsent
+        if unsent:
+            logger.warning("ingest stopped with %d items not known to be stored", len(unsent))
+        self._elapsed = self._elapsed_now()
+        self._phase = "closed"
+        if self._ids is not None:
+            LANES.release(self._ids.instance_id, self._ids)
+        for signal in (self._more, self._room, self._progress):
+            signal.set()
+        self._report = IngestReport(
+            accepted=self._accepted,
+            succeeded=self._succeeded,
+            failures=tuple(self._failures),
+            requests=self._requests,
+            elapsed=self._elapsed,
+            complete=complete,
+        )
+        return self._report
+
+    def _elapsed_now(self) -> float:
+        if self._elapsed is not None:
+            return self._elapsed
+        return 0.0 if self._phase == "new" else time.perf_counter() - self._started

@@ -1,0 +1,82 @@
+"""The CLI's I/O-free parts: ingest records, command-line times (no subprocess)."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pydoover_anyio.cli._output import format_time, parse_time
+from pydoover_anyio.cli._records import (
+    BadLine,
+    FileFormatError,
+    Record,
+    format_for,
+    read_csv,
+    read_jsonl,
+)
+
+
+def test_jsonl_records_timestamps_and_bad_lines() -> None:
+    raw = [
+        b'\xef\xbb\xbf{"a": 1, "timestamp": "2026-01-01T00:00:00"}\n',
+        b"\n",
+        b'{"a": 2, "ts": 5, "timestamp": 1767225600.5}\n',
+        b'{"a": 3, "timestamp": true}\n',
+        b'"text"\n',
+        b"\xff\xfe\n",
+        b'{"a": NaN, "timestamp": Infinity}\n',
+    ]
+    assert list(read_jsonl(raw)) == [
+        Record(1, {"a": 1}, 1_767_225_600_000),
+        Record(3, {"a": 2, "ts": 5}, 1_767_225_600_500),
+        BadLine(4, "timestamp must be a time, not true"),
+        BadLine(5, "expected a JSON object, got str"),
+        BadLine(6, "not UTF-8 text (byte 1)"),
+        BadLine(7, "timestamp must be a finite number, not inf"),
+    ]
+    assert list(read_jsonl([b'{"ts": 1767225600000}'], timestamp_field="ts", unit="ms")) == [
+        Record(1, {}, 1_767_225_600_000)
+    ]
+    assert list(read_jsonl([b'{"timestamp": "x"}'], timestamp_field="")) == [
+        Record(1, {"timestamp": "x"}, None)
+    ]
+
+
+def test_csv_cells_line_numbers_and_headers() -> None:
+    text = 'name,n,x,flag\n\nalpha,1,2.5,true\n"be\nta",-3,1e3,false\ngamma,007,,no\nshort\n'
+    assert list(read_csv(io.StringIO(text))) == [
+        Record(3, {"name": "alpha", "n": 1, "x": 2.5, "flag": True}, None),
+        Record(4, {"name": "be\nta", "n": -3, "x": 1000.0, "flag": False}, None),
+        Record(6, {"name": "gamma", "n": "007", "flag": "no"}, None),
+        BadLine(7, "expected 4 fields, got 1"),
+    ]
+    with pytest.raises(FileFormatError, match="column 'a' is repeated"):
+        list(read_csv(io.StringIO("a,a\n1,2\n")))
+    with pytest.raises(FileFormatError, match="needs a header row"):
+        list(read_csv(io.StringIO("")))
+
+
+def test_format_from_extension() -> None:
+    assert format_for("x.ndjson", None) == "jsonl"
+    assert format_for("X.CSV", None) == "csv"
+    assert format_for("-", None) == "jsonl"
+    assert format_for("x.txt", "csv") == "csv"
+    with pytest.raises(FileFormatError, match="--format"):
+        format_for("x.txt", None)
+
+
+def test_command_line_times() -> None:
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert parse_time("now", now=now) == now
+    assert parse_time("90s", now=now) == now - timedelta(seconds=90)
+    assert parse_time("2h", now=now) == now - timedelta(hours=2)
+    assert parse_time("1.5d", now=now) == now - timedelta(hours=36)
+    assert parse_time("2026-02-01", now=now) == datetime(2026, 2, 1, tzinfo=UTC)
+    assert parse_time("2026-02-01T10:00+10:00", now=now) == datetime(2026, 2, 1, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="is not a time"):
+        parse_time("yesterday", now=now)
+    assert format_time(datetime(2026, 2, 1, 10, 0, 0, 123456, tzinfo=UTC)) == (
+        "2026-02-01T10:00:00.123Z"
+    )
