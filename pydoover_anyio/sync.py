@@ -19,6 +19,7 @@ client's (retries, timeouts, exact iterators, see :mod:`pydoover_anyio.client`),
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from functools import partial
 from typing import Any
 
@@ -28,6 +29,7 @@ from .client._iterators import MessageIterator, MultiAgentMessageIterator
 from .gateway import GatewaySettings
 from .ingest._sync import sync_ingest
 from .runtime import SyncFacade, sync_context, sync_method, sync_stream
+from .runtime.transport import HttpImplementation
 
 __all__ = ["DataClient"]
 
@@ -63,6 +65,8 @@ class DataClient(SyncFacade[AsyncDataClient]):
         compress: str | None = "gzip",
         compress_level: int | None = None,
         gateway_url: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+        http: HttpImplementation = "auto",
     ) -> None:
         super().__init__(
             partial(
@@ -88,6 +92,8 @@ class DataClient(SyncFacade[AsyncDataClient]):
                 compress=compress,
                 compress_level=compress_level,
                 gateway_url=gateway_url,
+                verify=verify,
+                http=http,
             )
         )
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
+import pydoover.api
 import pytest
 from doover_client_support import CHANNEL, client_options
 
@@ -31,7 +32,16 @@ def channel(emu: DooverEmulator, agent: int) -> str:
 
 
 @pytest.fixture
-async def client(emu: DooverEmulator) -> AsyncIterator[AsyncDataClient]:
-    """An async client of the emulator, closed after the test."""
-    async with AsyncDataClient(emu.url, token=emu.token, **client_options()) as c:
+async def client(emu: DooverEmulator, agent: int) -> AsyncIterator[AsyncDataClient]:
+    """An async client of the emulator (the default agent as its ``agent_id``), closed
+    after the test."""
+    async with AsyncDataClient(emu.url, token=emu.token, agent_id=agent, **client_options()) as c:
         yield c
+
+
+@pytest.fixture
+def reference(emu: DooverEmulator) -> Iterator[pydoover.api.DataClient]:
+    """pydoover's own blocking client, pointed at the same emulator."""
+    ref = pydoover.api.DataClient(base_url=emu.url, token=emu.token)
+    yield ref
+    ref.close()

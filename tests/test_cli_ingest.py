@@ -90,6 +90,14 @@ def test_csv_rows_become_typed_messages(emulator: DooverEmulator, tmp_path: Path
         {"rpm": "007", "pressure_kpa": 100.0, "running": "maybe"},
     ]
 
+    broken = tmp_path / "broken.csv"
+    broken.write_text("rpm,rpm\n1,2\n")
+    header = cli("ingest", str(broken), "-c", "pump", home=tmp_path, env=_env(emulator))
+    assert header.returncode == 1
+    assert header.stderr.splitlines() == [
+        f"doover-anyio: error: {broken}: line 1: CSV column 'rpm' is repeated"
+    ]
+
 
 def test_clean_stdin_exits_zero_and_a_missing_channel_is_one_line(
     emulator: DooverEmulator, tmp_path: Path

@@ -3,22 +3,20 @@ compared with the one pydoover's DataClient sends for the same call."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
-import pydoover.api
 import pydoover.models as ref_models
 import pytest
+from doover_client_support import logged, same_call, same_request
 from pydoover.api.data._base import UNSET as REF_UNSET
 from pydoover.models.data.exceptions import HTTPError as RefHTTPError
 
 from pydoover_anyio._wire import UNSET
 from pydoover_anyio.client import AsyncDataClient
-from pydoover_anyio.emulator import DooverEmulator, LoggedRequest
+from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.errors import HTTPError, NotFoundError
 from pydoover_anyio.models import (
     Alarm,
@@ -32,115 +30,41 @@ from pydoover_anyio.models import (
 )
 from pydoover_anyio.snowflake import generate_snowflake_id
 
-pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin"]
+pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin", "doover_client_fixtures"]
 pytestmark = pytest.mark.anyio
 
-T = TypeVar("T")
 CHANNEL = "tag_values"
 
 
-@pytest.fixture
-def emulator(doover_emulator: DooverEmulator) -> DooverEmulator:
-    """The emulator, with the alarm channel created."""
-    doover_emulator.state.create_channel(doover_emulator.default_agent_id, CHANNEL)
-    return doover_emulator
-
-
-@pytest.fixture
-def agent(emulator: DooverEmulator) -> int:
-    return emulator.default_agent_id
-
-
-@pytest.fixture
-async def client(emulator: DooverEmulator) -> AsyncIterator[AsyncDataClient]:
-    async with AsyncDataClient(
-        token=emulator.token,
-        base_url=emulator.url,
-        agent_id=emulator.default_agent_id,
-        retry_delay=0.001,
-    ) as c:
-        yield c
-
-
-@pytest.fixture
-def reference(emulator: DooverEmulator) -> Iterator[pydoover.api.DataClient]:
-    """pydoover's own blocking client, pointed at the same emulator."""
-    ref = pydoover.api.DataClient(base_url=emulator.url, token=emulator.token)
-    yield ref
-    ref.close()
-
-
-def _wire(request: LoggedRequest) -> tuple[str, str, list[tuple[str, str]], Any]:
-    body = request.json() if request.body else None
-    return request.method, request.path, parse_qsl(request.query, keep_blank_values=True), body
-
-
-async def logged(emulator: DooverEmulator, count: int) -> list[LoggedRequest]:
-    """The request log once it holds ``count`` entries.
-
-    The emulator logs a request as it sends the last part of the response; for an empty
-    body the client may already be done by then, so wait (briefly) for the entry.
-    """
-    with anyio.fail_after(5):
-        while True:
-            entries = emulator.requests.entries()
-            if len(entries) >= count:
-                return entries
-            await anyio.sleep(0.001)
-
-
-async def same_request(
-    emulator: DooverEmulator, ours: Callable[[], Awaitable[T]], theirs: Callable[[], object]
-) -> tuple[T, LoggedRequest]:
-    """Run our call, then pydoover's; assert both sent the same request.
-
-    pydoover's call runs second (in a thread) and may fail (e.g. deleting twice); only
-    its request matters.
-    """
-    emulator.requests.clear()
-    result = await ours()
-    (mine,) = await logged(emulator, 1)
-    emulator.requests.clear()
-    with contextlib.suppress(RefHTTPError):
-        await anyio.to_thread.run_sync(theirs)
-    (theirs_sent,) = await logged(emulator, 1)
-    assert _wire(mine) == _wire(theirs_sent)
-    return result, mine
+@pytest.fixture(autouse=True)
+def alarm_channel(emu: DooverEmulator, agent: int) -> None:
+    """Every test here starts with the alarm channel created."""
+    emu.state.create_channel(agent, CHANNEL)
 
 
 async def test_create_single_condition_alarm(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
+    args = (agent, CHANNEL, "Overheat", "sensors.temp_c", "gt", 80)
+    options: dict[str, Any] = {
+        "description": "too hot",
+        "expiry_mins": 30.5,
+        "topic_name": "overheat",
+        "notification_policy": "opt-in",
+        "alarm_pending_ms": 60_000,
+    }
     alarm, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.create_alarm(
-            agent,
-            CHANNEL,
-            "Overheat",
-            "sensors.temp_c",
-            "gt",
-            80,
-            description="too hot",
-            expiry_mins=30.5,
-            topic_name="overheat",
-            notification_policy="opt-in",
-            alarm_pending_ms=60_000,
+            *args,
+            **options,
             messages=AlarmMessages(
                 ok=AlarmStateMessage(notify=False), alarm=AlarmStateMessage(text="hot")
             ),
         ),
         lambda: reference.create_alarm(
-            agent,
-            CHANNEL,
-            "Overheat",
-            "sensors.temp_c",
-            "gt",
-            80,
-            description="too hot",
-            expiry_mins=30.5,
-            topic_name="overheat",
-            notification_policy="opt-in",
-            alarm_pending_ms=60_000,
+            *args,
+            **options,
             messages=ref_models.AlarmMessages(
                 ok=ref_models.AlarmStateMessage(notify=False),
                 alarm=ref_models.AlarmStateMessage(text="hot"),
@@ -175,7 +99,7 @@ async def test_create_single_condition_alarm(
 
 
 async def test_create_multi_condition_alarm(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     ours = [
         Condition.threshold("sensors.temp_c", "gt", 30),
@@ -190,7 +114,7 @@ async def test_create_multi_condition_alarm(
         ref_models.Condition.time_between(dt.time(21, 0), dt.time(5, 0), invert=True),
     ]
     alarm, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.create_alarm(agent, CHANNEL, "Combo", conditions=ours, enabled=False),
         lambda: reference.create_alarm(agent, CHANNEL, "Combo", conditions=theirs, enabled=False),
     )
@@ -223,20 +147,13 @@ async def test_create_multi_condition_alarm(
 
 
 async def test_create_rate_alarm_leaves_value_out(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
-    alarm, sent = await same_request(
-        emulator,
-        lambda: client.create_alarm(
-            agent,
-            CHANNEL,
-            "Draining",
-            "tank.level",
-            "lt",
-            rate_threshold=-1.0,
-            rate_window_ms=60_000,
-        ),
-        lambda: reference.create_alarm(
+    alarm, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.create_alarm(
             agent,
             CHANNEL,
             "Draining",
@@ -252,33 +169,33 @@ async def test_create_rate_alarm_leaves_value_out(
 
 
 async def test_explicit_none_value_is_sent(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
-    _, sent = await same_request(
-        emulator,
-        lambda: client.create_alarm(agent, CHANNEL, "Status", "mode", "eq", None),
-        lambda: reference.create_alarm(agent, CHANNEL, "Status", "mode", "eq", None),
+    _, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.create_alarm(agent, CHANNEL, "Status", "mode", "eq", None),
     )
     assert sent.json()["value"] is None
 
 
 async def test_put_fetch_list_and_delete(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     alarm_id = generate_snowflake_id()
-    put, sent = await same_request(
-        emulator,
-        lambda: client.put_alarm(agent, CHANNEL, alarm_id, "Low", "level", "le", 10),
-        lambda: reference.put_alarm(agent, CHANNEL, alarm_id, "Low", "level", "le", 10),
+    put, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.put_alarm(agent, CHANNEL, alarm_id, "Low", "level", "le", 10),
     )
     assert sent.method == "PUT"
     assert sent.path == f"/api/agents/{agent}/channels/{CHANNEL}/alarms/{alarm_id}"
     assert put.id == alarm_id
 
-    fetched, sent = await same_request(
-        emulator,
-        lambda: client.fetch_alarm(agent, CHANNEL, alarm_id),
-        lambda: reference.fetch_alarm(agent, CHANNEL, alarm_id),
+    fetched, sent = await same_call(
+        emu, client, reference, lambda c: c.fetch_alarm(agent, CHANNEL, alarm_id)
     )
     assert (sent.method, sent.path) == (
         "GET",
@@ -286,26 +203,20 @@ async def test_put_fetch_list_and_delete(
     )
     assert fetched == put
 
-    listed, sent = await same_request(
-        emulator,
-        lambda: client.list_alarms(agent, CHANNEL),
-        lambda: reference.list_alarms(agent, CHANNEL),
-    )
+    listed, sent = await same_call(emu, client, reference, lambda c: c.list_alarms(agent, CHANNEL))
     assert sent.path == f"/api/agents/{agent}/channels/{CHANNEL}/alarms"
     assert [a.id for a in listed] == [alarm_id]
 
-    everywhere, sent = await same_request(
-        emulator,
-        lambda: client.list_agent_alarms(agent),
-        lambda: reference.list_agent_alarms(agent),
-    )
+    everywhere, sent = await same_call(emu, client, reference, lambda c: c.list_agent_alarms(agent))
     assert sent.path == f"/api/agents/{agent}/alarms"
     assert [(a.id, a.channel_name) for a in everywhere] == [(alarm_id, CHANNEL)]
 
-    deleted, sent = await same_request(
-        emulator,
-        lambda: client.delete_alarm(agent, CHANNEL, alarm_id),
-        lambda: reference.delete_alarm(agent, CHANNEL, alarm_id),
+    deleted, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.delete_alarm(agent, CHANNEL, alarm_id),
+        theirs_may_fail=True,
     )
     assert deleted is None
     assert (sent.method, sent.body) == ("DELETE", b"")
@@ -314,11 +225,11 @@ async def test_put_fetch_list_and_delete(
 
 
 async def test_default_agent_and_escaped_channel_name(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     """``agent_id=None`` uses the client's agent; a ``/`` in a channel name is escaped
     into one path segment (pydoover inserted it raw and reached another route)."""
-    emulator.state.create_channel(agent, "pump/1 alarms")
+    emu.state.create_channel(agent, "pump/1 alarms")
     created = await client.create_alarm(None, "pump/1 alarms", "Hot", "t", "gt", 1)  # type: ignore[arg-type]
     assert created.channel_name == "pump/1 alarms"
     listed = await client.list_alarms(None, "pump/1 alarms")  # type: ignore[arg-type]
@@ -366,7 +277,7 @@ async def _alarm(client: AsyncDataClient, agent: int) -> Alarm:
     ],
 )
 async def test_update_alarm_unset_versus_none(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     reference: Any,
     agent: int,
@@ -383,7 +294,7 @@ async def test_update_alarm_unset_versus_none(
         return value
 
     updated, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.update_alarm(agent, CHANNEL, alarm.id, **kwargs),
         lambda: reference.update_alarm(
             agent, CHANNEL, alarm.id, **{k: ref_value(v) for k, v in kwargs.items()}
@@ -400,26 +311,24 @@ async def test_update_alarm_unset_versus_none(
 
 
 async def test_update_switches_threshold_to_rate_and_back(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     alarm = await _alarm(client, agent)
-    rate, sent = await same_request(
-        emulator,
-        lambda: client.update_alarm(
-            agent, CHANNEL, alarm.id, value=None, rate_threshold=0.5, rate_window_ms=60_000
-        ),
-        lambda: reference.update_alarm(
+    rate, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.update_alarm(
             agent, CHANNEL, alarm.id, value=None, rate_threshold=0.5, rate_window_ms=60_000
         ),
     )
     assert sent.json() == {"value": None, "rate_threshold": 0.5, "rate_window_ms": 60_000}
     assert rate.is_rate_alarm
-    threshold, sent = await same_request(
-        emulator,
-        lambda: client.update_alarm(
-            agent, CHANNEL, alarm.id, value=60, rate_threshold=None, rate_window_ms=None
-        ),
-        lambda: reference.update_alarm(
+    threshold, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.update_alarm(
             agent, CHANNEL, alarm.id, value=60, rate_threshold=None, rate_window_ms=None
         ),
     )
@@ -429,7 +338,7 @@ async def test_update_switches_threshold_to_rate_and_back(
 
 
 async def test_update_replaces_conditions_keeping_ids(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     alarm = await client.create_alarm(
         agent,
@@ -439,7 +348,7 @@ async def test_update_replaces_conditions_keeping_ids(
     )
     kept = alarm.conditions[0]
     updated, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.update_alarm(
             agent,
             CHANNEL,
@@ -517,7 +426,7 @@ async def test_update_replaces_conditions_keeping_ids(
     ],
 )
 async def test_invalid_alarm_arguments_send_nothing(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     agent: int,
     call: Callable[[AsyncDataClient, int], Awaitable[object]],
@@ -525,7 +434,7 @@ async def test_invalid_alarm_arguments_send_nothing(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         await call(client, agent)
-    assert emulator.requests.entries() == []
+    assert emu.requests.entries() == []
 
 
 async def test_pydoover_agrees_on_both_condition_styles(reference: Any, agent: int) -> None:
@@ -539,27 +448,27 @@ async def test_pydoover_agrees_on_both_condition_styles(reference: Any, agent: i
 
 
 async def test_create_is_not_resent_after_an_ambiguous_failure(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:
-    emulator.faults.fail(1, 503, after=True)
+    emu.faults.fail(1, 503, after=True)
     with pytest.raises(HTTPError) as caught:
         await client.create_alarm(agent, CHANNEL, "Once", "k", "gt", 1)
     assert caught.value.status == 503
-    assert len(emulator.requests.entries()) == 1
+    assert len(emu.requests.entries()) == 1
     assert len(await client.list_alarms(agent, CHANNEL)) == 1
 
 
 async def test_put_patch_and_delete_are_retried(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:
     alarm_id = generate_snowflake_id()
-    emulator.faults.fail(1, 503, after=True)
+    emu.faults.fail(1, 503, after=True)
     await client.put_alarm(agent, CHANNEL, alarm_id, "Hot", "k", "gt", 1)
-    emulator.faults.fail(1, 502, after=True)
+    emu.faults.fail(1, 502, after=True)
     updated = await client.update_alarm(agent, CHANNEL, alarm_id, name="Hotter")
     assert updated.name == "Hotter"
-    emulator.faults.fail(1, 500)
+    emu.faults.fail(1, 500)
     await client.delete_alarm(agent, CHANNEL, alarm_id)
-    methods = [r.method for r in await logged(emulator, 6)]
+    methods = [r.method for r in await logged(emu, 6)]
     assert methods == ["PUT", "PUT", "PATCH", "PATCH", "DELETE", "DELETE"]
     assert await client.list_alarms(agent, CHANNEL) == []

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio
-import pydoover.api
 import pytest
+from doover_client_support import logged, same_call, same_request
 
 from pydoover_anyio.client import AsyncDataClient
-from pydoover_anyio.emulator import DooverEmulator, LoggedRequest
+from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.errors import NotFoundError
 from pydoover_anyio.models import (
     AgentPermission,
@@ -26,28 +24,17 @@ from pydoover_anyio.models import (
 )
 from pydoover_anyio.snowflake import snowflake_bound
 
-pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin"]
+pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin", "doover_client_fixtures"]
 pytestmark = pytest.mark.anyio
 
-T = TypeVar("T")
 CHANNEL = "pump_status"
 
 
 @pytest.fixture
-def emulator(doover_emulator: DooverEmulator) -> DooverEmulator:
-    return doover_emulator
-
-
-@pytest.fixture
-def agent(emulator: DooverEmulator) -> int:
-    return emulator.default_agent_id
-
-
-@pytest.fixture
-def sessions(emulator: DooverEmulator, agent: int) -> dict[str, int]:
+def sessions(emu: DooverEmulator, agent: int) -> dict[str, int]:
     """Gateway sessions of the default agent: the seeded live default one, a closed
     default one, and a live non-default one subscribed to ``CHANNEL``."""
-    state = emulator.state
+    state = emu.state
     with state.lock:
         state.create_channel(agent, CHANNEL)
         (seeded,) = [s for s, v in state.connections.sessions.items() if v["agent_id"] == agent]
@@ -59,65 +46,14 @@ def sessions(emulator: DooverEmulator, agent: int) -> dict[str, int]:
     return {"seeded": seeded, "closed": closed, "viewer": viewer}
 
 
-@pytest.fixture
-async def client(emulator: DooverEmulator) -> AsyncIterator[AsyncDataClient]:
-    async with AsyncDataClient(
-        token=emulator.token,
-        base_url=emulator.url,
-        agent_id=emulator.default_agent_id,
-        retry_delay=0.001,
-    ) as c:
-        yield c
-
-
-@pytest.fixture
-def reference(emulator: DooverEmulator) -> Iterator[pydoover.api.DataClient]:
-    """pydoover's own blocking client, pointed at the same emulator."""
-    ref = pydoover.api.DataClient(base_url=emulator.url, token=emulator.token)
-    yield ref
-    ref.close()
-
-
-def _wire(request: LoggedRequest) -> tuple[str, str, list[tuple[str, str]], Any]:
-    body = request.json() if request.body else None
-    return request.method, request.path, parse_qsl(request.query, keep_blank_values=True), body
-
-
-async def logged(emulator: DooverEmulator, count: int) -> list[LoggedRequest]:
-    """The request log once it holds ``count`` entries (an empty response may reach the
-    client just before the emulator logs it)."""
-    with anyio.fail_after(5):
-        while True:
-            entries = emulator.requests.entries()
-            if len(entries) >= count:
-                return entries
-            await anyio.sleep(0.001)
-
-
-async def same_request(
-    emulator: DooverEmulator, ours: Callable[[], Awaitable[T]], theirs: Callable[[], object]
-) -> tuple[T, LoggedRequest]:
-    """Run our call, then pydoover's (in a thread); assert both sent the same request."""
-    emulator.requests.clear()
-    result = await ours()
-    (mine,) = await logged(emulator, 1)
-    emulator.requests.clear()
-    await anyio.to_thread.run_sync(theirs)
-    (theirs_sent,) = await logged(emulator, 1)
-    assert _wire(mine) == _wire(theirs_sent)
-    return result, mine
-
-
 async def test_list_and_fetch_connections(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     reference: Any,
     agent: int,
     sessions: dict[str, int],
 ) -> None:
-    live, sent = await same_request(
-        emulator, lambda: client.list_connections(agent), lambda: reference.list_connections(agent)
-    )
+    live, sent = await same_call(emu, client, reference, lambda c: c.list_connections(agent))
     assert (sent.method, sent.path, sent.query) == (
         "GET",
         f"/api/agents/{agent}/wss_connections",
@@ -126,10 +62,8 @@ async def test_list_and_fetch_connections(
     assert all(isinstance(c, ConnectionDetail) for c in live)
     assert {c.session_id for c in live} == {sessions["seeded"], sessions["viewer"]}
 
-    viewer, sent = await same_request(
-        emulator,
-        lambda: client.fetch_connection(sessions["viewer"]),
-        lambda: reference.fetch_connection(sessions["viewer"]),
+    viewer, sent = await same_call(
+        emu, client, reference, lambda c: c.fetch_connection(sessions["viewer"])
     )
     assert sent.path == f"/api/connections/{sessions['viewer']}"
     assert (viewer.agent_id, viewer.default_session, viewer.address) == (agent, False, "10.0.0.9")
@@ -141,35 +75,30 @@ async def test_list_and_fetch_connections(
 
 
 async def test_connection_history(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     reference: Any,
     agent: int,
     sessions: dict[str, int],
 ) -> None:
-    defaults, sent = await same_request(
-        emulator,
-        lambda: client.fetch_connection_history(agent, True),
-        lambda: reference.fetch_connection_history(agent, True),
+    defaults, sent = await same_call(
+        emu, client, reference, lambda c: c.fetch_connection_history(agent, True)
     )
     assert sent.path == f"/api/agents/{agent}/wss_connections/history"
     assert parse_qsl(sent.query) == [("default_connection", "true")]
     assert [c.session_id for c in defaults] == [sessions["closed"], sessions["seeded"]]
 
-    others, sent = await same_request(
-        emulator,
-        lambda: client.fetch_connection_history(agent, False, limit=5),
-        lambda: reference.fetch_connection_history(agent, False, limit=5),
+    others, sent = await same_call(
+        emu, client, reference, lambda c: c.fetch_connection_history(agent, False, limit=5)
     )
     assert parse_qsl(sent.query) == [("default_connection", "false"), ("limit", "5")]
     assert [c.session_id for c in others] == [sessions["viewer"]]
 
-    bounded, sent = await same_request(
-        emulator,
-        lambda: client.fetch_connection_history(
-            agent, True, before=sessions["closed"], after=1, limit=1
-        ),
-        lambda: reference.fetch_connection_history(
+    bounded, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.fetch_connection_history(
             agent, True, before=sessions["closed"], after=1, limit=1
         ),
     )
@@ -183,12 +112,12 @@ async def test_connection_history(
 
 
 async def test_connection_history_datetime_bounds(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     after = dt.datetime(2025, 3, 1, 12, 30, tzinfo=dt.UTC)
     before = dt.datetime(2030, 1, 1)  # naive = UTC
     found, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.fetch_connection_history(agent, True, before=before, after=after),
         lambda: reference.fetch_connection_history(
             agent, True, before=before.replace(tzinfo=dt.UTC), after=after
@@ -199,34 +128,35 @@ async def test_connection_history_datetime_bounds(
 
 
 async def test_bounds_before_the_doover_epoch_are_clamped(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:
     """pydoover sends a negative id for a time before 2025 (a 400); we send 0."""
     found = await client.fetch_connection_history(agent, True, after=dt.datetime(2000, 1, 1))
     assert len(found) == 1
-    (sent,) = await logged(emulator, 1)
+    (sent,) = await logged(emu, 1)
     assert dict(parse_qsl(sent.query))["after"] == "0"
 
 
 async def test_default_connection_is_required(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:
     with pytest.raises(TypeError, match="default_connection"):
         await client.fetch_connection_history(agent, None)  # type: ignore[arg-type]
-    assert emulator.requests.entries() == []
+    assert emu.requests.entries() == []
 
 
 async def test_subscription_history(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     reference: Any,
     agent: int,
     sessions: dict[str, int],
 ) -> None:
-    logs, sent = await same_request(
-        emulator,
-        lambda: client.fetch_subscription_history(agent, agent, CHANNEL, limit=10),
-        lambda: reference.fetch_subscription_history(agent, agent, CHANNEL, limit=10),
+    logs, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.fetch_subscription_history(agent, agent, CHANNEL, limit=10),
     )
     assert sent.path == f"/api/agents/{agent}/wss_connections/subscriptions/history"
     query = parse_qsl(sent.query)
@@ -241,7 +171,7 @@ async def test_subscription_history(
     assert all(e.channel == ChannelID(agent_id=agent, name=CHANNEL) for e in logs)
 
     none, _ = await same_request(
-        emulator,
+        emu,
         lambda: client.fetch_subscription_history(
             agent, agent, 'a channel/with "quotes"', before=dt.datetime(2025, 6, 1)
         ),
@@ -253,16 +183,14 @@ async def test_subscription_history(
 
 
 async def test_channel_subscriptions(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     reference: Any,
     agent: int,
     sessions: dict[str, int],
 ) -> None:
-    live, sent = await same_request(
-        emulator,
-        lambda: client.fetch_channel_subscriptions(agent, CHANNEL),
-        lambda: reference.fetch_channel_subscriptions(agent, CHANNEL),
+    live, sent = await same_call(
+        emu, client, reference, lambda c: c.fetch_channel_subscriptions(agent, CHANNEL)
     )
     assert sent.path == f"/api/agents/{agent}/channels/{CHANNEL}/subscriptions"
     assert all(isinstance(s, ConnectionSubscription) for s in live)
@@ -272,17 +200,15 @@ async def test_channel_subscriptions(
 
 
 async def test_agent_permissions(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
-    emulator.state.set_permissions(
+    emu.state.set_permissions(
         agent,
         is_superuser=False,
         resources=[{"permission_id": "agent:1", "permission": "0111"}],
     )
-    permissions, sent = await same_request(
-        emulator,
-        lambda: client.fetch_agent_permissions(agent),
-        lambda: reference.fetch_agent_permissions(agent),
+    permissions, sent = await same_call(
+        emu, client, reference, lambda c: c.fetch_agent_permissions(agent)
     )
     assert (sent.method, sent.path) == ("GET", f"/api/agents/{agent}/permissions")
     assert isinstance(permissions, AgentPermission)
@@ -291,16 +217,14 @@ async def test_agent_permissions(
     assert isinstance(permissions.last_updated, int)
 
 
-async def test_reads_are_retried(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int
-) -> None:
-    emulator.faults.fail(2, 503)
+async def test_reads_are_retried(emu: DooverEmulator, client: AsyncDataClient, agent: int) -> None:
+    emu.faults.fail(2, 503)
     assert len(await client.list_connections(agent)) == 1
-    assert [r.status for r in await logged(emulator, 3)] == [503, 503, 200]
+    assert [r.status for r in await logged(emu, 3)] == [503, 503, 200]
 
 
-async def test_missing_agent_is_a_client_error(emulator: DooverEmulator) -> None:
-    async with AsyncDataClient(token=emulator.token, base_url=emulator.url) as no_default:
+async def test_missing_agent_is_a_client_error(emu: DooverEmulator) -> None:
+    async with AsyncDataClient(token=emu.token, base_url=emu.url) as no_default:
         with pytest.raises(ValueError, match="agent_id"):
             await no_default.list_connections(None)  # type: ignore[arg-type]
-    assert emulator.requests.entries() == []
+    assert emu.requests.entries() == []

@@ -3,21 +3,16 @@ compared with the one pydoover's DataClient sends for the same call."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from typing import Any
 
-import anyio
-import pydoover.api
 import pydoover.models as ref_models
 import pytest
+from doover_client_support import logged, same_call, same_request
 from pydoover.api.data._base import UNSET as REF_UNSET
-from pydoover.models.data.exceptions import HTTPError as RefHTTPError
 
 from pydoover_anyio._wire import UNSET
 from pydoover_anyio.client import AsyncDataClient
-from pydoover_anyio.emulator import DooverEmulator, LoggedRequest
+from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.errors import HTTPError, NotFoundError
 from pydoover_anyio.models import (
     AgentNotificationResponse,
@@ -32,92 +27,28 @@ from pydoover_anyio.models import (
     NotificationType,
 )
 
-pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin"]
+pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin", "doover_client_fixtures"]
 pytestmark = pytest.mark.anyio
 
-T = TypeVar("T")
-
 
 @pytest.fixture
-def emulator(doover_emulator: DooverEmulator) -> DooverEmulator:
-    return doover_emulator
-
-
-@pytest.fixture
-def agent(emulator: DooverEmulator) -> int:
-    return emulator.default_agent_id
-
-
-@pytest.fixture
-def other(emulator: DooverEmulator) -> int:
+def other(emu: DooverEmulator) -> int:
     """A second agent, whose notifications the default agent subscribes to."""
-    return emulator.state.add_agent("pump station")
-
-
-@pytest.fixture
-async def client(emulator: DooverEmulator) -> AsyncIterator[AsyncDataClient]:
-    async with AsyncDataClient(
-        token=emulator.token,
-        base_url=emulator.url,
-        agent_id=emulator.default_agent_id,
-        retry_delay=0.001,
-    ) as c:
-        yield c
-
-
-@pytest.fixture
-def reference(emulator: DooverEmulator) -> Iterator[pydoover.api.DataClient]:
-    """pydoover's own blocking client, pointed at the same emulator."""
-    ref = pydoover.api.DataClient(base_url=emulator.url, token=emulator.token)
-    yield ref
-    ref.close()
-
-
-def _wire(request: LoggedRequest) -> tuple[str, str, list[tuple[str, str]], Any]:
-    body = request.json() if request.body else None
-    return request.method, request.path, parse_qsl(request.query, keep_blank_values=True), body
-
-
-async def logged(emulator: DooverEmulator, count: int) -> list[LoggedRequest]:
-    """The request log once it holds ``count`` entries (an empty response may reach the
-    client just before the emulator logs it)."""
-    with anyio.fail_after(5):
-        while True:
-            entries = emulator.requests.entries()
-            if len(entries) >= count:
-                return entries
-            await anyio.sleep(0.001)
-
-
-async def same_request(
-    emulator: DooverEmulator, ours: Callable[[], Awaitable[T]], theirs: Callable[[], object]
-) -> tuple[T, LoggedRequest]:
-    """Run our call, then pydoover's (in a thread; it may fail); assert both sent the
-    same request."""
-    emulator.requests.clear()
-    result = await ours()
-    (mine,) = await logged(emulator, 1)
-    emulator.requests.clear()
-    with contextlib.suppress(RefHTTPError):
-        await anyio.to_thread.run_sync(theirs)
-    (theirs_sent,) = await logged(emulator, 1)
-    assert _wire(mine) == _wire(theirs_sent)
-    return result, mine
+    return emu.state.add_agent("pump station")
 
 
 # -- sending --------------------------------------------------------------------------------
 
 
 async def test_send_notification(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     topic = NotificationTopic.application("pump_ctl_1", "overpressure")
-    message, sent = await same_request(
-        emulator,
-        lambda: client.send_notification(
-            agent, "Pressure high", title="Pump 1", severity="warning", topic=topic
-        ),
-        lambda: reference.send_notification(
+    message, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.send_notification(
             agent, "Pressure high", title="Pump 1", severity="warning", topic=topic
         ),
     )
@@ -135,19 +66,19 @@ async def test_send_notification(
     assert isinstance(message, Message)
     assert message.data == payload
     assert message.channel.name == "notifications"
-    stored = emulator.state.messages(agent, "notifications")
+    stored = emu.state.messages(agent, "notifications")
     assert [m["data"] for m in stored] == [payload, payload]
 
 
 async def test_send_a_notification_object(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any
 ) -> None:
     note = Notification("Tank empty", severity=NotificationSeverity.Critical)
     message, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.send_notification(None, note, title="ignored"),  # type: ignore[arg-type]
         lambda: reference.send_notification(
-            emulator.default_agent_id,
+            emu.default_agent_id,
             ref_models.Notification("Tank empty", severity=7),
             title="ignored",
         ),
@@ -167,7 +98,7 @@ async def test_send_a_notification_object(
     ],
 )
 async def test_invalid_notification_sends_nothing(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     agent: int,
     kwargs: dict[str, Any],
@@ -175,28 +106,28 @@ async def test_invalid_notification_sends_nothing(
 ) -> None:
     with pytest.raises(error):
         await client.send_notification(agent, **kwargs)
-    assert emulator.requests.entries() == []
+    assert emu.requests.entries() == []
 
 
 async def test_send_is_not_resent_after_an_ambiguous_failure(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:
-    emulator.faults.fail(1, 502, after=True)
+    emu.faults.fail(1, 502, after=True)
     with pytest.raises(HTTPError):
         await client.send_notification(agent, "once")
-    assert len(await logged(emulator, 1)) == 1
-    assert len(emulator.state.messages(agent, "notifications")) == 1
+    assert len(await logged(emu, 1)) == 1
+    assert len(emu.state.messages(agent, "notifications")) == 1
 
 
 # -- endpoints ------------------------------------------------------------------------------
 
 
 async def test_endpoint_lifecycle(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     base = f"/api/agents/{agent}/notifications/endpoints"
     email, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.create_notification_endpoint(
             agent,
             "Ops email",
@@ -225,12 +156,10 @@ async def test_endpoint_lifecycle(
     placeholder = await client.create_notification_endpoint(
         agent, "Later", NotificationType.Placeholder, {}, False
     )
-    assert emulator.requests.entries()[-1].json()["type"] == "Placeholder"
+    assert emu.requests.entries()[-1].json()["type"] == "Placeholder"
 
-    listed, sent = await same_request(
-        emulator,
-        lambda: client.list_notification_endpoints(agent, name="Pager"),
-        lambda: reference.list_notification_endpoints(agent, name="Pager"),
+    listed, sent = await same_call(
+        emu, client, reference, lambda c: c.list_notification_endpoints(agent, name="Pager")
     )
     assert (sent.path, sent.query) == (base, "name=Pager")
     assert [(e.id, e.type, e.extra_data) for e in listed] == [
@@ -240,28 +169,26 @@ async def test_endpoint_lifecycle(
     assert all(isinstance(e, NotificationEndpoint) for e in everything)
     assert {e.id for e in everything} == {email, sms, placeholder}
 
-    summaries, sent = await same_request(
-        emulator,
-        lambda: client.list_notification_endpoint_summaries(agent),
-        lambda: reference.list_notification_endpoint_summaries(agent),
+    summaries, sent = await same_call(
+        emu, client, reference, lambda c: c.list_notification_endpoint_summaries(agent)
     )
     assert sent.path == f"{base}/summary"
     assert all(isinstance(s, NotificationEndpointSummary) for s in summaries)
     assert {s.id: s.ready for s in summaries} == {email: True, sms: True, placeholder: False}
 
-    ok, sent = await same_request(
-        emulator,
-        lambda: client.test_notification_endpoint(agent, email),
-        lambda: reference.test_notification_endpoint(agent, email),
+    ok, sent = await same_call(
+        emu, client, reference, lambda c: c.test_notification_endpoint(agent, email)
     )
     assert (sent.method, sent.path, sent.body) == ("POST", f"{base}/{email}/test", b"")
     assert ok is True
     assert await client.test_notification_endpoint(agent, placeholder) is False
 
-    deleted, sent = await same_request(
-        emulator,
-        lambda: client.delete_notification_endpoint(agent, sms),
-        lambda: reference.delete_notification_endpoint(agent, sms),
+    deleted, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.delete_notification_endpoint(agent, sms),
+        theirs_may_fail=True,
     )
     assert deleted is None
     assert (sent.method, sent.path) == ("DELETE", f"{base}/{sms}")
@@ -283,7 +210,7 @@ async def test_endpoint_lifecycle(
     ],
 )
 async def test_update_endpoint_unset_versus_none(
-    emulator: DooverEmulator,
+    emu: DooverEmulator,
     client: AsyncDataClient,
     reference: Any,
     agent: int,
@@ -296,7 +223,7 @@ async def test_update_endpoint_unset_versus_none(
     )
     ref_kwargs = {k: REF_UNSET if v is UNSET else v for k, v in kwargs.items()}
     result, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.update_notification_endpoint(agent, endpoint, **kwargs),
         lambda: reference.update_notification_endpoint(agent, endpoint, **ref_kwargs),
     )
@@ -308,48 +235,41 @@ async def test_update_endpoint_unset_versus_none(
 
 
 async def test_endpoint_create_is_not_resent_but_update_is(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:
-    emulator.faults.fail(1, 500, after=True)
+    emu.faults.fail(1, 500, after=True)
     with pytest.raises(HTTPError):
         await client.create_notification_endpoint(agent, "Once", "Email", {}, True)
     (endpoint,) = await client.list_notification_endpoints(agent)
-    emulator.faults.fail(1, 503, after=True)
+    emu.faults.fail(1, 503, after=True)
     await client.update_notification_endpoint(agent, endpoint.id, name="Twice")
-    methods = [r.method for r in await logged(emulator, 4)]
+    methods = [r.method for r in await logged(emu, 4)]
     assert methods == ["POST", "GET", "PATCH", "PATCH"]
     assert (await client.list_notification_endpoints(agent))[0].name == "Twice"
 
 
 @pytest.mark.parametrize("bad_type", ["Pigeon", 99])
 async def test_unknown_endpoint_type_sends_nothing(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int, bad_type: Any
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, bad_type: Any
 ) -> None:
     with pytest.raises(ValueError, match="NotificationType"):
         await client.create_notification_endpoint(agent, "x", bad_type, {}, True)
-    assert emulator.requests.entries() == []
+    assert emu.requests.entries() == []
 
 
 # -- subscriptions --------------------------------------------------------------------------
 
 
 async def test_subscription_lifecycle(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int, other: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int, other: int
 ) -> None:
     base = f"/api/agents/{agent}/notifications/subscriptions"
     endpoint = await client.create_notification_endpoint(agent, "Ops", "Email", {}, False)
-    rows, sent = await same_request(
-        emulator,
-        lambda: client.create_notification_subscription(
-            agent,
-            other,
-            "warn",
-            ["dev/applications/default/pump_ctl_1/.*"],
-            endpoint_id=endpoint,
-            topic_filter_mode="regex",
-            topic_filter_exclude=["heartbeat"],
-        ),
-        lambda: reference.create_notification_subscription(
+    rows, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.create_notification_subscription(
             agent,
             other,
             "warn",
@@ -372,10 +292,11 @@ async def test_subscription_lifecycle(
     assert row["endpoint_id"] == endpoint
     assert isinstance(row["id"], int)
 
-    listed, sent = await same_request(
-        emulator,
-        lambda: client.list_notification_subscriptions(agent, subscribed_to=other),
-        lambda: reference.list_notification_subscriptions(agent, subscribed_to=other),
+    listed, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.list_notification_subscriptions(agent, subscribed_to=other),
     )
     assert (sent.path, sent.query) == (base, f"subscribed_to={other}")
     (subscription,) = listed
@@ -392,7 +313,7 @@ async def test_subscription_lifecycle(
     assert await client.list_notification_subscriptions(agent, subscribed_to=agent) == []
 
     _, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.update_notification_subscription(
             agent, row["id"], severity=NotificationSeverity.Critical, topic_filter_exclude=[]
         ),
@@ -408,7 +329,7 @@ async def test_subscription_lifecycle(
     assert updated.topic_filter == subscription.topic_filter
 
     _, sent = await same_request(
-        emulator,
+        emu,
         lambda: client.update_notification_subscription(
             agent,
             row["id"],
@@ -421,62 +342,56 @@ async def test_subscription_lifecycle(
     )
     assert sent.json() == {"topic_filter": ["a"], "topic_filter_mode": "exact"}
 
-    subscribers, sent = await same_request(
-        emulator,
-        lambda: client.list_notification_subscribers(other),
-        lambda: reference.list_notification_subscribers(other),
+    subscribers, sent = await same_call(
+        emu, client, reference, lambda c: c.list_notification_subscribers(other)
     )
     assert sent.path == f"/api/agents/{other}/notifications/subscribers"
     assert [s.id for s in subscribers] == [row["id"]]
 
-    summary, sent = await same_request(
-        emulator,
-        lambda: client.fetch_notifications(agent),
-        lambda: reference.fetch_notifications(agent),
-    )
+    summary, sent = await same_call(emu, client, reference, lambda c: c.fetch_notifications(agent))
     assert sent.path == f"/api/agents/{agent}/notifications"
     assert isinstance(summary, AgentNotificationResponse)
     assert [s.id for s in summary.subscriptions] == [row["id"]]
     assert summary.subscribers == []
     assert [e.id for e in summary.endpoints] == [endpoint]
 
-    _, sent = await same_request(
-        emulator,
-        lambda: client.delete_notification_subscription(agent, row["id"]),
-        lambda: reference.delete_notification_subscription(agent, row["id"]),
+    _, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.delete_notification_subscription(agent, row["id"]),
+        theirs_may_fail=True,
     )
     assert (sent.method, sent.path) == ("DELETE", f"{base}/{row['id']}")
     assert await client.list_notification_subscriptions(agent) == []
 
 
 async def test_default_subscriptions(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int, other: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int, other: int
 ) -> None:
     base = f"/api/agents/{agent}/notifications/subscriptions/default"
     first = await client.create_notification_endpoint(agent, "Email", "Email", {}, True)
     second = await client.create_notification_endpoint(agent, "Push", "WebPush", {}, True)
-    rows, sent = await same_request(
-        emulator,
-        lambda: client.create_notification_subscription(agent, other, 5, ["alarms"]),
-        lambda: reference.create_notification_subscription(agent, other, 5, ["alarms"]),
+    rows, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.create_notification_subscription(agent, other, 5, ["alarms"]),
     )
     assert sent.json() == {"subscribe_to": str(other), "severity": 5, "topic_filter": ["alarms"]}
     assert sorted(r["endpoint_id"] for r in rows) == sorted([first, second])
 
-    listed, sent = await same_request(
-        emulator,
-        lambda: client.list_default_notification_subscriptions(agent),
-        lambda: reference.list_default_notification_subscriptions(agent),
+    listed, sent = await same_call(
+        emu, client, reference, lambda c: c.list_default_notification_subscriptions(agent)
     )
     assert (sent.path, sent.query) == (base, "")
     assert {s.id for s in listed} == {r["id"] for r in rows}
 
-    _, sent = await same_request(
-        emulator,
-        lambda: client.update_default_notification_subscription(
-            agent, other, severity="debug", topic_filter=["x.*"], topic_filter_mode="regex"
-        ),
-        lambda: reference.update_default_notification_subscription(
+    _, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.update_default_notification_subscription(
             agent, other, severity="debug", topic_filter=["x.*"], topic_filter_mode="regex"
         ),
     )
@@ -487,10 +402,12 @@ async def test_default_subscriptions(
         (NotificationSeverity.Debug, ("x.*",))
     }
 
-    _, sent = await same_request(
-        emulator,
-        lambda: client.delete_default_notification_subscription(agent, other),
-        lambda: reference.delete_default_notification_subscription(agent, other),
+    _, sent = await same_call(
+        emu,
+        client,
+        reference,
+        lambda c: c.delete_default_notification_subscription(agent, other),
+        theirs_may_fail=True,
     )
     assert (sent.method, sent.path) == ("DELETE", f"{base}/{other}")
     assert await client.list_default_notification_subscriptions(agent) == []
@@ -500,7 +417,7 @@ async def test_default_subscriptions(
 
 @pytest.mark.parametrize("kwargs", [{"severity": "loud"}, {"topic_filter_mode": "glob"}])
 async def test_invalid_subscription_arguments_send_nothing(
-    emulator: DooverEmulator, client: AsyncDataClient, agent: int, kwargs: dict[str, Any]
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, kwargs: dict[str, Any]
 ) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs.values()))):
         await client.create_notification_subscription(
@@ -510,23 +427,21 @@ async def test_invalid_subscription_arguments_send_nothing(
         await client.update_notification_subscription(agent, 1, **kwargs)
     with pytest.raises(ValueError, match=next(iter(kwargs.values()))):
         await client.update_default_notification_subscription(agent, 1, **kwargs)
-    assert emulator.requests.entries() == []
+    assert emu.requests.entries() == []
 
 
 # -- web push -------------------------------------------------------------------------------
 
 
 async def test_update_web_push_endpoint(
-    emulator: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
+    emu: DooverEmulator, client: AsyncDataClient, reference: Any, agent: int
 ) -> None:
     endpoint = await client.create_notification_endpoint(
         agent, "Browser", "WebPush", {"endpoint": "https://push/old"}, True
     )
     args = ("https://push/old", "https://push/new", "p256", "auth", 1_900_000_000)
-    result, sent = await same_request(
-        emulator,
-        lambda: client.update_web_push_endpoint(*args),
-        lambda: reference.update_web_push_endpoint(*args),
+    result, sent = await same_call(
+        emu, client, reference, lambda c: c.update_web_push_endpoint(*args)
     )
     assert result is None
     assert (sent.method, sent.path) == ("POST", "/api/agents/me/notifications/update_web_push")
@@ -542,13 +457,13 @@ async def test_update_web_push_endpoint(
     assert stored.extra_data["endpoint"] == "https://push/new"
 
 
-async def test_webpush_public_key_needs_no_credentials(emulator: DooverEmulator) -> None:
-    async with AsyncDataClient(base_url=emulator.url) as anonymous:
+async def test_webpush_public_key_needs_no_credentials(emu: DooverEmulator) -> None:
+    async with AsyncDataClient(base_url=emu.url) as anonymous:
         key = await anonymous.fetch_webpush_public_key()
-    async with AsyncDataClient(base_url=emulator.url, token=emulator.token) as signed_in:
+    async with AsyncDataClient(base_url=emu.url, token=emu.token) as signed_in:
         assert await signed_in.fetch_webpush_public_key() == key
     assert key
-    requests = await logged(emulator, 2)
+    requests = await logged(emu, 2)
     assert [(r.method, r.path) for r in requests] == [
         ("GET", "/api/notifications/webpush-public-key")
     ] * 2

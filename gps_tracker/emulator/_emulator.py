@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
-from pydoover_anyio._emulation import FaultMiddleware, FaultPlan, RequestLog, ServerThread
+from pydoover_anyio._emulation import (
+    FaultMiddleware,
+    FaultPlan,
+    RequestLog,
+    ServedEmulator,
+    ServerThread,
+)
 
 from ._app import InvoxiaApp
 from ._paging import BoundMode, PageOrder, PagingRules
@@ -21,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["InvoxiaEmulator"]
 
 
-class InvoxiaEmulator:
+class InvoxiaEmulator(ServedEmulator):
     """A local Invoxia API server with seeded, in-memory data.
 
     It is a real HTTP server on loopback, run from a background thread, so asyncio
@@ -112,45 +117,6 @@ class InvoxiaEmulator:
             RuntimeError: The emulator was never started.
         """
         return self._server.url
-
-    @property
-    def port(self) -> int:
-        """The port it listens on.
-
-        Raises:
-            RuntimeError: The emulator was never started.
-        """
-        return self._server.port
-
-    @property
-    def running(self) -> bool:
-        """Whether the server is running."""
-        return self._server.running
-
-    def start(self) -> Self:
-        """Start serving; returns once the server accepts connections.
-
-        Raises:
-            RuntimeError: Already running, or the server failed to start.
-            OSError: The address could not be bound.
-        """
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the server thread (a no-op when not running)."""
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- client side -----------------------------------------------------------------
 

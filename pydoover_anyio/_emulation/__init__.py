@@ -3,6 +3,7 @@
 * :mod:`.server`: serve any ASGI app under uvicorn on loopback from a background thread.
 * :mod:`.faults`: injected latency and faults (an ASGI middleware) and a request log.
 * :mod:`.asgi`: ASGI type aliases and a response helper.
+* :mod:`.served`: an emulator's lifecycle (base class) and its foreground command line.
 
 Requires the ``emulator`` extra (uvicorn, httptools).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from .asgi import ASGIApp, Message, Receive, Scope, Send, send_response
 from .faults import Fault, FaultKind, FaultMiddleware, FaultPlan, LoggedRequest, RequestLog
+from .served import ServedEmulator, emulator_parser, serve_until_interrupted, server_options
 from .server import AbortConnection, ServerThread
 
 __all__ = [
@@ -26,6 +28,10 @@ __all__ = [
     "RequestLog",
     "Scope",
     "Send",
+    "ServedEmulator",
     "ServerThread",
+    "emulator_parser",
     "send_response",
+    "serve_until_interrupted",
+    "server_options",
 ]

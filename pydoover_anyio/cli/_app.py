@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 import click
@@ -30,7 +31,7 @@ from ._demo import demo
 from ._ingest import ingest
 from ._locations import locations
 from ._messages import messages
-from ._runner import EXIT_OK, PROG, Settings, exit_status, shared_options
+from ._runner import EXIT_ERROR, EXIT_OK, PROG, Settings, exit_status, leaves, shared_options
 
 __all__ = ["cli", "run_cli"]
 
@@ -60,8 +61,9 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: The arguments (default: ``sys.argv[1:]``).
     """
-    # A shell may start us with SIGINT ignored (a background job); Ctrl-C must work.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if threading.current_thread() is threading.main_thread():
+        # A shell may start us with SIGINT ignored (a background job); Ctrl-C must work.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = Settings()
     try:
         result = cli.main(
@@ -70,11 +72,15 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
             obj=settings,
             standalone_mode=False,
         )
-    except BrokenPipeError:
-        # The reader went away (`doover-anyio ... | head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+    except SystemExit as exc:  # click's own exits (e.g. after a broken pipe)
+        if exc.code is None:
+            return EXIT_OK
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     except BaseException as exc:  # noqa: BLE001 - every failure becomes an exit status
+        if any(isinstance(leaf, BrokenPipeError) for leaf in leaves(exc)):
+            # The reader went away (`doover-anyio ... | head`): stop quietly, and keep
+            # the interpreter from complaining when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_ERROR
         return exit_status(exc, settings)
     return result if isinstance(result, int) else EXIT_OK

@@ -225,7 +225,10 @@ async def _ingest(
             console.out(f"{PROG}: more bad lines follow; the report counts them", highlight=False)
 
     def next_chunk() -> list[Record | BadLine]:
-        return list(itertools.islice(records, _CHUNK))
+        try:
+            return list(itertools.islice(records, _CHUNK))
+        except FileFormatError as exc:  # a CSV header that cannot be read
+            raise CLIError(f"{state.source}: {exc}") from None
 
     with bar:
         ingestor = session.doover.ingest(
@@ -253,9 +256,8 @@ async def _ingest(
         finally:
             if ingestor.stats.accepted and not ingestor.report.complete:
                 console.out(f"{PROG}: ingest stopped: {ingestor.report.summary()}", highlight=False)
-        update(ingestor.stats)
-        if total is None:
-            bar.update(task, total=ingestor.stats.settled + len(state.bad))
+        done = ingestor.stats.settled + len(state.bad)
+        bar.update(task, total=done, completed=done)  # the line count included blank lines
     return ingestor.report
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "Settings",
     "exit_status",
     "invoxia_options",
+    "leaves",
     "run",
     "shared_options",
     "start_emulators",
@@ -432,9 +433,10 @@ def _configure_logging(debug: bool) -> None:
 # -- errors -> exit statuses ---------------------------------------------------------------
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or ``[exc]``."""
     if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
     return [exc]
 
 
@@ -468,14 +470,14 @@ def exit_status(exc: BaseException, settings: Settings) -> int:
     quiet 130; a known error is one line on stderr and 1; anything else is a bug,
     reported as one line too unless ``--debug``, which prints the traceback.
     """
-    leaves = _leaves(exc)
-    if any(isinstance(leaf, KeyboardInterrupt | click.Abort) for leaf in leaves):
+    found = leaves(exc)
+    if any(isinstance(leaf, KeyboardInterrupt | click.Abort) for leaf in found):
         return EXIT_INTERRUPTED
     if isinstance(exc, click.ClickException):
         exc.show()
         return exc.exit_code
     # Cancellations (BaseExceptions) ride along with the error that caused them.
-    wanted = [leaf for leaf in leaves if isinstance(leaf, Exception)]
+    wanted = [leaf for leaf in found if isinstance(leaf, Exception)]
     leaf = wanted[0] if wanted else exc
     if settings.debug:
         traceback.print_exception(exc, file=sys.stderr)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import ssl
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from types import TracebackType
@@ -32,6 +33,7 @@ from ..errors import DooverConnectionError, UnauthorizedError, connection_error,
 from ..models import File
 from ..models._decode import decode
 from ..runtime import ClientClosedError, Request, RetryPolicy, Transport, describe
+from ..runtime.transport import HttpImplementation
 
 __all__ = ["DEFAULT_BASE_URL", "NO_BODY", "ClientCore", "too_many_redirects"]
 
@@ -107,6 +109,13 @@ class ClientCore:
         compress_level: gzip level 0-9 (default 6).
         gateway_url: the WebSocket gateway URL; default derived from ``base_url``
             (``http`` -> ``ws``, ``https`` -> ``wss``, a trailing ``/api`` -> ``/gateway``).
+        verify: TLS verification of the data API connections: ``True`` (default, the
+            system trust store), an ``ssl.SSLContext`` (e.g. one trusting a private or
+            self-signed CA), or ``False`` (no verification; for tests only).
+        http: the HTTP layer: ``"auto"`` (default) sends through the runtime's fast
+            path over :class:`~pydoover_anyio.runtime.AnyioHTTPTransport` unless
+            proxies are configured in the environment; ``"httpx"`` sends every request
+            through ``httpx.AsyncClient`` with httpx's own transport.
 
     Raises:
         ValueError: bad ``compress``/``compress_level``/``max_retries``, or conflicting
@@ -141,6 +150,8 @@ class ClientCore:
         compress: str | None = "gzip",
         compress_level: int | None = None,
         gateway_url: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+        http: HttpImplementation = "auto",
     ) -> None:
         if compress is not None and compress not in _SUPPORTED_COMPRESSION:
             raise ValueError(
@@ -187,6 +198,8 @@ class ClientCore:
             check_response=_check_response,
             map_transport_error=connection_error,
             follow_redirects=True,
+            verify=verify,
+            http=http,
         )
 
     # -- settings ----------------------------------------------------------------------
@@ -370,8 +383,11 @@ class ClientCore:
 
     def _sends_token(self, path: str, *, authenticated: bool = True) -> bool:
         """Whether a request to ``path`` carries the bearer token (API origin only)."""
-        target = _origin(httpx.URL(self._transport.url(path)))
-        return authenticated and target == self._origin
+        if not authenticated:
+            return False
+        if not path.startswith(("http://", "https://")):
+            return True  # a relative path is always below the API's own base URL
+        return _origin(httpx.URL(path)) == self._origin
 
     def _signed(self, request: Request, organisation_id: int | None, send_token: bool) -> Request:
         """``request`` with the organisation header and, if ``send_token``, the bearer."""

@@ -7,8 +7,6 @@ import ssl
 import threading
 import time
 import uuid
-from types import TracebackType
-from typing import Self
 
 from pydoover_anyio._emulation import (
     ASGIApp,
@@ -18,6 +16,7 @@ from pydoover_anyio._emulation import (
     RequestLog,
     Scope,
     Send,
+    ServedEmulator,
     ServerThread,
 )
 
@@ -64,7 +63,7 @@ class _TokenHits:
             self.count = 0
 
 
-class DooverEmulator:
+class DooverEmulator(ServedEmulator):
     """A local Doover data API with in-memory data and real bearer-token auth.
 
     It is a real HTTP server on loopback, run from a background thread, so asyncio
@@ -197,46 +196,10 @@ class DooverEmulator:
         """
         return f"{self._server.url}/{API_PREFIX}"
 
-    @property
-    def port(self) -> int:
-        """The port it listens on.
-
-        Raises:
-            RuntimeError: The emulator was never started.
-        """
-        return self._server.port
-
-    @property
-    def running(self) -> bool:
-        """Whether the server is running."""
-        return self._server.running
-
-    def start(self) -> Self:
-        """Start serving; returns once the server accepts connections.
-
-        Raises:
-            RuntimeError: Already running, or the server failed to start.
-            OSError: The address could not be bound.
-        """
-        self._server.start()
+    def _started(self) -> None:
+        """Build the links objects carry from the served URL."""
         with self.state.lock:
             self.state.base_url = self.url
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the server thread (a no-op when not running)."""
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Clear the data (re-seeded), the faults, the request log and the token count.

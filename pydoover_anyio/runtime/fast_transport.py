@@ -74,6 +74,7 @@ class _Connection:
         "_parser",
         "body",
         "buffered",
+        "cap",
         "complete",
         "expires",
         "headers",
@@ -93,6 +94,7 @@ class _Connection:
         self.poller = select.poll()
         self.poller.register(stream.extra(SocketAttribute.raw_socket), select.POLLIN)
         self.expires = 0.0
+        self.cap = _NO_DEADLINE  # an overall deadline no bump may pass (see send_request)
         self._parser = httptools.HttpResponseParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
@@ -161,10 +163,10 @@ class _Connection:
             await self.stream.send(head)
             async for chunk in body:
                 if chunk:
-                    _bump(scope, write_timeout)
+                    _bump(scope, write_timeout, self.cap)
                     await self.stream.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
             await self.stream.send(b"0\r\n\r\n")
-        _bump(scope, read_timeout)
+        _bump(scope, read_timeout, self.cap)
         while True:
             self._start_message()
             await self._read_message(is_head, scope, read_timeout, buffer_limit)
@@ -186,16 +188,16 @@ class _Connection:
         read_timeout: float | None,
         buffer_limit: int,
     ) -> None:
-        while not self.complete:
+        while True:
             await self._receive_and_feed()
             if self.headers_complete and (is_head or self.status in _NO_BODY_STATUSES):
                 # llhttp cannot be told about HEAD; a fresh parser for the next message.
                 self.complete = True
                 self._parser = httptools.HttpResponseParser(self)
                 return
-            if self.headers_complete and self.buffered >= buffer_limit:
-                return  # the rest is streamed by read_more()
-            _bump(scope, read_timeout)
+            if self.complete or (self.headers_complete and self.buffered >= buffer_limit):
+                return  # complete, or the rest is streamed by read_more()
+            _bump(scope, read_timeout, self.cap)
 
     async def _receive_and_feed(self) -> None:
         """One read from the socket, fed to the parser (which fills the callbacks)."""
@@ -241,8 +243,18 @@ class _Connection:
         return chunks
 
 
-def _bump(scope: anyio.CancelScope, timeout: float | None) -> None:
-    scope.deadline = anyio.current_time() + timeout if timeout is not None else float("inf")
+_NO_DEADLINE: Final = float("inf")
+#: ``buffer_limit`` of a response read whole (never handed over as a stream).
+_READ_WHOLE: Final = 1 << 62
+
+
+def _bump(scope: anyio.CancelScope, timeout: float | None, cap: float) -> None:
+    """Move the exchange deadline to ``timeout`` from now, never past ``cap``."""
+    if timeout is None:
+        scope.deadline = cap
+    else:
+        deadline = anyio.current_time() + timeout
+        scope.deadline = deadline if deadline < cap else cap
 
 
 def _has_framing(headers: Iterable[tuple[bytes, bytes]]) -> bool:
@@ -287,6 +299,21 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         self._slots: anyio.Semaphore | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.send_request(request)
+
+    async def send_request(
+        self, request: httpx.Request, *, deadline: float | None = None, whole: bool = False
+    ) -> httpx.Response:
+        """Send ``request``; what httpx calls, plus two options for a direct caller.
+
+        Args:
+            request: the request (its ``timeout`` extension gives the per-phase timeouts).
+            deadline: an absolute :func:`anyio.current_time` no phase may run past (the
+                pool wait, the connect and every read and write share it), so a caller
+                needs no cancel scope of its own around the call.
+            whole: read the whole body before returning (``Response.content`` is then
+                ready) instead of streaming what exceeds ``buffer_limit``.
+        """
         url = request.url
         scheme = url.raw_scheme
         if scheme not in (b"http", b"https"):
@@ -299,22 +326,23 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         head = _request_head(request)
         is_head = request.method == "HEAD"
         safe_to_repeat = isinstance(body, bytes) and request.method.encode() in _IDEMPOTENT
+        cap = _NO_DEADLINE if deadline is None else deadline
 
         slots = self._slots
         if slots is None:  # created on first use, inside the running loop
             slots = self._slots = anyio.Semaphore(self._max_connections)
         try:
-            with anyio.fail_after(timeouts.get("pool")):
-                await slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no free connection in time", request=request) from None
+            slots.acquire_nowait()  # the common case: no scope, no wait
+        except anyio.WouldBlock:
+            await self._wait_for_slot(slots, timeouts.get("pool"), cap, request)
         handed_over = False  # a streamed body releases the slot when it ends
         try:
             for attempt in (1, 2):
-                connection, reused = await self._checkout(origin, request, timeouts)
+                connection, reused = await self._checkout(origin, request, timeouts, cap)
+                connection.cap = cap
                 try:
                     status, reason, headers, content = await self._exchange(
-                        connection, head, body, is_head, timeouts, request
+                        connection, head, body, is_head, timeouts, request, whole
                     )
                 except _StaleConnectionError:
                     await connection.aclose()
@@ -328,9 +356,11 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                     raise
                 stream: httpx.AsyncByteStream
                 if connection.complete:
+                    connection.cap = _NO_DEADLINE
                     await self._checkin(origin, connection)
                     stream = httpx.ByteStream(content)
                 else:
+                    connection.cap = _NO_DEADLINE  # read_more has its own read timeout
                     stream = _StreamedBody(
                         self, origin, connection, content, timeouts.get("read"), slots, request
                     )
@@ -346,6 +376,16 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 slots.release()
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @staticmethod
+    async def _wait_for_slot(
+        slots: anyio.Semaphore, pool_timeout: float | None, cap: float, request: httpx.Request
+    ) -> None:
+        limit = _NO_DEADLINE if pool_timeout is None else anyio.current_time() + pool_timeout
+        with anyio.CancelScope(deadline=min(limit, cap)):
+            await slots.acquire()
+            return
+        raise httpx.PoolTimeout("no free connection in time", request=request)
+
     async def aclose(self) -> None:
         """Close every idle connection."""
         pools, self._pools = self._pools, {}
@@ -354,7 +394,11 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 await pool.pop().aclose()
 
     async def _checkout(
-        self, origin: Origin, request: httpx.Request, timeouts: dict[str, float | None]
+        self,
+        origin: Origin,
+        request: httpx.Request,
+        timeouts: dict[str, float | None],
+        cap: float = _NO_DEADLINE,
     ) -> tuple[_Connection, bool]:
         pool = self._pools.get(origin)
         if pool:
@@ -364,7 +408,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 if connection.reusable(now):
                     return connection, True
                 await connection.aclose()
-        return await self._connect(origin, request, timeouts.get("connect")), False
+        return await self._connect(origin, request, timeouts.get("connect"), cap), False
 
     async def _checkin(self, origin: Origin, connection: _Connection) -> None:
         pool = self._pools.setdefault(origin, deque())
@@ -375,13 +419,19 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
             await connection.aclose()
 
     async def _connect(
-        self, origin: Origin, request: httpx.Request, connect_timeout: float | None
+        self,
+        origin: Origin,
+        request: httpx.Request,
+        connect_timeout: float | None,
+        cap: float = _NO_DEADLINE,
     ) -> _Connection:
         scheme, host, port = origin
         hostname = host.decode("ascii")
         tls = scheme == b"https"
         try:
-            with anyio.fail_after(connect_timeout):
+            with anyio.fail_after(connect_timeout) as scope:
+                if cap < scope.deadline:
+                    scope.deadline = cap
                 stream: ByteStream
                 if tls:
                     stream = await anyio.connect_tcp(
@@ -410,10 +460,11 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         is_head: bool,
         timeouts: dict[str, float | None],
         request: httpx.Request,
+        whole: bool = False,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
         write_timeout = timeouts.get("write")
         with anyio.CancelScope() as scope:
-            _bump(scope, write_timeout)
+            _bump(scope, write_timeout, connection.cap)
             try:
                 result = await connection.exchange(
                     head,
@@ -421,7 +472,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                     is_head=is_head,
                     scope=scope,
                     timeouts=timeouts,
-                    buffer_limit=self._buffer_limit,
+                    buffer_limit=_READ_WHOLE if whole else self._buffer_limit,
                 )
             except _ServerProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=request) from exc

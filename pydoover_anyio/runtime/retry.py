@@ -120,29 +120,59 @@ async def retry_async(
 ) -> httpx.Response:
     """Run ``attempt`` until it gives a final response, retrying as ``policy`` says.
 
+    The first attempt runs bare: tenacity's machinery is only set up once an outcome is
+    worth retrying (most calls succeed at once, and its setup costs as much as a small
+    request's parsing). The decisions are the same either way.
+
     Returns:
         The last response (which may still be an error status once retries run out).
 
     Raises:
         Exception: the last transport error once retries run out or it is not retryable.
     """
+    reason: httpx.Response | BaseException
+    try:
+        first = await attempt()
+    except Exception as exc:  # cancellation (a BaseException) is never looked at
+        if not policy.should_retry_error(1, exc, idempotent=idempotent):
+            raise
+        reason, wait_s = exc, policy.delay(1)
+    else:
+        if not policy.should_retry_response(1, first, idempotent=idempotent):
+            return first
+        reason, wait_s = first, policy.delay(1, first)
+    if on_retry is not None:
+        on_retry(1, wait_s, reason)
+    await anyio.sleep(wait_s)
+    return await _retry_with_tenacity(policy, attempt, idempotent=idempotent, on_retry=on_retry)
+
+
+async def _retry_with_tenacity(
+    policy: RetryPolicy,
+    attempt: Callable[[], Awaitable[httpx.Response]],
+    *,
+    idempotent: bool,
+    on_retry: Callable[[int, float, httpx.Response | BaseException], None] | None,
+) -> httpx.Response:
+    """Attempts 2, 3, ... (tenacity counts from 1: its attempt ``n`` is our ``n + 1``)."""
 
     def retry_outcome(state: tenacity.RetryCallState) -> bool:
         outcome = state.outcome
         assert outcome is not None
+        number = state.attempt_number + 1
         if outcome.failed:
             error = outcome.exception()
             return isinstance(error, Exception) and policy.should_retry_error(
-                state.attempt_number, error, idempotent=idempotent
+                number, error, idempotent=idempotent
             )
         response: httpx.Response = outcome.result()
-        return policy.should_retry_response(state.attempt_number, response, idempotent=idempotent)
+        return policy.should_retry_response(number, response, idempotent=idempotent)
 
     def wait(state: tenacity.RetryCallState) -> float:
         outcome = state.outcome
         assert outcome is not None
         response = None if outcome.failed else outcome.result()
-        return policy.delay(state.attempt_number, response)
+        return policy.delay(state.attempt_number + 1, response)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         outcome = state.outcome
@@ -151,7 +181,7 @@ async def retry_async(
         if on_retry is not None:
             reason = outcome.exception() if outcome.failed else outcome.result()
             assert reason is not None
-            on_retry(state.attempt_number, state.next_action.sleep, reason)
+            on_retry(state.attempt_number + 1, state.next_action.sleep, reason)
 
     retrying = tenacity.AsyncRetrying(
         sleep=anyio.sleep,

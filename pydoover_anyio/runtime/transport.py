@@ -14,14 +14,29 @@ What it adds on top of httpx:
 * secrets kept out of logs and messages (:func:`describe` redacts the URL).
 
 A caller-owned ``httpx.AsyncClient`` is used as is and never closed by the transport.
+
+The fast path. With a transport-owned client over :class:`AnyioHTTPTransport` (the
+default for plain http/https without proxies), :meth:`Transport.send` skips httpx's
+client layer, which costs as much as a whole aiohttp request: it builds one
+``httpx.Request`` (one URL parse, headers merged the way ``build_request`` merges them),
+hands it straight to the connection layer with one deadline for the whole attempt (no
+cancel scope of its own), follows redirects with httpx's own redirect rules, and touches
+the cookie jar only when a response sets a cookie or the jar holds one. What reaches the
+wire and what comes back is the same as through ``httpx.AsyncClient.send``
+(``tests/test_runtime_conformance.py`` holds the two paths to that). A caller-owned
+client, ``http="httpx"`` and :meth:`Transport.open` go through httpx unchanged.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
+import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal, NoReturn
+from typing import Any, Final, Literal, NoReturn
+from urllib.parse import urlencode
 
 import anyio
 import httpx
@@ -99,13 +114,31 @@ def describe(method: str, url: httpx.URL | str) -> str:
 HttpImplementation = Literal["auto", "httpx"]
 
 
+#: Characters httpx's URL parser leaves as they are in a path (its ``PATH_SAFE`` plus the
+#: unreserved set): a path made only of these needs no parse to become an ``httpx.URL``.
+_PLAIN_PATH_CHARS: Final = "".join(
+    chr(i) for i in range(0x21, 0x7F) if chr(i) not in '"#<>?`{}'
+)
+
+
+def _parsed(url: httpx.URL) -> Any:
+    """httpx's parsed form of ``url`` if it is the named tuple we know, else ``None``."""
+    reference = getattr(url, "_uri_reference", None)
+    if reference is None or not hasattr(reference, "_replace") or reference.query is not None:
+        return None
+    if reference.fragment is not None or not hasattr(reference, "path"):
+        return None
+    return reference
+
+
 def _default_transport(
-    http: HttpImplementation, limits: httpx.Limits
-) -> httpx.AsyncBaseTransport | None:
+    http: HttpImplementation, limits: httpx.Limits, verify: ssl.SSLContext | bool
+) -> AnyioHTTPTransport | None:
     """The fast anyio transport, or ``None`` (httpx's default) where it cannot serve."""
     if http == "httpx" or httpx_utils.get_environment_proxies():
         return None
     return AnyioHTTPTransport(
+        verify=verify,
         max_connections=limits.max_connections or 100,
         max_idle_per_origin=limits.max_keepalive_connections or 100,
         keepalive_expiry=limits.keepalive_expiry or 5.0,
@@ -139,8 +172,13 @@ class Transport:
         map_transport_error: converts transport failures into the client's error.
         follow_redirects: whether a transport-owned client follows redirects.
         http: the connection layer of a transport-owned client: ``"auto"`` uses
-            :class:`AnyioHTTPTransport` unless proxies are configured in the environment,
-            ``"httpx"`` always uses httpx's own (proxies, HTTP/2 and friends).
+            :class:`AnyioHTTPTransport` (and the fast path, see the module docstring)
+            unless proxies are configured in the environment; ``"httpx"`` always sends
+            through ``httpx.AsyncClient`` and httpx's own transport (proxies, HTTP/2 and
+            friends).
+        verify: TLS verification of a transport-owned client: ``True`` (the system
+            trust store), an ``ssl.SSLContext`` (e.g. trusting a private CA), or
+            ``False`` (no verification; tests only). A caller-owned client keeps its own.
     """
 
     def __init__(
@@ -158,6 +196,7 @@ class Transport:
         map_transport_error: TransportErrorMapper | None = None,
         follow_redirects: bool = False,
         http: HttpImplementation = "auto",
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry if retry is not None else RetryPolicy()
@@ -167,19 +206,32 @@ class Transport:
         self._headers: list[tuple[str, str]] = list((headers or {}).items())
         self._owns_client = client is None
         self._request_timeout: httpx.Timeout | None = None
+        self._fast: AnyioHTTPTransport | None = None
         if client is None:
             if user_agent is not None:
                 self._headers.append(("User-Agent", user_agent))
+            self._fast = _default_transport(http, limits, verify)
             client = httpx.AsyncClient(
                 timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
                 limits=limits,
                 follow_redirects=follow_redirects,
-                transport=_default_transport(http, limits),
+                transport=self._fast,
+                verify=verify,
             )
         elif timeout is not None:
             self._request_timeout = httpx.Timeout(timeout)
         self._client = client
         self._closed = False
+        # The fast path's per-request state, derived once.
+        self._header_keys = frozenset(name.lower().encode("latin-1") for name, _ in self._headers)
+        self._timeout_source: httpx.Timeout | None = None
+        self._timeout_extension: dict[str, Any] = {}
+        self._base_reference = _parsed(httpx.URL(self.base_url)) if self._fast else None
+
+    @property
+    def fast_path(self) -> bool:
+        """Whether :meth:`send` bypasses ``httpx.AsyncClient`` (see the module docstring)."""
+        return self._fast is not None
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -206,6 +258,8 @@ class Transport:
         """
         if self._closed:
             raise ClientClosedError("this client is closed; create a new one")
+        if self._fast is not None:
+            return await self._send_fast(request, self._fast)
         built = self._build(request)
         where = describe(request.method, built.url)
 
@@ -304,6 +358,116 @@ class Transport:
             raise httpx.ReadTimeout(
                 f"no complete response within {self.attempt_timeout} s", request=request
             ) from exc
+
+    # -- the fast path ---------------------------------------------------------------------
+
+    async def _send_fast(self, request: Request, fast: AnyioHTTPTransport) -> httpx.Response:
+        built = self._build_fast(request)
+
+        def log_retry(attempt: int, wait: float, reason: httpx.Response | BaseException) -> None:
+            cause = (
+                f"status {reason.status_code}"
+                if isinstance(reason, httpx.Response)
+                else type(reason).__name__
+            )
+            logger.info(
+                "retrying %s after %s in %.2f s (attempt %d)",
+                describe(request.method, built.url),
+                cause,
+                wait,
+                attempt + 1,
+            )
+
+        try:
+            response = await retry_async(
+                self.retry,
+                lambda: self._attempt_fast(built, fast),
+                idempotent=request.is_idempotent,
+                on_retry=log_retry,
+            )
+        except httpx.TransportError as exc:
+            self._raise_transport_error(exc, describe(request.method, built.url))
+        self._check_response(response)
+        return response
+
+    def _build_fast(self, request: Request) -> httpx.Request:
+        """The ``httpx.Request`` that ``_build`` would give, for a fraction of the cost."""
+        client = self._client
+        url = self._url_fast(request)
+        # build_request's merge: ours replace the client's defaults of the same name.
+        ours = [*self._headers, *request.headers] if request.headers else self._headers
+        keys = (
+            self._header_keys | {name.lower().encode("latin-1") for name, _ in request.headers}
+            if request.headers
+            else self._header_keys
+        )
+        headers: list[tuple[Any, Any]] = [
+            (name, value) for name, value in client.headers.raw if name.lower() not in keys
+        ]
+        headers += ours
+        timeout = client.timeout
+        if timeout is not self._timeout_source:
+            self._timeout_extension = {"timeout": timeout.as_dict()}
+            self._timeout_source = timeout
+        built = httpx.Request(
+            request.method,
+            url,
+            headers=headers,
+            content=request.content,
+            extensions=self._timeout_extension,
+        )
+        if client.cookies.jar:  # httpx sends the client's cookies; so do we
+            client.cookies.set_cookie_header(built)
+        return built
+
+    def _url_fast(self, request: Request) -> httpx.URL:
+        """``httpx.URL`` of the request, equal to what ``build_request`` makes of it.
+
+        A relative path made of characters httpx would not escape (every API path we
+        build) reuses the base URL's parsed form: no parse at all. Anything else is
+        parsed by httpx.
+        """
+        base = self._base_reference
+        path = request.path
+        if base is not None and not path.startswith(("http://", "https://")):
+            full_path = f"{base.path}/{path.lstrip('/')}"
+            plain = not full_path.rstrip(_PLAIN_PATH_CHARS)
+            if plain and "." in full_path:  # "." and ".." segments are normalised away
+                segments = full_path.split("/")
+                plain = "." not in segments and ".." not in segments
+            if plain:
+                query = urlencode(request.params) if request.params else None
+                url = httpx.URL.__new__(httpx.URL)
+                url._uri_reference = base._replace(path=full_path, query=query)
+                return url
+        url_text = self.url(path)
+        if not request.params:
+            return httpx.URL(url_text)
+        return httpx.URL(url_text, params=list(request.params))  # what httpx.Request does
+
+    async def _attempt_fast(
+        self, request: httpx.Request, fast: AnyioHTTPTransport
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        limit = self.attempt_timeout
+        deadline = None if limit is None else anyio.current_time() + limit
+        client = self._client
+        history: list[httpx.Response] = []
+        while True:
+            response = await fast.send_request(request, deadline=deadline, whole=True)
+            response.request = request
+            response.read()  # complete already: this only decodes (gzip, ...)
+            response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+            if "set-cookie" in response.headers:  # httpx would parse even without one
+                client.cookies.extract_cookies(response)
+            response.history = list(history)
+            if not (client.follow_redirects and response.has_redirect_location):
+                return response
+            # httpx's own redirect rules (method, body and credentials across origins).
+            request = client._build_redirect_request(request, response)
+            history.append(response)
+            if len(history) > client.max_redirects:
+                raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
 
     def _raise_transport_error(self, exc: httpx.TransportError, where: str) -> NoReturn:
         error = self.map_error(exc, where)

@@ -1,0 +1,427 @@
+"""The fast path and httpx's path give the same results, on both backends.
+
+Every test here runs once per HTTP path (``fast``: :meth:`Transport.send` straight to
+``AnyioHTTPTransport``; ``httpx``: through ``httpx.AsyncClient`` with httpx's own
+transport) and once per anyio backend, and asserts the same outcome, whichever path.
+Where the wire itself can differ, a test sends through both paths and compares them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import trustme
+from anyio.abc import SocketStream
+from test_runtime_fast_transport import respond, serve
+
+from gps_tracker import AsyncClient as GpsClient
+from gps_tracker.emulator import InvoxiaEmulator
+from pydoover_anyio import AsyncDataClient
+from pydoover_anyio.emulator import DooverEmulator
+from pydoover_anyio.errors import DooverConnectionError, NotFoundError
+from pydoover_anyio.runtime import Request, RetryPolicy, Transport
+
+pytestmark = pytest.mark.anyio
+
+FAST_RETRY = RetryPolicy(max_retries=2, backoff_base=0.001)
+PATHS = ["fast", "httpx"]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"status {status}")
+        self.status = status
+
+
+class Unreachable(Exception):
+    def __init__(self, exc: httpx.TransportError, where: str) -> None:
+        super().__init__(f"{where}: {type(exc).__name__}")
+        self.kind = type(exc).__name__
+
+
+def check(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        raise ApiError(response.status_code)
+
+
+def make(path: str, base_url: str, **options: Any) -> Transport:
+    options.setdefault("retry", FAST_RETRY)
+    transport = Transport(
+        base_url,
+        http="auto" if path == "fast" else "httpx",
+        check_response=check,
+        map_transport_error=Unreachable,
+        **options,
+    )
+    assert transport.fast_path is (path == "fast")
+    return transport
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def outcome(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes, int]:
+    """What a caller can observe (headers without the server's Date)."""
+    headers = [(k, v) for k, v in response.headers.multi_items() if k != "date"]
+    return response.status_code, headers, response.content, len(response.history)
+
+
+# -- the wire ---------------------------------------------------------------------------
+
+
+async def test_both_paths_put_the_same_bytes_on_the_wire() -> None:
+    heads: list[bytes] = []
+
+    async def record(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        heads.append(head + b"|" + body)
+        await stream.send(respond(b"{}"))
+        return True
+
+    requests = [
+        Request("GET", "/agents/1/channels/a%20b/aggregate"),
+        Request("GET", "items", params=(("a", "1 2"), ("a", "x"), ("b", "é&=?"))),
+        Request("GET", "/odd path/é/./x"),
+        Request("POST", "/items/", headers=(("Content-Type", "application/json"),), content=b"{}"),
+        Request("PUT", "/items/1", headers=(("user-agent", "mine"), ("X-A", "1"), ("X-A", "2"))),
+        Request("DELETE", "/items/1"),
+    ]
+    async with serve(record) as server:
+        seen: dict[str, list[bytes]] = {}
+        for path in PATHS:
+            heads.clear()
+            transport = make(
+                path,
+                f"http://127.0.0.1:{server.port}/base/",
+                headers={"Authorization": "Basic x"},
+                user_agent="ua/1",
+            )
+            for request in requests:
+                await transport.send(request)
+            await transport.aclose()
+            seen[path] = list(heads)
+    assert seen["fast"] == seen["httpx"]
+    assert b"GET /base/items?a=1+2&a=x&b=%C3%A9%26%3D%3F HTTP/1.1" in seen["fast"][1]
+
+
+# -- bodies -----------------------------------------------------------------------------
+
+BIG = bytes(range(256)) * 4096  # 1 MiB
+
+
+async def bodies(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+    target = head.split(b" ")[1]
+    if target == b"/chunked":
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+        )
+    elif target == b"/gzip":
+        packed = gzip.compress(b'{"zipped": true}')
+        await stream.send(respond(packed, extra="Content-Encoding: gzip\r\n"))
+    elif target == b"/big":
+        await stream.send(respond(BIG))
+    elif target == b"/204":
+        await stream.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+    elif target == b"/304":
+        await stream.send(b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n")
+    elif target == b"/close":
+        await stream.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+        return False
+    elif target == b"/redirect":
+        await stream.send(respond(b"", status="302 Found", extra="Location: /chunked\r\n"))
+    elif target == b"/loop":
+        await stream.send(respond(b"", status="307 Temporary Redirect", extra="Location: /loop\r\n"))
+    elif target == b"/cookie":
+        await stream.send(respond(b"set", extra="Set-Cookie: session=abc; Path=/\r\n"))
+    elif target == b"/echo-cookie":
+        cookie = [line for line in head.split(b"\r\n") if line.lower().startswith(b"cookie:")]
+        await stream.send(respond(b"|".join(cookie)))
+    else:
+        await stream.send(respond(b"ok"))
+    return True
+
+
+@pytest.fixture
+async def bodies_server() -> AsyncIterator[str]:
+    async with serve(bodies) as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
+@pytest.mark.parametrize(
+    "target", ["/chunked", "/gzip", "/big", "/204", "/304", "/close", "/redirect"]
+)
+async def test_responses_are_the_same(bodies_server: str, target: str) -> None:
+    results = []
+    for path in PATHS:
+        transport = make(path, bodies_server, follow_redirects=True)
+        results.append(outcome(await transport.send(Request("GET", target))))
+        await transport.aclose()
+    assert results[0] == results[1]
+    status, _, content, _ = results[0]
+    expected = {
+        "/chunked": b"abcdefg",
+        "/gzip": b'{"zipped": true}',
+        "/big": BIG,
+        "/204": b"",
+        "/304": b"",
+        "/close": b"until the end",
+        "/redirect": b"abcdefg",
+    }
+    assert content == expected[target]
+
+
+async def test_each_path_decodes_gzip_and_follows_redirects(bodies_server: str, path: str) -> None:
+    transport = make(path, bodies_server, follow_redirects=True)
+    response = await transport.send(Request("GET", "/gzip"))
+    assert response.json() == {"zipped": True}
+    redirected = await transport.send(Request("GET", "/redirect"))
+    assert redirected.content == b"abcdefg"
+    assert [r.status_code for r in redirected.history] == [302]
+    assert str(redirected.url).endswith("/chunked")
+    with pytest.raises(httpx.TooManyRedirects):
+        await transport.send(Request("GET", "/loop"))
+    await transport.aclose()
+
+
+async def test_cookies_set_by_the_server_are_sent_back(bodies_server: str, path: str) -> None:
+    transport = make(path, bodies_server)
+    await transport.send(Request("GET", "/cookie"))
+    assert (await transport.send(Request("GET", "/echo-cookie"))).content == b"Cookie: session=abc"
+    await transport.aclose()
+
+
+# -- errors, retries and timeouts --------------------------------------------------------
+
+
+async def test_statuses_retries_and_retry_after(path: str) -> None:
+    async def flaky(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        target = head.split(b" ")[1]
+        if target == b"/busy" and n % 2 == 1:
+            await stream.send(respond(b"", status="429 Too Many", extra="Retry-After: 0\r\n"))
+        elif target == b"/missing":
+            await stream.send(respond(b"nope", status="404 Not Found"))
+        elif target == b"/broken":
+            await stream.send(respond(b"", status="503 Unavailable"))
+        else:
+            await stream.send(respond(b"ok"))
+        return True
+
+    async with serve(flaky) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}")
+        assert (await transport.send(Request("POST", "/busy", content=b"x"))).content == b"ok"
+        assert server.requests == 2  # a 429 is re-sent even for a POST
+        with pytest.raises(ApiError) as caught:
+            await transport.send(Request("GET", "/missing"))
+        assert caught.value.status == 404
+        assert server.requests == 3  # a 404 is final
+        with pytest.raises(ApiError) as caught:
+            await transport.send(Request("GET", "/broken"))
+        assert caught.value.status == 503
+        assert server.requests == 6  # first attempt + 2 retries
+        with pytest.raises(ApiError):
+            await transport.send(Request("POST", "/broken", content=b"x"))
+        assert server.requests == 7  # a POST is not re-sent after a 5xx
+        await transport.aclose()
+
+
+async def test_connection_refused_is_mapped(path: str) -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    transport = make(path, f"http://127.0.0.1:{port}", retry=RetryPolicy(max_retries=0))
+    with pytest.raises(Unreachable) as caught:
+        await transport.send(Request("GET", "/x"))
+    assert caught.value.kind == "ConnectError"
+    await transport.aclose()
+
+
+async def test_read_timeout_and_attempt_deadline(path: str) -> None:
+    async def silent(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await anyio.sleep(5)
+        return False
+
+    async def drip(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            await anyio.sleep(0.02)
+            await stream.send(b"x")
+        return True
+
+    no_retry = RetryPolicy(max_retries=0)
+    async with serve(silent) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", timeout=0.1, retry=no_retry)
+        with anyio.fail_after(3), pytest.raises(Unreachable) as caught:
+            await transport.send(Request("GET", "/x"))
+        assert caught.value.kind == "ReadTimeout"
+        await transport.aclose()
+    async with serve(drip) as server:
+        # Every read is quick, but the whole answer takes 2 s: the attempt deadline ends it.
+        transport = make(
+            path, f"http://127.0.0.1:{server.port}", timeout=1.0, attempt_timeout=0.2,
+            retry=no_retry,
+        )  # fmt: skip
+        with anyio.fail_after(3), pytest.raises(Unreachable) as caught:
+            await transport.send(Request("GET", "/x"))
+        assert caught.value.kind == "ReadTimeout"
+        await transport.aclose()
+
+
+async def test_a_partial_body_is_a_protocol_error(path: str) -> None:
+    async def partial(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+        return False
+
+    async with serve(partial) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=1))
+        with pytest.raises(Unreachable) as caught:
+            await transport.send(Request("GET", "/x"))
+        assert caught.value.kind == "RemoteProtocolError"
+        assert server.requests == 2  # a GET is retried once by the policy
+        await transport.aclose()
+
+
+# -- keep-alive and server-closed connections --------------------------------------------
+
+
+async def test_keep_alive_reuses_one_connection(bodies_server: str, path: str) -> None:
+    async def count(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(respond(b"ok"))
+        return True
+
+    async with serve(count) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}")
+        for _ in range(10):
+            await transport.send(Request("GET", "/x"))
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(transport.send, Request("GET", "/y"))
+        assert server.requests == 18
+        assert server.connections <= 8
+        await transport.aclose()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced(path: str) -> None:
+    async def once(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(respond(b"ok"))  # keep-alive announced, then closed anyway
+        return False
+
+    async with serve(once) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
+        for _ in range(3):
+            assert (await transport.send(Request("GET", "/x"))).content == b"ok"
+            await anyio.sleep(0.05)  # the close reaches the client before the next request
+        assert server.connections == 3
+        await transport.aclose()
+
+
+async def test_a_reused_connection_dying_unanswered(path: str) -> None:
+    async def drop_second(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        if n == 2:
+            return False  # read the request, close without an answer
+        await stream.send(respond(b"ok"))
+        return True
+
+    async with serve(drop_second) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}")
+        await transport.send(Request("GET", "/warm"))
+        assert (await transport.send(Request("GET", "/x"))).content == b"ok"  # repeated
+        assert server.requests == 3
+        await transport.aclose()
+    async with serve(drop_second) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}")
+        await transport.send(Request("GET", "/warm"))
+        with pytest.raises(Unreachable) as caught:
+            await transport.send(Request("POST", "/create", content=b"x"))  # not repeated
+        assert caught.value.kind == "RemoteProtocolError"
+        assert server.requests == 2
+        await transport.aclose()
+
+
+# -- the clients over the emulators, both paths --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def doover() -> Any:
+    with DooverEmulator() as emulator:
+        yield emulator
+
+
+async def test_the_doover_client_gives_the_same_results(doover: DooverEmulator) -> None:
+    agent = doover.default_agent_id
+    results: dict[str, list[Any]] = {}
+    for http in ("auto", "httpx"):
+        channel = f"conformance-{http}"
+        async with AsyncDataClient(doover.url, token=doover.token, http=http) as client:  # type: ignore[arg-type]
+            assert client._transport.fast_path is (http == "auto")
+            seen: list[Any] = []
+            await client.create_channel(agent, channel)
+            await client.update_channel_aggregate(agent, channel, {"level": 3, "x": "y" * 500})
+            seen.append((await client.fetch_channel_aggregate(agent, channel)).data)
+            for seq in range(5):
+                await client.create_message(agent, channel, {"seq": seq})
+            messages = await client.list_messages(agent, channel, limit=3)
+            seen.append([m.data for m in messages])
+            seen.append([m.data async for m in client.iter_messages(agent, channel, page_size=2)])
+            with pytest.raises(NotFoundError):
+                await client.fetch_channel(agent, "no-such-channel")
+            results[http] = seen
+    assert results["auto"] == results["httpx"]
+    assert results["auto"][2] == [{"seq": s} for s in reversed(range(5))]
+
+
+async def test_the_gps_client_gives_the_same_results() -> None:
+    with InvoxiaEmulator(locations_per_tracker=30) as emulator:
+        async with GpsClient(emulator.config()) as fast:
+            assert fast._transport.fast_path
+            devices = await fast.get_devices()
+            ours = (await fast.get_users(), devices, await fast.get_locations(devices[0]))
+        async with httpx.AsyncClient() as session, GpsClient(emulator.config(), session) as slow:
+            assert not slow._transport.fast_path
+            devices = await slow.get_devices()
+            theirs = (await slow.get_users(), devices, await slow.get_locations(devices[0]))
+    assert ours == theirs
+
+
+# -- TLS with a private CA (verify=) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_doover(authority: trustme.CA) -> Any:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
+    with DooverEmulator(ssl_context=server_context) as emulator:
+        yield emulator
+
+
+@pytest.mark.parametrize("http", ["auto", "httpx"])
+async def test_verify_trusts_a_private_ca(
+    tls_doover: DooverEmulator, authority: trustme.CA, http: str
+) -> None:
+    assert tls_doover.url.startswith("https://")
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    agent = tls_doover.default_agent_id
+    async with AsyncDataClient(
+        tls_doover.url, token=tls_doover.token, verify=context, http=http  # type: ignore[arg-type]
+    ) as client:
+        assert client._transport.fast_path is (http == "auto")
+        await client.create_channel(agent, f"tls-{http}")
+        assert (await client.fetch_channel(agent, f"tls-{http}")).name == f"tls-{http}"
+    async with AsyncDataClient(
+        tls_doover.url, token=tls_doover.token, max_retries=0, http=http  # type: ignore[arg-type]
+    ) as client:
+        with pytest.raises(DooverConnectionError):  # the system trust store refuses it
+            await client.fetch_channel(agent, f"tls-{http}")
