@@ -39,7 +39,7 @@ class ApiError(Exception):
         self.status = status
 
 
-class Unreachable(Exception):
+class UnreachableError(Exception):
     def __init__(self, exc: httpx.TransportError, where: str) -> None:
         super().__init__(f"{where}: {type(exc).__name__}")
         self.kind = type(exc).__name__
@@ -56,7 +56,7 @@ def make(path: str, base_url: str, **options: Any) -> Transport:
         base_url,
         http="auto" if path == "fast" else "httpx",
         check_response=check,
-        map_transport_error=Unreachable,
+        map_transport_error=UnreachableError,
         **options,
     )
     assert transport.fast_path is (path == "fast")
@@ -138,7 +138,7 @@ async def bodies(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool
     elif target == b"/redirect":
         await stream.send(respond(b"", status="302 Found", extra="Location: /chunked\r\n"))
     elif target == b"/loop":
-        await stream.send(respond(b"", status="307 Temporary Redirect", extra="Location: /loop\r\n"))
+        await stream.send(respond(b"", status="307 Redirect", extra="Location: /loop\r\n"))
     elif target == b"/cookie":
         await stream.send(respond(b"set", extra="Set-Cookie: session=abc; Path=/\r\n"))
     elif target == b"/echo-cookie":
@@ -165,7 +165,7 @@ async def test_responses_are_the_same(bodies_server: str, target: str) -> None:
         results.append(outcome(await transport.send(Request("GET", target))))
         await transport.aclose()
     assert results[0] == results[1]
-    status, _, content, _ = results[0]
+    _, _, content, _ = results[0]
     expected = {
         "/chunked": b"abcdefg",
         "/gzip": b'{"zipped": true}',
@@ -237,7 +237,7 @@ async def test_connection_refused_is_mapped(path: str) -> None:
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     await listener.aclose()
     transport = make(path, f"http://127.0.0.1:{port}", retry=RetryPolicy(max_retries=0))
-    with pytest.raises(Unreachable) as caught:
+    with pytest.raises(UnreachableError) as caught:
         await transport.send(Request("GET", "/x"))
     assert caught.value.kind == "ConnectError"
     await transport.aclose()
@@ -258,7 +258,7 @@ async def test_read_timeout_and_attempt_deadline(path: str) -> None:
     no_retry = RetryPolicy(max_retries=0)
     async with serve(silent) as server:
         transport = make(path, f"http://127.0.0.1:{server.port}", timeout=0.1, retry=no_retry)
-        with anyio.fail_after(3), pytest.raises(Unreachable) as caught:
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
             await transport.send(Request("GET", "/x"))
         assert caught.value.kind == "ReadTimeout"
         await transport.aclose()
@@ -268,7 +268,7 @@ async def test_read_timeout_and_attempt_deadline(path: str) -> None:
             path, f"http://127.0.0.1:{server.port}", timeout=1.0, attempt_timeout=0.2,
             retry=no_retry,
         )  # fmt: skip
-        with anyio.fail_after(3), pytest.raises(Unreachable) as caught:
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
             await transport.send(Request("GET", "/x"))
         assert caught.value.kind == "ReadTimeout"
         await transport.aclose()
@@ -281,7 +281,7 @@ async def test_a_partial_body_is_a_protocol_error(path: str) -> None:
 
     async with serve(partial) as server:
         transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=1))
-        with pytest.raises(Unreachable) as caught:
+        with pytest.raises(UnreachableError) as caught:
             await transport.send(Request("GET", "/x"))
         assert caught.value.kind == "RemoteProtocolError"
         assert server.requests == 2  # a GET is retried once by the policy
@@ -338,7 +338,7 @@ async def test_a_reused_connection_dying_unanswered(path: str) -> None:
     async with serve(drop_second) as server:
         transport = make(path, f"http://127.0.0.1:{server.port}")
         await transport.send(Request("GET", "/warm"))
-        with pytest.raises(Unreachable) as caught:
+        with pytest.raises(UnreachableError) as caught:
             await transport.send(Request("POST", "/create", content=b"x"))  # not repeated
         assert caught.value.kind == "RemoteProtocolError"
         assert server.requests == 2
@@ -354,11 +354,13 @@ def doover() -> Any:
         yield emulator
 
 
-async def test_the_doover_client_gives_the_same_results(doover: DooverEmulator) -> None:
+async def test_the_doover_client_gives_the_same_results(
+    doover: DooverEmulator, anyio_backend: str
+) -> None:
     agent = doover.default_agent_id
     results: dict[str, list[Any]] = {}
     for http in ("auto", "httpx"):
-        channel = f"conformance-{http}"
+        channel = f"conformance-{http}-{anyio_backend}"
         async with AsyncDataClient(doover.url, token=doover.token, http=http) as client:  # type: ignore[arg-type]
             assert client._transport.fast_path is (http == "auto")
             seen: list[Any] = []
@@ -408,20 +410,27 @@ def tls_doover(authority: trustme.CA) -> Any:
 
 @pytest.mark.parametrize("http", ["auto", "httpx"])
 async def test_verify_trusts_a_private_ca(
-    tls_doover: DooverEmulator, authority: trustme.CA, http: str
+    tls_doover: DooverEmulator, authority: trustme.CA, http: str, anyio_backend: str
 ) -> None:
     assert tls_doover.url.startswith("https://")
     context = ssl.create_default_context()
     authority.configure_trust(context)
     agent = tls_doover.default_agent_id
     async with AsyncDataClient(
-        tls_doover.url, token=tls_doover.token, verify=context, http=http  # type: ignore[arg-type]
+        tls_doover.url,
+        token=tls_doover.token,
+        verify=context,
+        http=http,  # type: ignore[arg-type]
     ) as client:
         assert client._transport.fast_path is (http == "auto")
-        await client.create_channel(agent, f"tls-{http}")
-        assert (await client.fetch_channel(agent, f"tls-{http}")).name == f"tls-{http}"
+        name = f"tls-{http}-{anyio_backend}"
+        await client.create_channel(agent, name)
+        assert (await client.fetch_channel(agent, name)).name == name
     async with AsyncDataClient(
-        tls_doover.url, token=tls_doover.token, max_retries=0, http=http  # type: ignore[arg-type]
+        tls_doover.url,
+        token=tls_doover.token,
+        max_retries=0,
+        http=http,  # type: ignore[arg-type]
     ) as client:
         with pytest.raises(DooverConnectionError):  # the system trust store refuses it
-            await client.fetch_channel(agent, f"tls-{http}")
+            await client.fetch_channel(agent, "anything")

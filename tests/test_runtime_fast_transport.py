@@ -362,3 +362,25 @@ async def test_a_streamed_body_cut_or_stalled_raises_the_httpx_error() -> None:
                 await response.aread()
         with pytest.raises(httpx.RemoteProtocolError):
             await http.get(f"{base}/cut")  # the same when buffered by httpx
+
+
+async def test_redirects_through_httpx_resend_bodies_with_their_own_framing() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        path = head.split(b" ")[1]
+        if path in (b"/get", b"/post"):
+            target = b"/final-get" if path == b"/get" else b"/final-post"
+            status = b"302 Found" if path == b"/get" else b"307 Temporary Redirect"
+            await stream.send(
+                b"HTTP/1.1 %b\r\nLocation: %b\r\nContent-Length: 0\r\n\r\n" % (status, target)
+            )
+        else:
+            await stream.send(respond(path + b":" + body))
+        return True
+
+    async with serve(handler) as server:
+        async with httpx.AsyncClient(transport=AnyioHTTPTransport(), follow_redirects=True) as http:
+            base = f"http://127.0.0.1:{server.port}"
+            assert (await http.get(f"{base}/get")).text == "/final-get:"
+            assert (await http.post(f"{base}/post", content=b"abc")).text == "/final-post:abc"
+            assert (await http.get(f"{base}/again")).text == "/again:"  # nothing stray sent
+        assert server.requests == 5

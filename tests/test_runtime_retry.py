@@ -165,3 +165,38 @@ async def test_cancellation_during_the_backoff_sleep_stops_at_once() -> None:
         await retry_async(RetryPolicy(max_retries=5), attempt, idempotent=True)
     assert scope.cancelled_caught
     assert attempts == 1
+
+
+@pytest.mark.anyio
+async def test_a_first_attempt_that_succeeds_never_builds_tenacity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tenacity
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tenacity was set up for a call that needed no retry")
+
+    async def attempt() -> httpx.Response:
+        return response(200)
+
+    monkeypatch.setattr(tenacity, "AsyncRetrying", refuse)
+    result = await retry_async(RetryPolicy(), attempt, idempotent=True)
+    assert result.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_retry_numbering_is_the_same_across_the_bare_first_attempt() -> None:
+    statuses = iter([503, 503, 429, 200])
+    logged: list[tuple[int, str]] = []
+
+    async def attempt() -> httpx.Response:
+        return response(next(statuses))
+
+    def on_retry(number: int, wait: float, reason: object) -> None:
+        assert isinstance(reason, httpx.Response)
+        logged.append((number, str(reason.status_code)))
+
+    policy = RetryPolicy(max_retries=3, backoff_base=0.001)
+    result = await retry_async(policy, attempt, idempotent=True, on_retry=on_retry)
+    assert result.status_code == 200
+    assert logged == [(1, "503"), (2, "503"), (3, "429")]

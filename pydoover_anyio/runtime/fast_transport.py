@@ -142,7 +142,7 @@ class _Connection:
     async def exchange(
         self,
         head: bytes,
-        body: bytes | AsyncIterable[bytes],
+        body: bytes | AsyncIterable[bytes] | _RawBody,
         *,
         is_head: bool,
         scope: anyio.CancelScope,
@@ -159,6 +159,14 @@ class _Connection:
         read_timeout = timeouts.get("read")
         if isinstance(body, bytes):
             await self.stream.send(head + body if body else head)
+            if len(head) + len(body) > _SMALL_WRITE:
+                _bump(scope, read_timeout, self.cap)  # else set so by the caller already
+        elif isinstance(body, _RawBody):  # framed by the request's Content-Length
+            await self.stream.send(head)
+            async for chunk in body.stream:
+                if chunk:
+                    _bump(scope, write_timeout, self.cap)
+                    await self.stream.send(chunk)
         else:
             await self.stream.send(head)
             async for chunk in body:
@@ -166,7 +174,7 @@ class _Connection:
                     _bump(scope, write_timeout, self.cap)
                     await self.stream.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
             await self.stream.send(b"0\r\n\r\n")
-        _bump(scope, read_timeout, self.cap)
+            _bump(scope, read_timeout, self.cap)
         while True:
             self._start_message()
             await self._read_message(is_head, scope, read_timeout, buffer_limit)
@@ -244,6 +252,8 @@ class _Connection:
 
 
 _NO_DEADLINE: Final = float("inf")
+#: Requests up to this size are written without waiting (far below any socket buffer).
+_SMALL_WRITE: Final = 16 * 1024
 #: ``buffer_limit`` of a response read whole (never handed over as a stream).
 _READ_WHOLE: Final = 1 << 62
 
@@ -456,15 +466,18 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         self,
         connection: _Connection,
         head: bytes,
-        body: bytes | AsyncIterable[bytes],
+        body: bytes | AsyncIterable[bytes] | _RawBody,
         is_head: bool,
         timeouts: dict[str, float | None],
         request: httpx.Request,
         whole: bool = False,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
-        write_timeout = timeouts.get("write")
+        # A small in-memory request goes into the socket buffer without waiting, so one
+        # deadline (the read timeout) covers its send and the wait for the answer.
+        small = isinstance(body, bytes) and len(head) + len(body) <= _SMALL_WRITE
+        first = timeouts.get("read" if small else "write")
         with anyio.CancelScope() as scope:
-            _bump(scope, write_timeout, connection.cap)
+            _bump(scope, first, connection.cap)
             try:
                 result = await connection.exchange(
                     head,
@@ -561,9 +574,29 @@ def _request_head(request: httpx.Request) -> bytes:
     return b"".join(lines)
 
 
-def _request_body(request: httpx.Request) -> bytes | AsyncIterable[bytes]:
+class _RawBody:
+    """A streamed request body sent as it is (the request has a Content-Length)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self.stream = stream
+
+
+def _request_body(request: httpx.Request) -> bytes | AsyncIterable[bytes] | _RawBody:
+    """The body to send: bytes, a stream to send chunked, or a stream to send raw.
+
+    The request's headers decide the framing, as in httpcore: a stream is chunked only
+    under ``Transfer-Encoding: chunked``. A request httpx rebuilt around an in-memory
+    stream (a redirect keeps the original's stream) is sent from memory.
+    """
     try:
         return request.content  # httpx has already read in-memory bodies
     except httpx.RequestNotRead:
-        stream: Any = request.stream
+        pass
+    stream: Any = request.stream
+    if isinstance(stream, httpx.ByteStream):
+        return b"".join(stream)
+    if b"chunked" in request.headers.get("transfer-encoding", "").lower().encode():
         return stream  # type: ignore[no-any-return]
+    return _RawBody(stream)

@@ -116,9 +116,10 @@ HttpImplementation = Literal["auto", "httpx"]
 
 #: Characters httpx's URL parser leaves as they are in a path (its ``PATH_SAFE`` plus the
 #: unreserved set): a path made only of these needs no parse to become an ``httpx.URL``.
-_PLAIN_PATH_CHARS: Final = "".join(
-    chr(i) for i in range(0x21, 0x7F) if chr(i) not in '"#<>?`{}'
-)
+_PLAIN_PATH_CHARS: Final = "".join(chr(i) for i in range(0x21, 0x7F) if chr(i) not in '"#<>?`{}')
+
+
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
 def _parsed(url: httpx.URL) -> Any:
@@ -460,8 +461,11 @@ class Transport:
             response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
             if "set-cookie" in response.headers:  # httpx would parse even without one
                 client.cookies.extract_cookies(response)
-            response.history = list(history)
-            if not (client.follow_redirects and response.has_redirect_location):
+            if history:
+                response.history = list(history)
+            if response.status_code not in _REDIRECTS or not (
+                client.follow_redirects and response.has_redirect_location
+            ):
                 return response
             # httpx's own redirect rules (method, body and credentials across origins).
             request = client._build_redirect_request(request, response)
