@@ -10,6 +10,7 @@ helpers are in ``_driver.py``.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -71,6 +72,34 @@ def run_driver(python: Path | str, driver: Path, arguments: Sequence[str]) -> Re
         raise RuntimeError(f"{driver.name} failed ({done.returncode}):\n{done.stderr}")
     result: Result = json.loads(done.stdout)
     return result
+
+
+def run_job(python: str, driver: Path, job: Result, *, peer: bool) -> Result:
+    """Run a driver that takes one JSON job as its argument (the Doover benchmarks' drivers).
+
+    Args:
+        python: The interpreter to run the driver with.
+        driver: The driver script.
+        job: The job, passed as JSON.
+        peer: Whether it is the peer's driver, whose ``pydoover`` must be an installed
+            package (under ``site-packages``), never this repository.
+
+    Raises:
+        RuntimeError: The driver failed, or the peer's pydoover is not an installed package.
+    """
+    result = run_driver(python, driver, [json.dumps(job)])
+    if peer and "site-packages" not in Path(result["module"]).parts:
+        raise RuntimeError(f"the peer driver imported pydoover from {result['module']}")
+    return result
+
+
+def add_peer_python(parser: argparse.ArgumentParser, peer: str) -> None:
+    """Add ``--peer-python``: the python whose environment holds ``peer``; default this one."""
+    parser.add_argument(
+        "--peer-python",
+        default=sys.executable,
+        help=f"the python whose environment holds {peer} (default: this one)",
+    )
 
 
 def peer_venv_python(venv: Path, requirement: str) -> Path:

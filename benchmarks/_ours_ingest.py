@@ -17,11 +17,8 @@ Usage: ``python -I _ours_ingest.py JOB_JSON``
 
 from __future__ import annotations
 
-import json
-import platform
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +27,9 @@ import anyio
 import pydoover_anyio
 from pydoover_anyio import AsyncDataClient, BatchMutationItem, DataClient, IngestReport
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-
-Job = dict[str, Any]
-Result = dict[str, Any]
-
-
-def payload(seq: int) -> dict[str, Any]:
-    """Message ``seq``'s data (the same in both drivers; over 50 bytes, so gzipped)."""
-    return {"seq": seq, "rpm": 1400 + seq % 97, "temp_c": 21.5, "status": "running"}
+sys.path.append(str(Path(__file__).resolve().parent))  # last: for _driver only
+import _driver
+from _driver import Job, Result, payload
 
 
 def _options(job: Job) -> dict[str, Any]:
@@ -97,19 +88,14 @@ def run_sync(job: Job) -> Result:
 
 def main() -> None:
     """Run the job, print the JSON result."""
-    if REPOSITORY not in Path(pydoover_anyio.__file__).resolve().parents:
-        sys.exit(f"pydoover_anyio was imported from {pydoover_anyio.__file__}, not {REPOSITORY}")
-    job: Job = json.loads(sys.argv[1])
+    _driver.require_inside(pydoover_anyio.__file__, _driver.REPOSITORY, "the repository")
+    job = _driver.read_job()
     if job["mode"] == "sync":
         result = run_sync(job)
     else:
         result = anyio.run(run_async, job, backend=job["backend"])
-    result.update(
-        module=pydoover_anyio.__file__,
-        python=platform.python_version(),
-        versions={name: version(name) for name in ("anyio", "trio", "httpx", "msgspec")},
-    )
-    print(json.dumps(result))
+    result.update(_driver.identity(pydoover_anyio.__file__, "anyio", "trio", "httpx", "msgspec"))
+    _driver.emit(result)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ process and a GIL of its own, as the peer does, and does not compete with the em
 server thread. Exits with an error unless ``gps_tracker`` is this repository's. Prints one
 JSON object::
 
-    {"elapsed": seconds, "uuids": [...], "module": path, "backend": "asyncio",
-     "concurrency": 16, "connection_layer": "AnyioHTTPTransport", "python": "3.11.7"}
+    {"elapsed": seconds, "uuids": [...], "backend": "asyncio", "concurrency": 16,
+     "connection_layer": "AnyioHTTPTransport", "module": path, "python": "3.11.7",
+     "versions": {"anyio": ..., "trio": ..., "httpx": ..., "httptools": ...}}
 
 Usage: ``python -I _ours_locations.py URL USERNAME PASSWORD DEVICE_ID MAX_COUNT
 CONCURRENCY BACKEND``
@@ -15,8 +16,6 @@ CONCURRENCY BACKEND``
 
 from __future__ import annotations
 
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ import anyio
 import gps_tracker
 from gps_tracker import AsyncClient, Config
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.append(str(Path(__file__).resolve().parent))  # last: for _driver only
+import _driver
 
 
 async def _run(
@@ -46,22 +46,19 @@ async def _run(
     return {
         "elapsed": elapsed,
         "uuids": [str(location.uuid) for location in locations],
-        "module": gps_tracker.__file__,
         "concurrency": concurrency,
         "connection_layer": layer,
-        "python": platform.python_version(),
     }
 
 
 def main() -> None:
     """Check that our package is the one imported, run on the backend asked, print JSON."""
     url, username, password, device_id, max_count, concurrency, backend = sys.argv[1:]
-    module = Path(gps_tracker.__file__).resolve()
-    if not module.is_relative_to(REPOSITORY):
-        sys.exit(f"gps_tracker was imported from {module}, not from the repository {REPOSITORY}")
+    _driver.require_inside(gps_tracker.__file__, _driver.REPOSITORY, "the repository")
     arguments = (url, username, password, int(device_id), int(max_count), int(concurrency))
     result = anyio.run(_run, *arguments, backend=backend)
-    json.dump({**result, "backend": backend}, sys.stdout)
+    identity = _driver.identity(gps_tracker.__file__, "anyio", "trio", "httpx", "httptools")
+    _driver.emit({**result, "backend": backend, **identity})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Peer driver for ``benchmarks/ingest.py``: write N messages with pydoover 1.18.3, print JSON.
 
-The counterpart of ``_ours_ingest.py``. It imports nothing from this repository and runs
-in a process of its own (``-I``, outside the repository). The job's ``mode``:
+The counterpart of ``_ours_ingest.py``. It imports nothing from this repository but
+``_driver.py`` (standard library only) and runs in a process of its own (``-I``, outside
+the repository). The job's ``mode``:
 
 * ``create``: ``create_message`` calls, ``concurrency`` worker tasks sharing one
   ``AsyncDataClient`` (aiohttp), each taking the next sequence number;
@@ -17,25 +18,19 @@ Usage: ``python -I _peer_ingest.py JOB_JSON``
 from __future__ import annotations
 
 import asyncio
-import json
-import platform
 import sys
 import time
 from collections.abc import Iterator
-from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pydoover  # type: ignore[import-untyped]  # (pydoover ships no type information)
 import pydoover.api  # type: ignore[import-untyped]
 from pydoover.models.data import BatchMutationItem  # type: ignore[import-untyped]
 
-Job = dict[str, Any]
-Result = dict[str, Any]
-
-
-def payload(seq: int) -> dict[str, Any]:
-    """Message ``seq``'s data (the same in both drivers; over 50 bytes, so gzipped)."""
-    return {"seq": seq, "rpm": 1400 + seq % 97, "temp_c": 21.5, "status": "running"}
+sys.path.append(str(Path(__file__).resolve().parent))  # last: for _driver only
+import _driver
+from _driver import Job, Result, payload
 
 
 async def _warm_up(client: Any, job: Job) -> None:
@@ -93,14 +88,10 @@ async def run(job: Job) -> Result:
 
 def main() -> None:
     """Run the job, print the JSON result."""
-    job: Job = json.loads(sys.argv[1])
+    job = _driver.read_job()
     result = asyncio.run(run(job))
-    result.update(
-        module=pydoover.__file__,
-        python=platform.python_version(),
-        versions={name: version(name) for name in ("pydoover", "aiohttp")},
-    )
-    print(json.dumps(result))
+    result.update(_driver.identity(pydoover.__file__, "pydoover", "aiohttp"))
+    _driver.emit(result)
 
 
 if __name__ == "__main__":

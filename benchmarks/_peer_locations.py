@@ -4,7 +4,8 @@ Run by ``benchmarks/locations.py`` with the peer venv's python (``-I``, outside 
 so ``import gps_tracker`` is the PyPI package, never this repository's. Uses the peer's
 ``AsyncClient`` on asyncio, as Home Assistant does. Prints one JSON object::
 
-    {"elapsed": seconds, "uuids": [...], "module": path, "version": "0.9.2", "python": "3.11.7"}
+    {"elapsed": seconds, "uuids": [...], "module": path, "python": "3.11.7",
+     "versions": {"gps-tracker": "0.9.2", "aiohttp": ...}}
 
 Usage: ``python -I _peer_locations.py URL USERNAME PASSWORD DEVICE_ID MAX_COUNT``
 """
@@ -12,17 +13,17 @@ Usage: ``python -I _peer_locations.py URL USERNAME PASSWORD DEVICE_ID MAX_COUNT`
 from __future__ import annotations
 
 import asyncio
-import json
-import platform
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import gps_tracker
 from gps_tracker import AsyncClient, Config
+
+sys.path.append(str(Path(__file__).resolve().parent))  # last: for _driver only
+import _driver
 
 
 async def _run(
@@ -38,21 +39,15 @@ async def _run(
     return {
         "elapsed": elapsed,
         "uuids": [str(location.uuid) for location in locations],
-        "module": gps_tracker.__file__,
-        "version": version("gps-tracker"),
-        "python": platform.python_version(),
-        "aiohttp": version("aiohttp"),
     }
 
 
 def main() -> None:
     """Check that the peer package is the one imported, run, print the JSON result."""
     url, username, password, device_id, max_count = sys.argv[1:]
-    module = Path(gps_tracker.__file__).resolve()
-    if not module.is_relative_to(Path(sys.prefix).resolve()):
-        sys.exit(f"gps_tracker was imported from {module}, not from the venv {sys.prefix}")
+    _driver.require_inside(gps_tracker.__file__, Path(sys.prefix), "the venv")
     result = asyncio.run(_run(url, username, password, int(device_id), int(max_count)))
-    json.dump(result, sys.stdout)
+    _driver.emit({**result, **_driver.identity(gps_tracker.__file__, "gps-tracker", "aiohttp")})
 
 
 if __name__ == "__main__":

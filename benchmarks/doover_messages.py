@@ -31,35 +31,42 @@ Usage: ``python benchmarks/doover_messages.py [--rounds R] [--messages N] [--con
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import _harness
 import httpx
+from _harness import (
+    HERE,
+    Result,
+    ServerClock,
+    add_peer_python,
+    load_average,
+    load_change,
+    machine,
+    now,
+    rotated,
+    ruled,
+    run_job,
+    source_revision,
+)
 
 from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.emulator._emulator import THREAD_NAME
 
-HERE = Path(__file__).resolve().parent
-REPOSITORY = HERE.parent
 OURS_DRIVER = HERE / "_ours_doover.py"
 PEER_DRIVER = HERE / "_peer_doover.py"
 
 Job = dict[str, Any]
-Result = dict[str, Any]
 
 OURS_ASYNCIO, OURS_TRIO, PEER_ASYNCIO = "ours asyncio", "ours trio", "pydoover asyncio"
 OURS_ASYNC, OURS_SYNC = "ours AsyncDataClient", "ours DataClient"
@@ -92,26 +99,8 @@ class Run:
     extra: Result = field(default_factory=dict)
 
 
-@dataclass
-class Series:
-    """The runs of one row over all rounds."""
-
-    runs: list[Run] = field(default_factory=list)
-
-    def median(self, value: Callable[[Run], float]) -> float:
-        """The median of ``value`` over the runs."""
-        return statistics.median(value(run) for run in self.runs)
-
-    @property
-    def time(self) -> float:
-        """Median wall time of the timed part, seconds."""
-        return self.median(lambda run: run.elapsed)
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the wall times."""
-        times = [run.elapsed for run in self.runs]
-        return (max(times) - min(times)) / self.time
+class Series(_harness.Series[Run]):
+    """The runs of one row over all rounds (``time``, ``spread``, ``median``, ...)."""
 
     @property
     def per_request(self) -> float:
@@ -131,58 +120,6 @@ class Series:
     def worst(self, check: str) -> int:
         """The worst (largest) value of a correctness count over the runs."""
         return max(run.checks.get(check, 0) for run in self.runs)
-
-
-# -- subprocesses --------------------------------------------------------------------
-
-
-def isolated_environment() -> dict[str, str]:
-    """This process's environment without anything that could redirect imports."""
-    drop = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV"}
-    return {key: value for key, value in os.environ.items() if key not in drop}
-
-
-def run_driver(python: str, driver: Path, job: Job) -> Result:
-    """Run one job in a fresh isolated subprocess (``-I``, outside the repository).
-
-    Raises:
-        RuntimeError: the driver failed, or the peer driver's pydoover is not an installed
-            package.
-    """
-    with tempfile.TemporaryDirectory() as outside:
-        done = subprocess.run(
-            [python, "-I", driver, json.dumps(job)],
-            cwd=outside,
-            env=isolated_environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"{driver.name} failed ({done.returncode}):\n{done.stderr}")
-    result: Result = json.loads(done.stdout)
-    if driver == PEER_DRIVER and "site-packages" not in Path(result["module"]).parts:
-        raise RuntimeError(f"the peer driver imported pydoover from {result['module']}")
-    return result
-
-
-class ServerClock:
-    """CPU time of the emulator's server thread (its POSIX thread CPU clock, ns resolution)."""
-
-    def __init__(self) -> None:
-        threads = [t for t in threading.enumerate() if t.name == THREAD_NAME]
-        self._clock: int | None = None
-        if threads and threads[0].ident is not None and hasattr(time, "pthread_getcpuclockid"):
-            self._clock = time.pthread_getcpuclockid(threads[0].ident)
-
-    @property
-    def available(self) -> bool:
-        """Whether the clock can be read."""
-        return self._clock is not None
-
-    def seconds(self) -> float:
-        """User + system CPU seconds of the server thread so far (0 when unavailable)."""
-        return 0.0 if self._clock is None else time.clock_gettime(self._clock)
 
 
 # -- the emulator's data and the correctness checks --------------------------------------
@@ -269,7 +206,7 @@ class Bench:
         self.args = args
         self.emulator = emulator
         self.plan = plan
-        self.clock = ServerClock()
+        self.clock = ServerClock(THREAD_NAME)
         self.results: dict[tuple[str, str], Series] = {}
         self.info: dict[str, Result] = {}
         self._channels = 0
@@ -284,7 +221,7 @@ class Bench:
         )
         self.emulator.requests.clear()
         server = self.clock.seconds()
-        result = run_driver(python, driver, job)
+        result = run_job(python, driver, job, peer=not row.ours)
         server = self.clock.seconds() - server
         self.info.setdefault("ours" if row.ours else "peer", {}).update(result)
         run = Run(
@@ -397,12 +334,6 @@ def prepare(emulator: DooverEmulator, args: argparse.Namespace, workdir: Path) -
     )
 
 
-def rotated(rows: Sequence[Row], round_number: int) -> list[Row]:
-    """``rows`` starting at a different one each round."""
-    first = round_number % len(rows)
-    return [*rows[first:], *rows[:first]]
-
-
 def run_rounds(bench: Bench, args: argparse.Namespace) -> None:
     """Every selected row of every section once per round, rotating the order."""
     concurrencies = sorted({1, args.concurrency})
@@ -459,8 +390,7 @@ def report_create(bench: Bench, args: argparse.Namespace) -> list[str]:
     )
     lines = [
         f"(a) create_message: {args.messages:,} messages per run, each run into a fresh channel",
-        header,
-        "-" * len(header),
+        *ruled(header),
     ]
     failures = []
     for concurrency in sorted({1, args.concurrency}):
@@ -506,8 +436,7 @@ def report_list(bench: Bench, args: argparse.Namespace) -> list[str]:
         f"with before=, {bench.plan.body_size / 1024:,.0f} KiB of JSON per page",
         "    ms/page = the walk's wall time / pages; median, slowest = single pages (ms); "
         "cli CPU, in GC, srv CPU = ms per page",
-        header,
-        "-" * len(header),
+        *ruled(header),
     ]
     failures = []
     for row in CREATE_ROWS:
@@ -539,8 +468,7 @@ def report_list(bench: Bench, args: argparse.Namespace) -> list[str]:
         f"decoding alone: the same captured page ({args.page_size:,} messages), each library's "
         f"own model decoding in its own process, median of {args.decode_repeats} x "
         f"{args.decode_loops} decodes per run",
-        header,
-        "-" * len(header),
+        *ruled(header),
     ]
     digests = set()
     for row, walk in zip(DECODE_ROWS, (OURS_ASYNCIO, PEER_ASYNCIO), strict=True):
@@ -577,8 +505,7 @@ def report_sync(bench: Bench, args: argparse.Namespace) -> list[str]:
     )
     lines = [
         f"(c) sync facade: {args.calls:,} sequential fetch_message calls of one small message",
-        header,
-        "-" * len(header),
+        *ruled(header),
     ]
     for row in CALL_ROWS:
         series = bench.results["calls", row.label]
@@ -612,45 +539,10 @@ def report_sync(bench: Bench, args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def source_revision() -> str:
-    """The repository's commit, ``-dirty`` when the work tree has changes (or ``unknown``)."""
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return described.stdout.strip()
-
-
-def cpu_model() -> str:
-    """The CPU model name from ``/proc/cpuinfo`` (or the platform's processor string)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    try:
-        return " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def preamble(bench: Bench, args: argparse.Namespace, load_before: str) -> list[str]:
     """Date, machine, load, versions and settings, printed above the tables."""
     ours, peer = bench.info.get("ours", {}), bench.info.get("peer", {})
     ours_versions, peer_versions = ours.get("versions", {}), peer.get("versions", {})
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     pinning = (
         "emulator thread on CPU 0, every client process on CPU 1"
         if args.pin
@@ -660,11 +552,9 @@ def preamble(bench: Bench, args: argparse.Namespace, load_before: str) -> list[s
     return [
         "Doover data client: pydoover_anyio (this repository) vs pydoover 1.18.3 (peer), "
         "same emulator",
-        f"date:      {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, source {source_revision()}",
-        f"machine:   {platform.system()} {platform.release()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs ({usable} usable), {cpu_model()}, "
-        f"{platform.python_implementation()} {platform.python_version()}",
-        f"load:      {load_before} before, {load_average()} after (1/5/15 min)",
+        f"date:      {now()}, source {source_revision()}",
+        f"machine:   {machine()}",
+        f"load:      {load_change(load_before)}",
         f"ours:      pydoover_anyio (CPython {ours.get('python', '?')}), anyio "
         f"{ours_versions.get('anyio', '?')}, trio {ours_versions.get('trio', '?')}, httpx "
         f"{ours_versions.get('httpx', '?')} over {ours.get('connection_layer', '?')}, msgspec "
@@ -704,11 +594,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--calls", type=int, default=1000, help="fetch_message calls per run (default 1000)")
     add("--bridge-calls", type=int, default=5000, help="no-op bridge calls (default 5000)")
     add("--pin", action="store_true", help="emulator on CPU 0, clients on CPU 1")
-    add(
-        "--peer-python",
-        default=sys.executable,
-        help="the python whose environment holds pydoover 1.18.3 (default: this one)",
-    )
+    add_peer_python(parser, "pydoover 1.18.3")
     add(
         "--only",
         default=",".join(SECTIONS),

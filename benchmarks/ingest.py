@@ -38,34 +38,40 @@ Usage: ``python benchmarks/ingest.py [--messages N] [--rounds R] [--fault-rounds
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
-import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
+from operator import attrgetter
 from typing import Any
+
+import _harness
+from _harness import (
+    HERE,
+    Result,
+    ServerClock,
+    add_peer_python,
+    load_average,
+    load_change,
+    machine,
+    now,
+    rotated,
+    run_job,
+    source_revision,
+    verdict,
+)
 
 from pydoover_anyio._emulation import Fault, FaultKind
 from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.emulator._emulator import THREAD_NAME
 
-HERE = Path(__file__).resolve().parent
 OURS_DRIVER = HERE / "_ours_ingest.py"
 PEER_DRIVER = HERE / "_peer_ingest.py"
 FAULT_PATH = "/api/agents/"  # every data write, single creates and batches alike
 TARGET_SPEEDUP = 5.0
 
 Job = dict[str, Any]
-Result = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -102,67 +108,12 @@ class Run:
     report_matches: bool | None  # ours only: report == what the server holds
 
 
-@dataclass
-class Series:
-    """The runs of one row in one section."""
+class Series(_harness.Series[Run]):
+    """The runs of one row in one section (``time``, ``spread``, ``median``)."""
 
-    runs: list[Run] = field(default_factory=list)
-
-    def median(self, name: str) -> float:
+    def median_of(self, name: str) -> float:
         """The median of one attribute over the runs."""
-        return statistics.median(getattr(run, name) for run in self.runs)
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the wall times."""
-        times = [run.elapsed for run in self.runs]
-        return (max(times) - min(times)) / self.median("elapsed")
-
-
-# -- subprocesses and clocks --------------------------------------------------------------
-
-
-def isolated_environment() -> dict[str, str]:
-    """This process's environment without anything that could redirect imports."""
-    drop = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV"}
-    return {key: value for key, value in os.environ.items() if key not in drop}
-
-
-def run_driver(python: str, driver: Path, job: Job) -> Result:
-    """Run one job in a fresh isolated subprocess (``-I``, outside the repository).
-
-    Raises:
-        RuntimeError: The driver failed, or the peer's pydoover is not an installed package.
-    """
-    with tempfile.TemporaryDirectory() as outside:
-        done = subprocess.run(
-            [python, "-I", driver, json.dumps(job)],
-            cwd=outside,
-            env=isolated_environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"{driver.name} failed ({done.returncode}):\n{done.stderr}")
-    result: Result = json.loads(done.stdout)
-    if driver == PEER_DRIVER and "site-packages" not in Path(result["module"]).parts:
-        raise RuntimeError(f"the peer driver imported pydoover from {result['module']}")
-    return result
-
-
-class ServerClock:
-    """CPU seconds of the emulator's server thread (its POSIX thread CPU clock)."""
-
-    def __init__(self) -> None:
-        threads = [t for t in threading.enumerate() if t.name == THREAD_NAME]
-        self._clock: int | None = None
-        if threads and threads[0].ident is not None and hasattr(time, "pthread_getcpuclockid"):
-            self._clock = time.pthread_getcpuclockid(threads[0].ident)
-
-    def seconds(self) -> float:
-        """CPU seconds so far (0 when the clock cannot be read)."""
-        return 0.0 if self._clock is None else time.clock_gettime(self._clock)
+        return self.median(attrgetter(name))
 
 
 # -- the benchmark ------------------------------------------------------------------------
@@ -186,7 +137,7 @@ class Bench:
         self.args = args
         self.emulator = emulator
         self.agent = emulator.default_agent_id
-        self.clock = ServerClock()
+        self.clock = ServerClock(THREAD_NAME)
         self.results: dict[tuple[str, str], Series] = {}
         self.info: dict[str, Result] = {}
         self.fault_kinds: Counter[str] = Counter()
@@ -221,7 +172,7 @@ class Bench:
             self.emulator.faults.set_error_rate(0.05, kinds=kinds, path=FAULT_PATH)
         self.emulator.requests.clear()
         server = self.clock.seconds()
-        result = run_driver(python, driver, job)
+        result = run_job(python, driver, job, peer=not row.ours)
         server = self.clock.seconds() - server
         if faults:
             time.sleep(self.args.stall)  # let stalled handlers finish before counting
@@ -272,12 +223,6 @@ def throughput_section(latency: float) -> str:
     return f"throughput, {latency * 1000:g} ms per request"
 
 
-def rotated(rows: tuple[Row, ...], number: int) -> list[Row]:
-    """``rows`` starting at a different one each round."""
-    shift = number % len(rows)
-    return list(rows[shift:] + rows[:shift])
-
-
 def run_rounds(bench: Bench, args: argparse.Namespace) -> None:
     """Throughput rounds first, then the fault rounds; progress on stderr."""
     for latency in args.latencies:
@@ -296,7 +241,8 @@ def run_rounds(bench: Bench, args: argparse.Namespace) -> None:
 
 
 def _rate(bench: Bench, section: str, row: Row) -> float:
-    return bench.args.messages / bench.results[section, row.label].median("elapsed")
+    messages: int = bench.args.messages
+    return messages / bench.results[section, row.label].time
 
 
 def report_throughput(bench: Bench, args: argparse.Namespace, latency: float) -> list[str]:
@@ -313,16 +259,15 @@ def report_throughput(bench: Bench, args: argparse.Namespace, latency: float) ->
         series = bench.results[section, row.label]
         ratio = _rate(bench, section, row) / base
         lines.append(
-            f"  {row.label:<34} {series.median('elapsed'):>7.3f} "
+            f"  {row.label:<34} {series.time:>7.3f} "
             f"{_rate(bench, section, row):>8,.0f} {ratio:>8.2f}x "
-            f"{series.median('served'):>9,.0f} {series.median('cpu'):>9.3f} "
-            f"{series.median('server_cpu'):>9.3f} {series.spread:>6.0%}"
+            f"{series.median_of('served'):>9,.0f} {series.median_of('cpu'):>9.3f} "
+            f"{series.median_of('server_cpu'):>9.3f} {series.spread:>6.0%}"
         )
     ours = _rate(bench, section, OURS_ASYNCIO) / base
-    verdict = "PASS" if ours >= TARGET_SPEEDUP else "FAIL"
     lines.append(
         f"  target: ours asyncio >= {TARGET_SPEEDUP:.0f}x pydoover's faster path "
-        f"({faster.label}, {base:,.0f} msg/s): {ours:.2f}x -> {verdict}"
+        f"({faster.label}, {base:,.0f} msg/s): {ours:.2f}x -> {verdict(ours >= TARGET_SPEEDUP)}"
     )
     others = ", ".join(
         f"{row.label} {_rate(bench, section, row) / base:.2f}x" for row in (OURS_TRIO, OURS_SYNC)
@@ -371,44 +316,10 @@ def report_faults(bench: Bench, args: argparse.Namespace) -> list[str]:
     )
     lines.append(
         "  target: ours (every row, every run) 0 duplicates, 0 lost, report = server -> "
-        f"{'PASS' if ours_ok else 'FAIL'}"
+        f"{verdict(ours_ok)}"
     )
     lines.append(f"  pydoover under the same faults (most over the runs): {peer_text}")
     return lines
-
-
-def source_revision() -> str:
-    """The repository's commit, ``-dirty`` when the work tree has changes (or ``unknown``)."""
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return described.stdout.strip()
-
-
-def cpu_model() -> str:
-    """The CPU model name from ``/proc/cpuinfo`` (or the platform's processor string)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    try:
-        return " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        return "unknown"
 
 
 def preamble(bench: Bench, load_before: str) -> list[str]:
@@ -417,11 +328,9 @@ def preamble(bench: Bench, load_before: str) -> list[str]:
     ours_versions, peer_versions = ours.get("versions", {}), peer.get("versions", {})
     return [
         "Bulk ingestion: pydoover_anyio client.ingest() vs pydoover 1.18.3, same emulator",
-        f"date:      {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, source {source_revision()}",
-        f"machine:   {platform.system()} {platform.release()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, {cpu_model()}, {platform.python_implementation()} "
-        f"{platform.python_version()}",
-        f"load:      {load_before} before, {load_average()} after (1/5/15 min)",
+        f"date:      {now()}, source {source_revision()}",
+        f"machine:   {machine()}",
+        f"load:      {load_change(load_before)}",
         f"ours:      pydoover_anyio, anyio {ours_versions.get('anyio', '?')}, trio "
         f"{ours_versions.get('trio', '?')}, httpx {ours_versions.get('httpx', '?')}, msgspec "
         f"{ours_versions.get('msgspec', '?')}; ingest(concurrency={bench.args.concurrency}), "
@@ -450,11 +359,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="0,0.02",
         help="seconds the emulator waits per request, one throughput section each (0,0.02)",
     )
-    add(
-        "--peer-python",
-        default=sys.executable,
-        help="the python whose environment holds pydoover 1.18.3 (default: this one)",
-    )
+    add_peer_python(parser, "pydoover 1.18.3")
     args = parser.parse_args(argv)
     args.latencies = [float(part) for part in args.latencies.split(",") if part.strip()]
     if not args.latencies or min(args.latencies) < 0:

@@ -24,27 +24,33 @@ Usage: ``python benchmarks/locations.py [--latency S] [--rounds R] [--concurrenc
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import version
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+
+import _harness
+from _harness import (
+    HERE,
+    REPOSITORY,
+    Result,
+    machine,
+    peer_venv_python,
+    rotated,
+    ruled,
+    run_driver,
+    source_revision,
+    verdict,
+)
 
 from gps_tracker.client.asynchronous import DEFAULT_MAX_CONCURRENCY
 from gps_tracker.emulator import InvoxiaEmulator, LoggedRequest, RequestLog
 
-HERE = Path(__file__).resolve().parent
-REPOSITORY = HERE.parent
 PEER_VENV = HERE / ".venv-peer"
 PEER_DRIVER = HERE / "_peer_locations.py"
 OURS_DRIVER = HERE / "_ours_locations.py"
@@ -52,9 +58,6 @@ PEER_REQUIREMENT = "gps-tracker==0.9.2"
 PAGE_SIZE = 20
 
 PEER = "peer (0.9.2)"
-
-#: A driver's JSON result: ``elapsed``, ``uuids``, ``module`` and version details.
-Result = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -102,27 +105,13 @@ class Run:
         return None if self.wave_sizes is None else len(self.wave_sizes)
 
 
-@dataclass
-class Series:
-    """The runs of one row in one scenario, over all rounds."""
-
-    runs: list[Run] = field(default_factory=list)
-
-    @property
-    def time(self) -> float:
-        """Median wall time in seconds."""
-        return statistics.median(run.elapsed for run in self.runs)
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the wall times."""
-        times = [run.elapsed for run in self.runs]
-        return (max(times) - min(times)) / self.time
+class Series(_harness.Series[Run]):
+    """The runs of one row in one scenario, over all rounds (``time``, ``spread``, ...)."""
 
     @property
     def requests(self) -> float:
         """Median number of requests."""
-        return statistics.median(run.requests for run in self.runs)
+        return self.median(lambda run: run.requests)
 
     @property
     def lost(self) -> int:
@@ -152,39 +141,8 @@ class Series:
 # -- subprocesses --------------------------------------------------------------------
 
 
-def peer_python() -> Path:
-    """Return the peer venv's python, creating the venv and installing the peer if needed.
-
-    Raises:
-        subprocess.CalledProcessError: ``venv`` or ``pip`` failed.
-    """
-    python = PEER_VENV / "bin" / "python"
-    probe = "import importlib.metadata as m; print(m.version('gps-tracker'))"
-    if python.exists():
-        found = subprocess.run(
-            [python, "-I", "-c", probe], capture_output=True, text=True, check=False
-        )
-        if found.returncode == 0 and found.stdout.strip() == PEER_REQUIREMENT.split("==")[1]:
-            return python
-    else:
-        print(f"creating {PEER_VENV} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", PEER_VENV], check=True)
-    print(f"installing {PEER_REQUIREMENT} into {PEER_VENV} ...", file=sys.stderr)
-    subprocess.run([python, "-m", "pip", "install", "-q", PEER_REQUIREMENT], check=True)
-    return python
-
-
-def isolated_environment() -> dict[str, str]:
-    """This process's environment without anything that could redirect imports."""
-    drop = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV"}
-    return {key: value for key, value in os.environ.items() if key not in drop}
-
-
-def run_driver(python: Path | str, driver: Path, arguments: list[str], home: Path) -> Result:
-    """Run a driver once in a subprocess; return its JSON result.
-
-    It runs isolated (``-I``: no PYTHON* variables, no script or working directory on
-    ``sys.path``) from a temporary directory outside the repository.
+def run_located(python: Path | str, driver: Path, arguments: list[str], home: Path) -> Result:
+    """Run a driver once (isolated, see ``_harness.run_driver``); return its JSON result.
 
     Args:
         python: The interpreter to run the driver with.
@@ -195,18 +153,7 @@ def run_driver(python: Path | str, driver: Path, arguments: list[str], home: Pat
     Raises:
         RuntimeError: The driver failed or imported a gps_tracker outside ``home``.
     """
-    with tempfile.TemporaryDirectory() as outside:
-        done = subprocess.run(
-            [python, "-I", driver, *arguments],
-            cwd=outside,
-            env=isolated_environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"{driver.name} failed ({done.returncode}):\n{done.stderr}")
-    result: Result = json.loads(done.stdout)
+    result = run_driver(python, driver, arguments)
     if not Path(result["module"]).resolve().is_relative_to(home.resolve()):
         raise RuntimeError(f"{driver.name} imported gps_tracker from {result['module']}")
     return result
@@ -215,14 +162,14 @@ def run_driver(python: Path | str, driver: Path, arguments: list[str], home: Pat
 def run_peer(python: Path, emulator: InvoxiaEmulator, device_id: int, max_count: int) -> Result:
     """Run the peer's ``get_locations`` once (``_peer_locations.py``, peer venv)."""
     arguments = [emulator.url, emulator.username, emulator.password, str(device_id)]
-    return run_driver(python, PEER_DRIVER, [*arguments, str(max_count)], PEER_VENV)
+    return run_located(python, PEER_DRIVER, [*arguments, str(max_count)], PEER_VENV)
 
 
 def run_ours(ours: Ours, emulator: InvoxiaEmulator, device_id: int, max_count: int) -> Result:
     """Run our ``get_locations`` once (``_ours_locations.py``, this process's python)."""
     arguments = [emulator.url, emulator.username, emulator.password, str(device_id)]
     arguments += [str(max_count), str(ours.concurrency), ours.backend]
-    return run_driver(sys.executable, OURS_DRIVER, arguments, REPOSITORY)
+    return run_located(sys.executable, OURS_DRIVER, arguments, REPOSITORY)
 
 
 # -- measuring -----------------------------------------------------------------------
@@ -345,10 +292,6 @@ def _target(scenario: Scenario, ours: Series, peer: Series) -> tuple[str, bool, 
     )
 
 
-def _verdict(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
-
-
 def report_scenario(
     scenario: Scenario, rows: list[Ours], results: dict[tuple[str, str], Series]
 ) -> list[str]:
@@ -362,12 +305,12 @@ def report_scenario(
     default = judged.concurrency == DEFAULT_MAX_CONCURRENCY
     which = "the default concurrency" if default else "set by --concurrency"
     lines.append(
-        f"  target ({goal}), judged on {judged.label} ({which}): {_verdict(passed)} ({figures})"
+        f"  target ({goal}), judged on {judged.label} ({which}): {verdict(passed)} ({figures})"
     )
     verdicts = []
     for ours in others:
         _, passed, figures = _target(scenario, series[ours], peer)
-        verdicts.append(f"{ours.label} {_verdict(passed)} ({figures})")
+        verdicts.append(f"{ours.label} {verdict(passed)} ({figures})")
     lines.append(f"  same target, other rows: {'; '.join(verdicts)}")
     for ours in rows:
         sizes = series[ours].median_run.wave_sizes
@@ -376,36 +319,19 @@ def report_scenario(
     return lines
 
 
-def source_revision() -> str:
-    """The repository's commit, ``-dirty`` when the work tree has changes (or ``unknown``)."""
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return described.stdout.strip()
-
-
 def preamble(args: argparse.Namespace, rows: list[Ours], ours: Result, peer: Result) -> list[str]:
     """Machine, versions and settings, printed above the table."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    peer_versions = peer["versions"]
     return [
         "get_locations: gps_tracker (this repo) vs gps-tracker 0.9.2 (peer)",
-        f"machine:  {platform.system()} {platform.release()} {platform.machine()}, "
-        f"cpu count {os.cpu_count()} ({usable} usable), "
-        f"{platform.python_implementation()} {platform.python_version()}",
+        f"machine:  {machine()}",
         f"ours:     AsyncClient(max_concurrency=C) under anyio.run, one subprocess per call "
         f"(CPython {ours['python']}); rows: {', '.join(row.label for row in rows)}",
         f"          source {source_revision()}, anyio {version('anyio')}, "
         f"trio {version('trio')}, httpx {version('httpx')} over {ours['connection_layer']} "
         f"(httptools {version('httptools')})",
-        f"peer:     gps-tracker {peer['version']} AsyncClient on asyncio, one subprocess per "
-        f"call (CPython {peer['python']}), aiohttp {peer['aiohttp']}",
+        f"peer:     gps-tracker {peer_versions['gps-tracker']} AsyncClient on asyncio, one "
+        f"subprocess per call (CPython {peer['python']}), aiohttp {peer_versions['aiohttp']}",
         f"emulator: thread of the benchmark process, {args.latency * 1000:g} ms latency per "
         f"request, page size {PAGE_SIZE}, uvicorn {version('uvicorn')}",
         f"rounds:   {args.rounds}, interleaved; wall ms = median, spread = (max-min)/median; "
@@ -449,7 +375,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run every scenario for every row over interleaved rounds and print the table."""
     args = parse_args(argv)
-    python = peer_python()
+    python = peer_venv_python(PEER_VENV, PEER_REQUIREMENT)
     rows = [
         Ours("asyncio", args.concurrency),
         Ours("trio", args.concurrency),
@@ -468,8 +394,7 @@ def main(argv: list[str] | None = None) -> None:
             newest = emulator.state.locations(device_id)[: scenario.max_count]
             cases.append((scenario, device_id, [item["uuid"] for item in newest]))
         for round_number in range(args.rounds):
-            first = round_number % len(labels)
-            order = labels[first:] + labels[:first]
+            order = rotated(labels, round_number)
             for scenario, device_id, expected in cases:
                 calls: dict[str, Callable[[], Result]] = {
                     PEER: partial(run_peer, python, emulator, device_id, scenario.max_count)
@@ -487,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"{run.elapsed * 1000:,.0f} ms, {run.requests} requests",
                         file=sys.stderr,
                     )
-    lines = [*preamble(args, rows, info["ours"], info[PEER]), "", _HEADER, "-" * len(_HEADER)]
+    lines = [*preamble(args, rows, info["ours"], info[PEER]), "", *ruled(_HEADER)]
     for scenario in SCENARIOS:
         lines += report_scenario(scenario, rows, results)
         lines.append("")
