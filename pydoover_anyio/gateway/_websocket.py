@@ -172,9 +172,9 @@ class WebSocket:
             if (first == 0x81 or first == 0x82) and plain and fragments is None:
                 messages.append(data[start:stop])
             else:
-                self._proto.receive_data(data[pos:stop])
-                self._process(self._proto.events_received(), messages)
                 proto = self._proto
+                proto.receive_data(data[pos:stop])
+                self._process(proto.events_received(), messages)
                 if proto.close_rcvd is not None or proto.parser_exc is not None:
                     self._delegated = True  # websockets now discards what follows
                 if self._delegated:
