@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-import anyio
 import pytest
+from gateway_support import STEADY, next_of, running_emulator
 
 from pydoover_anyio import (
     AggregateUpdate,
     AlarmTrigger,
     AsyncDataClient,
     ChannelSync,
-    GatewaySettings,
     MessageCreate,
 )
 from pydoover_anyio.emulator import DooverEmulator
@@ -22,28 +20,17 @@ from pydoover_anyio.models import AlarmState, Condition
 pytestmark = pytest.mark.anyio
 
 CHANNEL = "tank"
-FAST = GatewaySettings(ping_interval=1.0, ping_timeout=1.0, open_timeout=3.0, close_timeout=0.5)
 
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    with DooverEmulator(messages_update_aggregate=True) as emulator:
-        emulator.state.create_channel(emulator.default_agent_id, CHANNEL)
-        yield emulator
-
-
-async def next_of(events: Any, kind: type, within: float = 5.0) -> Any:
-    """The next event, which must be a ``kind``."""
-    with anyio.fail_after(within):
-        event = await events.__anext__()
-    assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
-    return event
+    yield from running_emulator(CHANNEL, messages_update_aggregate=True)
 
 
 async def test_messages_crossing_a_threshold_trigger_alarm_then_ok(emu: DooverEmulator) -> None:
     agent = emu.default_agent_id
     async with AsyncDataClient(base_url=emu.url, token=emu.token) as client:
-        client.gateway_settings = FAST
+        client.gateway_settings = STEADY
         created = await client.create_alarm(agent, CHANNEL, "hot", "sensors.temp", "gt", 80)
         assert created.state is AlarmState.NoData
         async with client.subscribe(agent, CHANNEL) as events:
@@ -86,7 +73,7 @@ async def test_messages_crossing_a_threshold_trigger_alarm_then_ok(emu: DooverEm
 async def test_aggregate_patches_drive_a_pending_multi_condition_alarm(emu: DooverEmulator) -> None:
     agent = emu.default_agent_id
     async with AsyncDataClient(base_url=emu.url, token=emu.token) as client:
-        client.gateway_settings = FAST
+        client.gateway_settings = STEADY
         conditions = [
             Condition.compare("level", "gt", "limit", offset=5),
             Condition.time_of_day(0, 86_400_000),  # the whole day
@@ -130,7 +117,7 @@ async def test_aggregate_patches_drive_a_pending_multi_condition_alarm(emu: Doov
 async def test_disabled_alarms_and_logged_aggregate_writes(emu: DooverEmulator) -> None:
     agent = emu.default_agent_id
     async with AsyncDataClient(base_url=emu.url, token=emu.token) as client:
-        client.gateway_settings = FAST
+        client.gateway_settings = STEADY
         off = await client.create_alarm(agent, CHANNEL, "off", "v", "ge", 1, enabled=False)
         on = await client.create_alarm(agent, CHANNEL, "on", "v", "ge", 1)
         async with client.subscribe(agent, CHANNEL) as events:

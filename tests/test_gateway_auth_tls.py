@@ -9,11 +9,11 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import anyio
 import pytest
 import trustme
+from gateway_support import CHANNEL, STEADY, next_of, running_emulator
 
 from pydoover_anyio import (
     AsyncDataClient,
@@ -27,30 +27,10 @@ from pydoover_anyio.emulator import DooverEmulator
 
 pytestmark = pytest.mark.anyio
 
-CHANNEL = "telemetry"
-FAST = GatewaySettings(
-    ping_interval=1.0,
-    ping_timeout=1.0,
-    open_timeout=3.0,
-    close_timeout=0.5,
-    reconnect_base=0.01,
-    reconnect_cap=0.05,
-)
-
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    with DooverEmulator() as emulator:
-        emulator.state.create_channel(emulator.default_agent_id, CHANNEL)
-        yield emulator
-
-
-async def next_of(events: Any, kind: type, within: float = 5.0) -> Any:
-    """The next event, which must be a ``kind``."""
-    with anyio.fail_after(within):
-        event = await events.__anext__()
-    assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
-    return event
+    yield from running_emulator()
 
 
 def upgrades(emu: DooverEmulator) -> list[tuple[str | None, int]]:
@@ -74,7 +54,7 @@ async def test_reconnect_refreshes_an_expiring_token_before_connecting(
         clock=lambda: time.time() + offset[0],
     )
     async with auth, AsyncDataClient(base_url=emu.url, auth=auth) as client:
-        client.gateway_settings = FAST
+        client.gateway_settings = STEADY
         async with client.subscribe(agent, CHANNEL) as events:
             await next_of(events, ChannelSync)
             assert upgrades(emu) == [(old, 101)]
@@ -106,7 +86,7 @@ async def test_a_refused_token_is_refreshed_once_and_the_reconnect_uses_the_new_
         token=old, data_base_url=emu.url, client_id=emu.client_id, client_secret=emu.client_secret
     )
     async with auth, AsyncDataClient(base_url=emu.url, auth=auth) as client:
-        client.gateway_settings = FAST
+        client.gateway_settings = STEADY
         async with client.subscribe(agent, CHANNEL) as events:
             await next_of(events, ChannelSync)
             emu.revoke_token(old)  # revoked early: the client cannot know before it asks
@@ -161,7 +141,7 @@ async def test_subscribe_over_wss_with_a_trusted_ca(
 async def test_wss_verifies_the_server_certificate(tls_emu: DooverEmulator) -> None:
     emu = tls_emu
     async with AsyncDataClient(base_url=emu.url, token=emu.token) as client:
-        client.gateway_settings = FAST  # default context: the test CA is not trusted
+        client.gateway_settings = STEADY  # default context: the test CA is not trusted
         with anyio.move_on_after(0.5) as scope:
             async with client.subscribe(emu.default_agent_id, CHANNEL):
                 pytest.fail("subscribed to a server with an untrusted certificate")

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from gateway_support import CHANNEL, FAST, next_of, running_emulator
 
 from pydoover_anyio import (
     AggregateUpdate,
@@ -20,7 +21,6 @@ from pydoover_anyio import (
     ChannelUnsubscription,
     EventsDropped,
     GatewayError,
-    GatewaySettings,
     MessageCreate,
     MessageUpdate,
     OneShotMessage,
@@ -32,22 +32,10 @@ from pydoover_anyio.emulator._alarms import build_alarm
 
 pytestmark = pytest.mark.anyio
 
-CHANNEL = "telemetry"
-FAST = GatewaySettings(
-    ping_interval=0.1,
-    ping_timeout=0.25,
-    open_timeout=3.0,
-    close_timeout=0.5,
-    reconnect_base=0.01,
-    reconnect_cap=0.05,
-)
-
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    with DooverEmulator() as emulator:
-        emulator.state.create_channel(emulator.default_agent_id, CHANNEL)
-        yield emulator
+    yield from running_emulator()
 
 
 @pytest.fixture
@@ -60,14 +48,6 @@ async def client_for(emu: DooverEmulator, **kw: Any) -> AsyncIterator[AsyncDataC
     async with AsyncDataClient(base_url=emu.url, token=emu.token, **kw) as client:
         client.gateway_settings = FAST
         yield client
-
-
-async def next_of(events: Any, kind: type, within: float = 5.0) -> Any:
-    """The next event, which must be a ``kind``."""
-    with anyio.fail_after(within):
-        event = await events.__anext__()
-    assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
-    return event
 
 
 async def test_gateway_url_defaults_from_base_url(emu: DooverEmulator) -> None:

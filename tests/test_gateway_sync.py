@@ -9,32 +9,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from gateway_support import CHANNEL, FAST, running_emulator
 
 from pydoover_anyio import (
     ChannelSync,
     DataClient,
-    GatewaySettings,
     MessageCreate,
     OneShotMessage,
 )
 from pydoover_anyio.emulator import DooverEmulator
 
-CHANNEL = "telemetry"
-FAST = GatewaySettings(
-    ping_interval=0.1,
-    ping_timeout=0.25,
-    open_timeout=3.0,
-    close_timeout=0.5,
-    reconnect_base=0.01,
-    reconnect_cap=0.05,
-)
-
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    with DooverEmulator() as emulator:
-        emulator.state.create_channel(emulator.default_agent_id, CHANNEL)
-        yield emulator
+    yield from running_emulator()
 
 
 @pytest.fixture
