@@ -35,7 +35,12 @@ import anyio.abc
 import anyio.lowlevel
 
 from pydoover_anyio.auth import AsyncAuth
-from pydoover_anyio.errors import DooverAPIError, TokenRefreshError, error_for_status
+from pydoover_anyio.errors import (
+    DooverAPIError,
+    DooverConnectionError,
+    TokenRefreshError,
+    error_for_status,
+)
 from pydoover_anyio.runtime import ClientClosedError
 
 from . import _protocol as pr
@@ -302,6 +307,15 @@ class GatewaySession:
                     ssl_context=settings.ssl_context,
                     max_size=settings.max_message_size,
                 )
+            except ssl.SSLCertVerificationError as exc:
+                # The server's identity is wrong, not its availability: retrying cannot help.
+                error = DooverConnectionError(
+                    f"TLS certificate check failed for {self.url}: {exc.verify_message}",
+                    method="GET",
+                    url=self.url,
+                )
+                error.__cause__ = exc
+                raise _Fatal(error) from None
             except HandshakeRejected as exc:
                 if exc.status == 401 and not refreshed:
                     refreshed = True
