@@ -434,3 +434,30 @@ async def test_verify_trusts_a_private_ca(
     ) as client:
         with pytest.raises(DooverConnectionError):  # the system trust store refuses it
             await client.fetch_channel(agent, "anything")
+
+
+async def test_tls_bodies_keep_alive_and_refusal_are_the_same(authority: trustme.CA) -> None:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    async with serve(bodies, tls=server_context) as server:
+        base = f"https://127.0.0.1:{server.port}"
+        results = []
+        for path in PATHS:
+            transport = make(path, base, verify=client_context, follow_redirects=True)
+            seen = [
+                outcome(await transport.send(Request("GET", target)))
+                for target in ("/big", "/chunked", "/gzip", "/204", "/redirect", "/big")
+            ]
+            results.append(seen)
+            await transport.aclose()
+            refusing = make(path, base, retry=RetryPolicy(max_retries=0))
+            with pytest.raises(UnreachableError) as caught:
+                await refusing.send(Request("GET", "/x"))
+            assert caught.value.kind == "ConnectError"
+            await refusing.aclose()
+        assert results[0] == results[1]
+        assert results[0][0][2] == BIG
+        # Two clients with one connection each (all kept alive), two refused handshakes.
+        assert server.connections == 4
