@@ -50,13 +50,23 @@ class BatchMethods(ClientCore):
             ValueError: no items, or more than 50.
         """
         body = _batch_body(items)
+        return await self._post_message_batch(
+            body["items"],
+            organisation_id,
+            idempotent=all(item.message_id is not None for item in items),
+        )
+
+    async def _post_message_batch(
+        self, wire_items: list[dict[str, Any]], organisation_id: int | None, *, idempotent: bool
+    ) -> BatchMutationResponse:
+        """``POST /agents/messages`` with items already in their wire form."""
         result: BatchMutationResponse = await self._call(
             BatchMutationResponse,
             "POST",
             "/agents/messages",
-            json=body,
+            json={"items": wire_items},
             organisation_id=organisation_id,
-            idempotent=all(item.message_id is not None for item in items),
+            idempotent=idempotent,
         )
         return result
 

@@ -75,17 +75,9 @@ class IngestMethods(BatchMethods):
     async def _ingest_batch(
         self, items: list[dict[str, Any]], organisation_id: int | None
     ) -> BatchMutationResponse:
-        # ``batch_create_messages`` with the wire items the ingestor built once, at put
-        # time (every one carries its message_id, so the request is idempotent).
-        result: BatchMutationResponse = await self._call(
-            BatchMutationResponse,
-            "POST",
-            "/agents/messages",
-            json={"items": items},
-            organisation_id=organisation_id,
-            idempotent=True,
-        )
-        return result
+        # The wire items the ingestor built once, at put time; every one carries its
+        # message_id, so the request is idempotent.
+        return await self._post_message_batch(items, organisation_id, idempotent=True)
 
     def _ingest_retry_policy(self) -> RetryPolicy:
         return self._transport.retry
