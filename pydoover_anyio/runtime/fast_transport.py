@@ -370,13 +370,12 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 except BaseException:
                     await connection.aclose()
                     raise
+                connection.cap = _NO_DEADLINE  # read_more has its own read timeout
                 stream: httpx.AsyncByteStream
                 if connection.complete:
-                    connection.cap = _NO_DEADLINE
                     await self._checkin(origin, connection)
                     stream = httpx.ByteStream(content)
                 else:
-                    connection.cap = _NO_DEADLINE  # read_more has its own read timeout
                     stream = _StreamedBody(
                         self, origin, connection, content, timeouts.get("read"), slots, request
                     )
@@ -414,7 +413,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         origin: Origin,
         request: httpx.Request,
         timeouts: dict[str, float | None],
-        cap: float = _NO_DEADLINE,
+        cap: float,
     ) -> tuple[_Connection, bool]:
         pool = self._pools.get(origin)
         if pool:
@@ -439,7 +438,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         origin: Origin,
         request: httpx.Request,
         connect_timeout: float | None,
-        cap: float = _NO_DEADLINE,
+        cap: float,
     ) -> _Connection:
         scheme, host, port = origin
         hostname = host.decode("ascii")

@@ -30,10 +30,11 @@ client, ``http="httpx"`` and :meth:`Transport.open` go through httpx unchanged.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NoReturn
 from urllib.parse import urlencode
@@ -259,10 +260,13 @@ class Transport:
         """
         if self._closed:
             raise ClientClosedError("this client is closed; create a new one")
-        if self._fast is not None:
-            return await self._send_fast(request, self._fast)
-        built = self._build(request)
-        where = describe(request.method, built.url)
+        run_attempt: Callable[[], Awaitable[httpx.Response]]
+        if self._fast is not None:  # see the module docstring
+            built = self._build_fast(request)
+            run_attempt = functools.partial(self._attempt_fast, built, self._fast)
+        else:
+            built = self._build(request)
+            run_attempt = functools.partial(self._attempt, built)
 
         def log_retry(attempt: int, wait: float, reason: httpx.Response | BaseException) -> None:
             cause = (
@@ -271,18 +275,19 @@ class Transport:
                 else type(reason).__name__
             )
             logger.info(
-                "retrying %s after %s in %.2f s (attempt %d)", where, cause, wait, attempt + 1
+                "retrying %s after %s in %.2f s (attempt %d)",
+                describe(request.method, built.url),
+                cause,
+                wait,
+                attempt + 1,
             )
 
         try:
             response = await retry_async(
-                self.retry,
-                lambda: self._attempt(built),
-                idempotent=request.is_idempotent,
-                on_retry=log_retry,
+                self.retry, run_attempt, idempotent=request.is_idempotent, on_retry=log_retry
             )
         except httpx.TransportError as exc:
-            self._raise_transport_error(exc, where)
+            self._raise_transport_error(exc, describe(request.method, built.url))
         self._check_response(response)
         return response
 
@@ -361,35 +366,6 @@ class Transport:
             ) from exc
 
     # -- the fast path ---------------------------------------------------------------------
-
-    async def _send_fast(self, request: Request, fast: AnyioHTTPTransport) -> httpx.Response:
-        built = self._build_fast(request)
-
-        def log_retry(attempt: int, wait: float, reason: httpx.Response | BaseException) -> None:
-            cause = (
-                f"status {reason.status_code}"
-                if isinstance(reason, httpx.Response)
-                else type(reason).__name__
-            )
-            logger.info(
-                "retrying %s after %s in %.2f s (attempt %d)",
-                describe(request.method, built.url),
-                cause,
-                wait,
-                attempt + 1,
-            )
-
-        try:
-            response = await retry_async(
-                self.retry,
-                lambda: self._attempt_fast(built, fast),
-                idempotent=request.is_idempotent,
-                on_retry=log_retry,
-            )
-        except httpx.TransportError as exc:
-            self._raise_transport_error(exc, describe(request.method, built.url))
-        self._check_response(response)
-        return response
 
     def _build_fast(self, request: Request) -> httpx.Request:
         """The ``httpx.Request`` that ``_build`` would give, for a fraction of the cost."""
