@@ -154,6 +154,12 @@ class _Connection:
         if threading.get_ident() == self._thread:
             self._wake.set()
 
+    def cancel(self) -> None:
+        """Send SessionCancelled (op 3), then close."""
+        self.direct.append('{"op":3,"d":{}}')
+        self.close_after_direct = True
+        self.wake()
+
     async def wait(self) -> None:
         with anyio.move_on_after(_POLL):
             await self._wake.wait()
@@ -253,10 +259,8 @@ class GatewayHub:
         with self._lock:
             self._sessions.clear()
             for connection in self._live:
-                connection.direct.append('{"op":3,"d":{}}')
-                connection.close_after_direct = True
                 connection.session = None
-                connection.wake()
+                connection.cancel()
 
     def inject(self, frame: str) -> None:
         """Send a raw text frame (malformed, unknown, anything) on every live connection."""
@@ -351,9 +355,7 @@ class GatewayHub:
             if found is None or not secrets.compare_digest(
                 str(d.get("session_token", "")), found.token
             ):
-                connection.direct.append('{"op":3,"d":{}}')
-                connection.close_after_direct = True
-                connection.wake()
+                connection.cancel()
                 return
             seq = d.get("seq")
             oldest = found.log[0][0] if found.log else found.seq + 1
@@ -393,7 +395,7 @@ class GatewayHub:
                     {
                         "id": None,
                         "author_id": str(session.agent_id),
-                        "channel": {"agent_id": str(key[0]), "name": key[1]},
+                        "channel": _ref(key),
                         "data": raw.get("data") if isinstance(raw, dict) else None,
                     }
                 )
@@ -406,7 +408,7 @@ class GatewayHub:
     ) -> None:
         session.connection = connection
         subscriptions = [
-            {"channel": {"agent_id": str(k[0]), "name": k[1]}, "diff_only": v["diff_only"]}
+            {"channel": _ref(k), "diff_only": v["diff_only"]}
             for k, v in session.subscriptions.items()
         ]
         ready = {
@@ -425,7 +427,7 @@ class GatewayHub:
         d = _ENCODER.encode(
             {
                 "agent_id": str(session.agent_id),
-                "channel": {"agent_id": str(key[0]), "name": key[1]},
+                "channel": _ref(key),
                 "session_id": session.id,
                 "default_session": False,
             }
@@ -479,6 +481,11 @@ class GatewayHub:
                 await connection.wait()
         except OSError:  # uvicorn's ClientDisconnected
             scope.cancel()
+
+
+def _ref(key: tuple[int, str]) -> dict[str, str]:
+    """The wire ChannelID of ``key`` (ids as strings)."""
+    return {"agent_id": str(key[0]), "name": key[1]}
 
 
 def _key(d: dict[str, Any]) -> tuple[int, str] | None:

@@ -37,6 +37,8 @@ from typing import Any, Final, TypeAlias
 
 import msgspec
 
+from pydoover_anyio.runtime.retry import RetryPolicy
+
 from . import _frames as fr
 from .events import ChannelSync, GatewayError
 
@@ -78,8 +80,8 @@ def reconnect_delay(
         cap: The largest ceiling, in seconds.
         rng: The random source (tests pass a seeded one).
     """
-    ceiling = min(cap, base * 2.0 ** min(attempt, 64))
-    return (rng or random).random() * ceiling
+    policy = RetryPolicy(backoff_base=base, backoff_max=cap, random=(rng or random).random)
+    return policy.delay(min(attempt, 64) + 1)  # its attempts count from 1
 
 
 class Phase(enum.Enum):
@@ -195,16 +197,6 @@ class GatewayProtocol:
     # -- what the application wants ---------------------------------------------------------
 
     @property
-    def wanted(self) -> frozenset[ChannelKey]:
-        """The channels with at least one subscriber."""
-        return frozenset(self._wanted)
-
-    @property
-    def wire(self) -> frozenset[ChannelKey]:
-        """The channels the current connection's session holds (as far as known)."""
-        return frozenset(self._wire)
-
-    @property
     def pending_ops(self) -> int:
         """Queued SyncChannel / OneShot requests not yet written."""
         return len(self._ops)
@@ -298,11 +290,8 @@ class GatewayProtocol:
 
     def connection_made(self) -> None:
         """A new connection is open (before Hello)."""
+        self.connection_lost()  # nothing of a previous connection carries over
         self.phase = Phase.AWAITING_HELLO
-        self._outbox.clear()
-        self._wire.clear()
-        for op in self._ops.values():
-            op.on_wire = False
 
     def connection_lost(self) -> None:
         """The connection ended; unsent frames are dropped (requests stay queued)."""
@@ -426,9 +415,8 @@ class GatewayProtocol:
                 subscribed.add(key)
         self._wire = set(self._wanted)
         # Resynchronise what the server will not sync by itself.
-        stale = self._unsynced if replayed else self._unsynced | set(self._wanted)
-        if not self._ever_ready:
-            stale = self._unsynced
+        fresh = replayed or not self._ever_ready
+        stale = self._unsynced if fresh else self._unsynced | self._wanted.keys()
         for key in stale - subscribed:
             if key in self._wanted:
                 out.append((fr.sync_channel(*key, self._wanted[key].organisation_id), None))

@@ -138,7 +138,6 @@ class GatewaySession:
         self._closed = False
         self._failure: BaseException | None = None
         self._write_wake: anyio.Event | None = None
-        self._demand = anyio.Event()
         self._ready = anyio.Event()
         self._reconnect_now = False
         self._heartbeat_interval: float | None = None
@@ -234,10 +233,7 @@ class GatewaySession:
 
     def _changed(self) -> None:
         """Demand or output changed: wake the writer, start the runner if needed."""
-        waiter = self._write_wake
-        if waiter is not None:
-            waiter.set()
-        self._demand.set()
+        self._wake_writer()
         if not self._running and not self._closed and not self.protocol.idle:
             self._running = True
             self._host.start_soon(self._run, name="pydoover-anyio gateway")

@@ -96,7 +96,6 @@ class WebSocket:
     ) -> None:
         self._stream = stream
         self._proto = proto
-        self._max_size = max_size
         self._limit = sys.maxsize if max_size is None else max_size
         self._fragments: list[bytes] | None = None
         self._fragment_size = 0
