@@ -29,6 +29,7 @@ from pydoover_anyio import (
 )
 from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.emulator._alarms import build_alarm
+from pydoover_anyio.runtime import ClientClosedError
 
 pytestmark = pytest.mark.anyio
 
@@ -210,6 +211,27 @@ async def test_sync_channel_waits_for_the_connection(emu: DooverEmulator, agent:
             lambda: emu.gateway.ops(14), 3
         )  # written; the server reads it a moment later
         assert len(emu.gateway.ops(14)) == 1
+
+
+async def test_a_request_waiting_when_the_client_closes_raises(
+    emu: DooverEmulator, agent: int
+) -> None:
+    outcome: list[BaseException] = []
+
+    async def wait_for_sync(c: AsyncDataClient) -> None:
+        try:
+            await c.sync_channel(agent, CHANNEL)
+        except ClientClosedError as exc:
+            outcome.append(exc)
+
+    unreachable = "ws://127.0.0.1:9/gateway"  # the connection never comes up
+    client = AsyncDataClient(emu.url, token=emu.token, gateway_url=unreachable)
+    client.gateway_settings = FAST
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg, client:
+            tg.start_soon(wait_for_sync, client)
+            await anyio.sleep(0.2)
+    assert len(outcome) == 1  # not a silent return: nothing was sent
 
 
 async def test_refused_token_is_a_typed_error(emu: DooverEmulator, agent: int) -> None:

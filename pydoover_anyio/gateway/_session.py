@@ -205,9 +205,10 @@ class GatewaySession:
             await waiter.wait()
         finally:
             self._op_waiters.pop(ticket, None)
-            if self.protocol.is_pending(ticket):
+            unsent = self.protocol.is_pending(ticket)
+            if unsent:
                 self.protocol.cancel(ticket)
-        if self.protocol.is_pending(ticket) or self._failure is not None:
+        if unsent or self._failure is not None:
             raise self._failure or ClientClosedError("the client was closed")
 
     def close(self) -> None:
