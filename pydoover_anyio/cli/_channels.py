@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from ..models import Channel
-from ._output import compact_json, format_time, stdout_console
+from ._output import compact_json, format_time, short_json, stdout_console
 from ._runner import Session, Settings, run, shared_options
 
 __all__ = ["channels"]
@@ -64,10 +64,6 @@ def list_channels(settings: Settings, as_json: bool) -> None:
             channel.name,
             "yes" if channel.is_private else "no",
             "-" if updated is None else format_time(updated),
-            "-" if data in (None, {}) else _cut(compact_json(data), room),
+            "-" if data in (None, {}) else short_json(data, room),
         )
     console.print(table)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."

@@ -25,7 +25,7 @@ from rich.table import Table
 from ..gateway import AggregateUpdate, ChannelSync, GatewayEvent, MessageCreate
 from ..ingest import IngestStats
 from ..models import MAX_BATCH_MUTATIONS
-from ._output import compact_json, progress_bar, stdout_console
+from ._output import progress_bar, short_json, stdout_console
 from ._runner import Emulators, Session, Settings, run, shared_options, start_emulators
 from ._seed import SEEDED_CHANNEL, reading
 
@@ -34,6 +34,7 @@ __all__ = ["demo"]
 _CHANNEL = "pump_log"
 _LIVE_WRITES = 3
 _LOCATIONS = 1000
+_SHORT = 60  # characters of JSON shown per gateway event
 
 
 @dataclass
@@ -143,21 +144,16 @@ async def _ingest(session: Session, count: int, timings: _Timings) -> None:
     timings.add("read back", f"{len(back):,} messages, newest first", elapsed)
 
 
-def _short(value: Any, width: int = 60) -> str:
-    text = compact_json(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
 def _describe(event: GatewayEvent) -> str:
     if isinstance(event, ChannelSync):
-        return f"ChannelSync      aggregate {_short(event.aggregate.data)}"
+        return f"ChannelSync      aggregate {short_json(event.aggregate.data, _SHORT)}"
     if isinstance(event, MessageCreate):
-        return f"MessageCreate    {_short(event.message.data)}"
+        return f"MessageCreate    {short_json(event.message.data, _SHORT)}"
     if isinstance(event, AggregateUpdate):
         patch = event.request_data
         if isinstance(patch, dict) and "data" in patch:
             patch = patch["data"]
-        return f"AggregateUpdate  {_short(patch)}"
+        return f"AggregateUpdate  {short_json(patch, _SHORT)}"
     return type(event).__name__
 
 

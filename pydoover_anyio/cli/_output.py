@@ -42,6 +42,7 @@ __all__ = [
     "parse_time",
     "progress_bar",
     "progress_wanted",
+    "short_json",
     "stdout_console",
     "time_option",
 ]
@@ -90,6 +91,12 @@ def format_time(value: datetime) -> str:
 def compact_json(value: Any) -> str:
     """One-line JSON, keys in their order, non-ASCII kept."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def short_json(value: Any, width: int) -> str:
+    """:func:`compact_json`, cut to ``width`` characters (ending ``...``) when longer."""
+    text = compact_json(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def message_json(message: Message) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from .. import AsyncDataClient
     from ..emulator import DooverEmulator
 
-__all__ = ["SEEDED_CHANNEL", "invoxia_newest", "reading", "seed_doover", "simulate_device"]
+__all__ = ["SEEDED_CHANNEL", "reading", "seed_doover", "simulate_device"]
 
 SEEDED_CHANNEL: Final = "telemetry"
 _READINGS: Final = 240
@@ -76,11 +75,6 @@ def seed_doover(emulator: DooverEmulator) -> None:
         first_ms=first,
         step_ms=step,
     )
-
-
-def invoxia_newest() -> datetime:
-    """Where the Invoxia emulator's generated tracks end: now."""
-    return datetime.now(UTC)
 
 
 async def simulate_device(

@@ -43,7 +43,7 @@ from ..errors import HTTPError, ResponseDecodeError
 from ..models import MAX_BATCH_MUTATIONS, BatchMutationItem, BatchMutationResponse
 from ..models.batch import BatchMutationResult
 from ..runtime import ClientClosedError, RetryPolicy
-from ._ids import LANES, IdAllocator
+from ._ids import LANES, MAX_LANE, IdAllocator
 from ._parts import (
     IN_DOUBT,
     NOT_SENT,
@@ -141,8 +141,8 @@ class AsyncIngestor:
             raise ValueError(f"buffer_size must be at least 1, got {size}")
         if linger < 0:
             raise ValueError(f"linger cannot be negative, got {linger}")
-        if instance_id is not None and not 0 <= instance_id <= 0x3FF:
-            raise ValueError(f"instance_id must be in 0..1023, got {instance_id}")
+        if instance_id is not None and not 0 <= instance_id <= MAX_LANE:
+            raise ValueError(f"instance_id must be in 0..{MAX_LANE}, got {instance_id}")
         self._send_batch = send_batch
         self._retry_policy = retry_policy
         self._resolve_agent = resolve_agent
@@ -211,14 +211,7 @@ class AsyncIngestor:
             return self._report
         if self._phase == "new":
             raise RuntimeError("the ingestor has not run yet")
-        return IngestReport(
-            accepted=self._accepted,
-            succeeded=self._succeeded,
-            failures=tuple(self._failures),
-            requests=self._requests,
-            elapsed=self._elapsed_now(),
-            complete=False,
-        )
+        return self._snapshot(complete=False)
 
     async def put(
         self,
@@ -270,7 +263,8 @@ class AsyncIngestor:
         assert ids is not None
         if message_id is None:
             message_id = ids.next_id() if at_ms is None else ids.id_at(at_ms)
-        message_id = int(message_id)
+        else:
+            message_id = int(message_id)
         # The wire item as BatchMutationItem.to_dict() builds it (spec §3.7), built here once.
         wire: dict[str, Any] = {
             "agent_id": str(agent),
@@ -572,15 +566,18 @@ class AsyncIngestor:
             LANES.release(self._ids.instance_id, self._ids)
         for signal in (self._more, self._room, self._progress):
             signal.set()
-        self._report = IngestReport(
+        self._report = self._snapshot(complete=complete)
+        return self._report
+
+    def _snapshot(self, *, complete: bool) -> IngestReport:
+        return IngestReport(
             accepted=self._accepted,
             succeeded=self._succeeded,
             failures=tuple(self._failures),
             requests=self._requests,
-            elapsed=self._elapsed,
+            elapsed=self._elapsed_now(),
             complete=complete,
         )
-        return self._report
 
     def _elapsed_now(self) -> float:
         if self._elapsed is not None:

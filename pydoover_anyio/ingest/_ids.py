@@ -213,11 +213,6 @@ class LaneRegistry:
                 self._recent.remove(lane)
             self._recent.append(lane)
 
-    def in_use(self) -> frozenset[int]:
-        """The lanes held now."""
-        with self._lock:
-            return frozenset(self._busy)
-
 
 #: The process-wide registry every ingestor takes its lane from.
 LANES: Final = LaneRegistry()
