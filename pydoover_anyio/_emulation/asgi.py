@@ -18,6 +18,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "decode_headers",
     "send_response",
 ]
 
@@ -33,6 +34,15 @@ TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 # Statuses that must carry neither a body nor a Content-Length header (RFC 9110 §8.6).
 _BODYLESS = frozenset({204, 304})
+
+
+def decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """ASGI header pairs as text: names lower-cased, repeated headers joined with ``, ``."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 async def send_response(

@@ -49,6 +49,7 @@ from .asgi import (
     Receive,
     Scope,
     Send,
+    decode_headers,
     send_response,
 )
 from .server import AbortConnection
@@ -157,11 +158,7 @@ class LoggedRequest:
     @property
     def headers(self) -> dict[str, str]:
         """The request headers, names lower-cased; repeated headers joined with ``, ``."""
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in self.raw_headers:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        return headers
+        return decode_headers(self.raw_headers)
 
     @property
     def body(self) -> bytes:

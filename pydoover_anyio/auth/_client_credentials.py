@@ -11,7 +11,7 @@ import httpx
 
 from ._base import Clock
 from ._defaults import DEFAULT_DATA_BASE_URL
-from ._endpoint import TokenEndpointAuth, basic_credentials
+from ._endpoint import TokenEndpointAuth, basic_credentials, missing_names
 from ._token import ExpiryInput
 
 
@@ -60,14 +60,7 @@ class ClientCredentialsAuth(TokenEndpointAuth):
         return f"{self.data_base_url}/oauth2/token"
 
     def _refresh_blocker(self) -> str | None:
-        missing = [
-            name
-            for name, value in (
-                ("client_id", self.client_id),
-                ("client_secret", self.client_secret),
-            )
-            if not value
-        ]
+        missing = missing_names(client_id=self.client_id, client_secret=self.client_secret)
         return f"missing {' and '.join(missing)}" if missing else None
 
     async def _refresh(self) -> None:

@@ -105,6 +105,11 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def missing_names(**values: str | None) -> list[str]:
+    """The names of the empty ``values``, in the order given."""
+    return [name for name, value in values.items() if not value]
+
+
 def basic_credentials(client_id: str, client_secret: str) -> str:
     """The ``Authorization`` value for HTTP Basic auth with UTF-8 credentials."""
     raw = f"{client_id}:{client_secret}".encode()

@@ -25,7 +25,7 @@ import httpx
 
 from ._base import Clock
 from ._defaults import DEFAULT_AUTH_SERVER_URL, DEFAULT_CONTROL_BASE_URL, DEFAULT_DATA_BASE_URL
-from ._endpoint import TokenEndpointAuth
+from ._endpoint import TokenEndpointAuth, missing_names
 from ._token import ExpiryInput
 from .profile import AuthProfile, ConfigManager
 
@@ -152,14 +152,9 @@ class RefreshTokenAuth(TokenEndpointAuth):
         return f"{self.auth_server_url}/oauth2/token"
 
     def _refresh_blocker(self) -> str | None:
-        missing = [
-            name
-            for name, value in (
-                ("refresh_token", self.refresh_token),
-                ("auth_server_client_id", self.auth_server_client_id),
-            )
-            if not value
-        ]
+        missing = missing_names(
+            refresh_token=self.refresh_token, auth_server_client_id=self.auth_server_client_id
+        )
         return (
             f"refresh configuration is incomplete: missing {', '.join(missing)}"
             if missing

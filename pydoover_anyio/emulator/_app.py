@@ -23,7 +23,14 @@ from urllib.parse import parse_qs, unquote_to_bytes
 
 import msgspec
 
-from pydoover_anyio._emulation.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, send_response
+from pydoover_anyio._emulation.asgi import (
+    JSON_CONTENT_TYPE,
+    Receive,
+    Scope,
+    Send,
+    decode_headers,
+    send_response,
+)
 
 from ._http import ApiError, Request, Response
 from ._router import Route, Router
@@ -48,14 +55,6 @@ def _error(error: ApiError) -> Response:
 
 def _segments(raw_path: bytes) -> list[str]:
     return [unquote_to_bytes(part).decode("utf-8", "replace") for part in raw_path.split(b"/")[1:]]
-
-
-def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in raw:
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
 
 
 def _decompress(body: bytes, encoding: str) -> bytes:
@@ -128,7 +127,7 @@ class DooverApp:
         if route is None:
             allow = ", ".join(sorted(routes))
             raise ApiError(405, f"method {method} not allowed", (("allow", allow),))
-        headers = _headers(scope["headers"])
+        headers = decode_headers(scope["headers"])
         body = _decompress(await _read_body(receive), headers.get("content-encoding", ""))
         query_string = bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
         request = Request(

@@ -94,14 +94,10 @@ class NotificationBook:
 
     def create_endpoint(self, agent_id: int, body: dict[str, Any]) -> int:
         """Create an endpoint from a request body; return its id."""
-        name, kind = body.get("name"), body.get("type")
-        extra_data, default = body.get("extra_data"), body.get("default")
-        if not isinstance(name, str) or not name:
-            raise ApiError(400, "name must be a non-empty string")
+        name, kind = _name(body.get("name")), body.get("type")
         if not isinstance(kind, str) or kind not in ENDPOINT_TYPES:
             raise ApiError(400, f"type must be one of {', '.join(ENDPOINT_TYPES)} (by name)")
-        if not isinstance(extra_data, dict):
-            raise ApiError(400, "extra_data must be an object")
+        extra_data, default = _extra_data(body.get("extra_data")), body.get("default")
         if not isinstance(default, bool):
             raise ApiError(400, "default must be a boolean")
         endpoint_id = self._ids.mint(IdKind.NOTIFICATION_ENDPOINT)
@@ -121,13 +117,9 @@ class NotificationBook:
         endpoint = self.endpoint(agent_id, endpoint_id)
         changes: dict[str, Any] = {}
         if "name" in body:
-            if not isinstance(body["name"], str) or not body["name"]:
-                raise ApiError(400, "name must be a non-empty string")
-            changes["name"] = body["name"]
+            changes["name"] = _name(body["name"])
         if "extra_data" in body:
-            if not isinstance(body["extra_data"], dict):
-                raise ApiError(400, "extra_data must be an object")
-            changes["extra_data"] = body["extra_data"]
+            changes["extra_data"] = _extra_data(body["extra_data"])
         if "priority" in body:
             changes["priority"] = _priority(body["priority"])
         endpoint.update(changes)
@@ -351,6 +343,18 @@ class NotificationBook:
             "topic_filter_exclude": row["topic_filter_exclude"],
             "endpoints": endpoints,
         }
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "name must be a non-empty string")
+    return value
+
+
+def _extra_data(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ApiError(400, "extra_data must be an object")
+    return value
 
 
 def _priority(value: Any) -> int | None:

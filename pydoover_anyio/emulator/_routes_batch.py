@@ -28,7 +28,7 @@ from ._http import ApiError, Request, Response, json_response, parse_id
 from ._ids import bound_for_ms, now_ms
 from ._jsondata import project
 from ._router import Route
-from ._routes_messages import history_floor, message_bounds
+from ._routes_messages import history_floor, message_bounds, optional_int
 from ._state import DooverState
 from ._store import ChannelRecord, MessageRecord, encode_message
 
@@ -151,22 +151,15 @@ def _data(item: dict[str, Any]) -> Any:
     return item["data"]
 
 
-def _int_field(item: dict[str, Any], name: str) -> int | None:
-    value = item.get(name)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-        raise ApiError(400, f"{name} must be a non-negative integer")
-    return value
-
-
 def _create(state: DooverState, channel: ChannelRecord, item: dict[str, Any], caller: int) -> int:
     message_id = None if item.get("message_id") is None else _message_id(item)
     record, _ = state.create_message(
         channel,
         caller,
         _data(item),
-        at_ms=_int_field(item, "ts"),
+        at_ms=optional_int(item, "ts"),
         message_id=message_id,
-        ttl=_int_field(item, "ttl"),
+        ttl=optional_int(item, "ttl"),
     )
     return record.id
 

@@ -30,7 +30,7 @@ from ._router import Route
 from ._state import DooverState
 from ._store import ChannelRecord, encode_message
 
-__all__ = ["ROUTES", "history_floor", "message_bounds", "timeseries_response"]
+__all__ = ["ROUTES", "history_floor", "message_bounds", "optional_int", "timeseries_response"]
 
 
 def message_bounds(request: Request) -> tuple[int | None, int | None]:
@@ -77,7 +77,8 @@ def _payload(request: Request) -> tuple[dict[str, Any], list[Upload]]:
     return payload, uploads
 
 
-def _optional_int(payload: dict[str, Any], name: str) -> int | None:
+def optional_int(payload: dict[str, Any], name: str) -> int | None:
+    """``payload[name]``: a non-negative integer, or ``None`` when absent or null."""
     value = payload.get(name)
     if value is None:
         return None
@@ -121,9 +122,9 @@ def create_message(state: DooverState, request: Request) -> Response:
         channel,
         request.caller(),
         payload["data"],
-        at_ms=_optional_int(payload, "ts"),
+        at_ms=optional_int(payload, "ts"),
         message_id=message_id,
-        ttl=_optional_int(payload, "ttl"),
+        ttl=optional_int(payload, "ttl"),
         uploads=uploads,
     )
     return raw_json(record.body)
