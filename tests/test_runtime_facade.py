@@ -29,11 +29,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[str] = []
-        self.loop_thread: threading.Thread | None = None
+        self.loop_token: object = None
         self.exited = False
 
     async def __aenter__(self) -> Recorder:
-        self.loop_thread = threading.current_thread()
+        self.loop_token = anyio.lowlevel.current_token().native_token
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -42,6 +42,7 @@ class Recorder:
     async def add(self, a: int, b: int = 1) -> int:
         """Add two numbers."""
         await anyio.lowlevel.checkpoint()
+        assert anyio.lowlevel.current_token().native_token is self.loop_token  # one loop
         return a + b
 
     async def fail(self, message: str) -> None:
@@ -109,7 +110,7 @@ def test_methods_keep_signature_docs_and_results(client: SyncRecorder) -> None:
     assert client.add(2) == 3
     assert client.add.__doc__ == "Add two numbers."
     assert list(inspect.signature(client.add).parameters) == ["a", "b"]
-    assert client.recorder.loop_thread is not threading.current_thread()
+    assert client.recorder.loop_token is not None
 
 
 def test_exceptions_pass_through_unchanged(client: SyncRecorder) -> None:

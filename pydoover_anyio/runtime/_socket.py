@@ -13,9 +13,10 @@ Rules this module enforces:
 * Failures surface as anyio's stream errors: ``EndOfStream`` when the peer closed,
   ``BrokenResourceError`` (from the ``OSError``) when the connection broke, and
   ``ClosedResourceError`` after :meth:`SocketStream.aclose`.
-* TLS (:class:`TLSSocketStream`) runs an ``ssl.SSLObject`` over memory BIOs on the same
-  socket, and goes to the socket only when the BIO holds no complete record (no failed
-  ``read`` and exception per receive, unlike a generic TLS stream). It does not send a
+* TLS (:func:`start_tls`, :class:`TLSSocketStream`) wraps the same socket in an
+  ``ssl.SSLSocket``: OpenSSL does the record work in C on the file descriptor, where an
+  ``ssl.SSLObject`` over memory BIOs (anyio's and trio's TLS streams, and asyncio's SSL
+  protocol) costs several Python-level steps per record. It does not send a
   ``close_notify`` on close: HTTP/1.1 frames its own messages (like anyio's
   ``standard_compatible=False``), so a truncated body is caught by the parser instead.
 * Connecting tries each resolved address in turn (no happy eyeballs) and closes every
@@ -34,7 +35,7 @@ from typing import Any
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
 
-__all__ = ["SocketStream", "TLSSocketStream", "connect"]
+__all__ = ["SocketStream", "TLSSocketStream", "connect", "start_tls"]
 
 
 class SocketStream(ByteStream):
@@ -122,70 +123,98 @@ async def connect(host: str, port: int) -> SocketStream:
 
 
 class TLSSocketStream(ByteStream):
-    """TLS on a :class:`SocketStream`: an ``ssl.SSLObject`` over memory BIOs."""
+    """TLS on a connected non-blocking socket: an ``ssl.SSLSocket`` waiting through anyio.
 
-    def __init__(self, raw: SocketStream, context: ssl.SSLContext, hostname: str) -> None:
-        self.raw = raw
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._ssl = context.wrap_bio(self._incoming, self._outgoing, server_hostname=hostname)
+    OpenSSL reads and writes the socket itself, so a receive or send is one C call when
+    the socket is ready (no memory BIOs shuttled from Python). A receive always asks
+    OpenSSL first and waits for the socket only when it wants more bytes, so records
+    it has already decrypted are never stranded behind a wait.
+    """
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self._closed = False
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        return self.raw.extra_attributes
-
-    async def handshake(self) -> None:
-        """Run the TLS handshake.
-
-        Raises:
-            ssl.SSLError: the handshake failed (e.g. the certificate was refused).
-            anyio.EndOfStream: the peer closed during the handshake.
-        """
-        while True:
-            try:
-                self._ssl.do_handshake()
-            except ssl.SSLWantReadError:
-                await self._flush()
-                self._incoming.write(await self.raw.receive())
-                continue
-            await self._flush()
-            return
-
-    async def _flush(self) -> None:
-        if self._outgoing.pending:
-            await self.raw.send(self._outgoing.read())
+        return {SocketAttribute.raw_socket: lambda: self.sock}
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
-        ssl_object = self._ssl
         while True:
-            if self._incoming.pending or ssl_object.pending():
-                try:
-                    data = ssl_object.read(max_bytes)
-                except ssl.SSLWantReadError:
-                    pass  # an incomplete record: read more from the socket
-                except ssl.SSLZeroReturnError:
-                    raise anyio.EndOfStream from None
-                except ssl.SSLError as exc:
-                    raise anyio.BrokenResourceError(str(exc)) from exc
-                else:
-                    if self._outgoing.pending:  # e.g. a key update answered
-                        await self._flush()
-                    return data
+            if self._closed:
+                raise anyio.ClosedResourceError
             try:
-                chunk = await self.raw.receive(max_bytes)
-            except anyio.EndOfStream:
-                raise anyio.EndOfStream from None  # no close_notify: ended all the same
-            self._incoming.write(chunk)
+                data = self.sock.recv(max_bytes)
+            except ssl.SSLWantReadError:
+                await anyio.wait_readable(self.sock)
+                continue
+            except ssl.SSLWantWriteError:  # e.g. a key update to answer
+                await anyio.wait_writable(self.sock)
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                raise anyio.EndOfStream from None
+            except OSError as exc:  # ssl.SSLError included
+                raise anyio.BrokenResourceError(str(exc)) from exc
+            if not data:  # the peer closed without a close_notify: ended all the same
+                raise anyio.EndOfStream
+            return data
 
     async def send(self, item: bytes) -> None:
-        try:
-            self._ssl.write(item)
-        except ssl.SSLError as exc:
-            raise anyio.BrokenResourceError(str(exc)) from exc
-        await self._flush()
+        view = memoryview(item)
+        while view:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            try:
+                sent = self.sock.send(view)  # all of it, or a want-error to retry with
+            except ssl.SSLWantWriteError:
+                await anyio.wait_writable(self.sock)
+                continue
+            except ssl.SSLWantReadError:
+                await anyio.wait_readable(self.sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError(str(exc)) from exc
+            view = view[sent:]
 
     async def send_eof(self) -> None:
         raise NotImplementedError("TLS has no half-close")
 
     async def aclose(self) -> None:
-        await self.raw.aclose()
+        if self._closed:
+            return
+        self._closed = True
+        anyio.notify_closing(self.sock)
+        self.sock.close()  # no close_notify (see the module docstring)
+
+
+async def start_tls(raw: SocketStream, context: ssl.SSLContext, hostname: str) -> TLSSocketStream:
+    """Run the TLS handshake on ``raw``, which the returned stream takes over.
+
+    The socket is closed if the handshake fails or is cancelled.
+
+    Raises:
+        ssl.SSLError: the handshake failed (e.g. the certificate was refused, or the peer
+            closed during it).
+        OSError: the connection broke during the handshake.
+    """
+    try:
+        sock = context.wrap_socket(
+            raw.sock, server_hostname=hostname, do_handshake_on_connect=False
+        )
+    except BaseException:
+        raw.sock.close()
+        raise
+    stream = TLSSocketStream(sock)
+    try:
+        while True:
+            try:
+                sock.do_handshake()
+            except ssl.SSLWantReadError:
+                await anyio.wait_readable(sock)
+            except ssl.SSLWantWriteError:
+                await anyio.wait_writable(sock)
+            else:
+                return stream
+    except BaseException:
+        await stream.aclose()
+        raise

@@ -450,13 +450,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 raw = await _socket.connect(hostname, port)
                 stream: ByteStream = raw
                 if tls:
-                    secure = _socket.TLSSocketStream(raw, self._ssl_context, hostname)
-                    try:
-                        await secure.handshake()
-                    except BaseException:
-                        await raw.aclose()
-                        raise
-                    stream = secure
+                    stream = await _socket.start_tls(raw, self._ssl_context, hostname)
         except TimeoutError:
             raise httpx.ConnectTimeout(
                 f"connecting to {hostname}:{port} timed out", request=request

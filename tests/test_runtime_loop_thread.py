@@ -1,0 +1,306 @@
+"""The loop thread's call bridge, and on asyncio the loop lent to callers while idle.
+
+Sync tests driven from plain threads; each runs on both backends where the behaviour is
+shared, and on asyncio alone where it is about lending the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from pydoover_anyio.runtime._loop_thread import Backend, LoopThread, LoopThreadClosedError
+
+
+@pytest.fixture
+def asyncio_loop() -> Iterator[LoopThread]:
+    loop = LoopThread("asyncio", name="lending-test")
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def any_loop(request: pytest.FixtureRequest) -> Iterator[LoopThread]:
+    backend: Backend = request.param
+    loop = LoopThread(backend, name="lending-test")
+    yield loop
+    loop.close()
+
+
+async def where() -> int:
+    await anyio.lowlevel.checkpoint()
+    return threading.get_ident()
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def test_an_idle_asyncio_loop_runs_the_call_on_the_callers_thread(any_loop: LoopThread) -> None:
+    ran_on = any_loop.call(where)
+    if any_loop.backend == "asyncio":
+        assert ran_on == threading.get_ident()
+    else:  # trio's loop cannot be lent: every call goes through the loop thread
+        assert ran_on == any_loop.thread.ident
+
+
+def test_background_work_started_by_a_call_keeps_running_on_the_loop_thread(
+    asyncio_loop: LoopThread,
+) -> None:
+    finished = threading.Event()
+    seen: list[int] = []
+
+    async def background() -> None:
+        await anyio.sleep(0.05)
+        seen.append(threading.get_ident())
+        finished.set()
+
+    async def start() -> None:
+        asyncio_loop.spawn(background)
+
+    asyncio_loop.call(start)  # returns at once; the sleep is left to the loop thread
+    assert finished.wait(5)
+    assert seen == [asyncio_loop.thread.ident]
+
+
+def test_calls_go_through_the_loop_thread_while_background_work_runs(
+    asyncio_loop: LoopThread,
+) -> None:
+    stop = anyio.Event()
+
+    async def heartbeat() -> None:  # a timer always pending: background work
+        with anyio.move_on_after(30):
+            while not stop.is_set():  # noqa: ASYNC110 - the periodic timer is the point
+                await anyio.sleep(0.01)
+
+    async def start() -> None:
+        asyncio_loop.spawn(heartbeat)
+
+    async def finish() -> None:
+        stop.set()
+
+    asyncio_loop.call(start)
+    assert asyncio_loop.call(where) == asyncio_loop.thread.ident
+    asyncio_loop.call(finish)
+    # Once the heartbeat is over the loop parks, and calls run on this thread again.
+    assert eventually(lambda: asyncio_loop.call(where) == threading.get_ident())
+
+
+def test_work_scheduled_from_another_thread_wakes_a_parked_loop(any_loop: LoopThread) -> None:
+    assert any_loop.call(where)  # the loop is idle (parked on asyncio)
+    ran = threading.Event()
+    scheduler = threading.Thread(target=any_loop.run_soon, args=(ran.set,))
+    scheduler.start()
+    scheduler.join()
+    assert ran.wait(5)
+
+
+def test_many_threads_mixing_short_and_waiting_calls(any_loop: LoopThread) -> None:
+    results: dict[int, list[int]] = {}
+
+    async def echo(value: int) -> int:
+        if value % 3 == 0:
+            await anyio.sleep(0.001)
+        else:
+            await anyio.lowlevel.checkpoint()
+        return value
+
+    def worker(index: int) -> None:
+        results[index] = [any_loop.call(echo, index * 1000 + i) for i in range(150)]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(not t.is_alive() for t in threads)
+    assert results == {i: [i * 1000 + k for k in range(150)] for i in range(8)}
+    assert any_loop.call(where)  # still usable afterwards
+
+
+def test_a_caller_running_its_own_asyncio_loop_uses_the_loop_thread(
+    asyncio_loop: LoopThread,
+) -> None:
+    async def outer() -> int:
+        return asyncio_loop.call(where)  # blocking on purpose, from inside another loop
+
+    assert asyncio.run(outer()) == asyncio_loop.thread.ident
+
+
+def test_a_call_on_the_callers_thread_cannot_call_back_in(asyncio_loop: LoopThread) -> None:
+    async def reenter() -> str:
+        try:
+            asyncio_loop.call(where)
+        except RuntimeError as exc:
+            return str(exc)
+        return "no error"
+
+    assert "event-loop thread" in asyncio_loop.call(reenter)
+
+
+def test_close_from_another_thread_ends_a_call_running_on_the_callers_thread() -> None:
+    loop = LoopThread("asyncio", name="lending-test")
+    outcome: list[BaseException] = []
+    started = threading.Event()
+
+    async def long_call() -> None:
+        started.set()
+        await anyio.sleep(30)
+
+    def caller() -> None:
+        try:
+            loop.call(long_call)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    loop.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - began < 5
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], LoopThreadClosedError)
+    assert not loop.thread.is_alive()
+    with pytest.raises(LoopThreadClosedError):
+        loop.call(where)
+
+
+def _interrupt_main_after(*delays: float) -> threading.Thread:
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def fire() -> None:
+        for delay in delays:
+            time.sleep(delay)
+            signal.pthread_kill(main, signal.SIGINT)
+
+    thread = threading.Thread(target=fire)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_cancels_a_call_on_the_callers_thread_and_waits_for_cleanup(
+    asyncio_loop: LoopThread,
+) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    events: list[str] = []
+
+    async def slow() -> None:
+        events.append(f"ran on {'caller' if threading.get_ident() == main else 'loop'}")
+        try:
+            await anyio.sleep(30)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.05)
+            events.append("cleanup done")
+
+    main = threading.get_ident()
+    handler_before = signal.getsignal(signal.SIGINT)
+    firing = _interrupt_main_after(0.2)
+    with pytest.raises(KeyboardInterrupt):
+        asyncio_loop.call(slow)
+    firing.join()
+    assert events == ["ran on caller", "cleanup done"]
+    assert signal.getsignal(signal.SIGINT) is handler_before  # restored
+    assert eventually(lambda: asyncio_loop.call(where) == main)  # usable, and idle again
+
+
+def test_a_second_ctrl_c_stops_waiting_and_the_loop_thread_finishes_the_cleanup() -> None:
+    loop = LoopThread("asyncio", name="lending-test", cancel_grace=10)
+    cleaned = threading.Event()
+    cleaned_on: list[int] = []
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep(30)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.6)
+            cleaned_on.append(threading.get_ident())
+            cleaned.set()
+
+    firing = _interrupt_main_after(0.2, 0.1)
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        loop.call(stubborn)
+    firing.join()
+    assert time.monotonic() - began < 0.6  # did not wait for the whole cleanup
+    assert cleaned.wait(5)
+    assert cleaned_on == [loop.thread.ident]
+    assert loop.call(where)
+    loop.close()
+
+
+def test_ctrl_c_waits_for_the_cleanup_at_most_cancel_grace() -> None:
+    loop = LoopThread("asyncio", name="lending-test", cancel_grace=0.2)
+    cleaned = threading.Event()
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep(30)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(1.0)
+            cleaned.set()
+
+    firing = _interrupt_main_after(0.1)
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        loop.call(stubborn)
+    firing.join()
+    assert time.monotonic() - began < 0.9
+    assert not cleaned.is_set()
+    assert cleaned.wait(5)  # finished by the loop thread
+    loop.close()
+
+
+def test_a_custom_sigint_handler_keeps_calls_on_the_loop_thread(any_loop: LoopThread) -> None:
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    events: list[str] = []
+
+    async def slow() -> None:
+        try:
+            await anyio.sleep(30)
+        finally:
+            events.append("cancelled")
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        assert any_loop.call(where) == any_loop.thread.ident
+        firing = _interrupt_main_after(0.2)
+        with pytest.raises(KeyboardInterrupt):
+            any_loop.call(slow)
+        firing.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert events == ["cancelled"]
+
+
+def test_calls_from_a_plain_thread_run_on_that_thread(asyncio_loop: LoopThread) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def caller() -> None:
+        seen.append((threading.get_ident(), asyncio_loop.call(where)))
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    thread.join(10)
+    assert len(seen) == 1
+    assert seen[0][0] == seen[0][1]
