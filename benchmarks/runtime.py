@@ -8,7 +8,8 @@ issue (docs/performance.md holds a measured run and how to read it):
   ours on asyncio and on trio (plus ours with ``http="httpx"``, for reference);
 * (b) the same over TLS on loopback with a self-signed certificate (trustme CA);
 * (c) our sync ``DataClient`` against pydoover's sync ``DataClient`` on the same endpoint,
-  and the bare cost of our sync bridge (a no-op coroutine through the loop thread);
+  and the bare cost of our sync bridge (a no-op coroutine through a client's loop; on
+  asyncio an idle loop is lent to the calling thread);
 * (d) peak memory of ``iter_messages`` over a 1,000,000-message channel.
 
 The server is a minimal HTTP/1.1 server (asyncio, keep-alive) in a separate process. It
@@ -669,7 +670,7 @@ def main() -> None:
         print("-" * len(sync_header))
         ratio = median_ratio(results["sync ours"], results["sync peer"])
         for key, label, shown in (
-            ("sync ours", "ours DataClient (asyncio thread)", f"{ratio:.2f}x"),
+            ("sync ours", "ours DataClient (asyncio loop)", f"{ratio:.2f}x"),
             ("sync peer", "pydoover DataClient (httpx)", ""),
             ("bridge asyncio", "bridge alone, asyncio", ""),
             ("bridge trio", "bridge alone, trio", ""),
@@ -679,7 +680,7 @@ def main() -> None:
                 f"{spread(key):>7.0%}{shown:>9}"
             )
         in_client = statistics.median(r["bridge_us"] for r in results["sync ours"])
-        print(f"  bridge inside the DataClient's own loop thread: {in_client:.1f} us/call")
+        print(f"  bridge through the DataClient's own loop: {in_client:.1f} us/call")
         print()
         targets.append(
             (f"DataClient (sync): {ratio:.2f}x pydoover's DataClient >= 1.30x", ratio >= 1.3)

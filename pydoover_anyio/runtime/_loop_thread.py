@@ -30,6 +30,7 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]
 import _thread
 import asyncio
 import contextvars
@@ -48,6 +49,11 @@ T = TypeVar("T")
 
 Backend = Literal["asyncio", "trio"]
 
+
+# The C functions behind ``signal.getsignal`` / ``signal.signal``, without the module's
+# enum round trip (which raises and catches a ValueError per call: ~7 µs per sync call).
+_get_handler: Callable[[int], object] = _signal.getsignal
+_set_handler: Callable[[int, Any], Any] = _signal.signal
 
 _CANCELLED = "the call was cancelled because the client's event loop is shutting down"
 
@@ -320,7 +326,7 @@ class LoopThread:
             return False
         return (
             ident != threading.main_thread().ident
-            or signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            or _get_handler(signal.SIGINT) is signal.default_int_handler
         )
 
     def _run_here(self, call: _Call[T], ident: int) -> T:
@@ -351,12 +357,12 @@ class LoopThread:
                 lambda: grace.append(loop.call_later(self.cancel_grace, loop.stop))
             )
 
-        previous = signal.signal(signal.SIGINT, on_sigint) if ident == _main_ident() else None
+        previous = _set_handler(signal.SIGINT, on_sigint) if ident == _main_ident() else None
         try:
             loop.run_forever()  # until the task is done and the loop would wait
         except BaseException:  # e.g. a second Ctrl-C: the loop thread finishes the task
             if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+                _set_handler(signal.SIGINT, previous)
             if not interrupts:
                 task.cancel()  # (a second cancel would break into a shielded cleanup)
             self._hand_back(idle=False)
@@ -364,7 +370,7 @@ class LoopThread:
                 call.lock.acquire(timeout=self.cancel_grace)
             raise
         if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+            _set_handler(signal.SIGINT, previous)
         for handle in grace:
             handle.cancel()
         self._hand_back(idle=lending.idle and task.done())
