@@ -1,6 +1,6 @@
 """Gateway throughput: events per second delivered to one consumer, decoded and typed.
 
-Rows (all against the same emulated gateway, in the same run, interleaved per round):
+Rows (all against the same server, in the same run, interleaved per round):
 
 * ``ours asyncio`` / ``ours trio``: ``AsyncDataClient.subscribe`` on each backend; the
   consumer counts ``MessageCreate`` events (frames parsed, envelope and payload decoded
@@ -19,17 +19,22 @@ them, releases them, and times the first to the N-th event as the client sees th
 three clients run in a rotating order. ``x aiohttp`` is the median of the same-round
 ratios. ``CPU us/ev`` is the client process's CPU time per event over the same window:
 when it is well below 1e6 / (events/s), the client waited for the server, which then
-capped the rate. Target: ours >= 0.8x the bare aiohttp loop on both backends.
+capped the rate.
 
-``--server raw`` swaps the emulator (one WebSocket send per event, about as fast as the
-clients) for a minimal gateway that speaks just the handshake (Hello, Identify, Ready,
-Subscribe, ChannelSync) and then writes the N prebuilt MessageCreate frames (the
-emulator's shape) in one ``sendall``: the server never sets the pace, so the rates
-compare the clients alone.
+By default one run measures against two servers, one table each:
 
-    python benchmarks/gateway.py                 # 5 rounds of 20,000 events
+* ``emulator``: the package's Doover emulator (uvicorn, one WebSocket send per event).
+  It is about as fast as the clients, so it sets much of the pace: how often a client
+  reads, and so how many events each read carries, feeds back into how fast the server
+  sends. Ratios here swing from run to run. Target (the gateway issue): >= 0.8x.
+* ``raw``: a minimal gateway that speaks just the handshake (Hello, Identify, Ready,
+  Subscribe, ChannelSync) and then writes the N prebuilt MessageCreate frames (the
+  emulator's shape) in one ``sendall``: the server never sets the pace, so the rates
+  compare the clients alone. Target (the runtime issue): >= 1.0x.
+
+    python benchmarks/gateway.py                 # both servers, 5 rounds of 20,000 events
     python benchmarks/gateway.py --rounds 3 --n 50000
-    python benchmarks/gateway.py --server raw
+    python benchmarks/gateway.py --server raw    # one server only
 """
 
 from __future__ import annotations
@@ -45,7 +50,13 @@ import time
 from typing import Any
 
 CHANNEL = "bench"
-TARGET = 0.8
+#: Per server: the gateway issue's end-to-end target against the emulator, and the
+#: runtime issue's client-against-client target where the server is not the bottleneck.
+TARGETS = {"emulator": 0.8, "raw": 1.0}
+TARGET_WHY = {
+    "emulator": "end to end; the emulator's pace is part of the result",
+    "raw": "the server never sets the pace: the clients' receive rates",
+}
 
 
 def _pin(cpu: int) -> None:
@@ -229,33 +240,29 @@ def run_aiohttp(url: str, token: str, agent: int, n: int, conn: Any) -> Result:
     return asyncio.run(main())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--n", type=int, default=20_000)
-    parser.add_argument("--server", choices=["emulator", "raw"], default="emulator")
-    args = parser.parse_args()
+def measure(server_kind: str, rounds: int, n: int) -> dict[str, list[Result]]:
+    """Every client against one server (its own process), ``rounds`` interleaved rounds."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    target = serve if args.server == "emulator" else serve_raw
+    target = serve if server_kind == "emulator" else serve_raw
     server = ctx.Process(target=target, args=(child,), daemon=True)
     server.start()
     _pin(1)
     url, token, agent = parent.recv()
     runs: dict[str, Any] = {
-        "bare aiohttp": lambda: run_aiohttp(url, token, agent, args.n, parent),
-        "ours asyncio": lambda: run_ours("asyncio", url, token, agent, args.n, parent),
-        "ours trio": lambda: run_ours("trio", url, token, agent, args.n, parent),
+        "bare aiohttp": lambda: run_aiohttp(url, token, agent, n, parent),
+        "ours asyncio": lambda: run_ours("asyncio", url, token, agent, n, parent),
+        "ours trio": lambda: run_ours("trio", url, token, agent, n, parent),
     }
     names = list(runs)
     rows: dict[str, list[Result]] = {name: [] for name in names}
     try:
-        for round_ in range(args.rounds):
+        for round_ in range(rounds):
             order = names[round_ % 3 :] + names[: round_ % 3]
             for name in order:
                 rows[name].append(runs[name]())
             print(
-                f"round {round_ + 1}: "
+                f"{server_kind} round {round_ + 1}: "
                 + ", ".join(
                     f"{k} {v[-1][0]:,.0f}/s ({v[-1][1]:.2f} us CPU)" for k, v in rows.items()
                 ),
@@ -264,10 +271,17 @@ def main() -> int:
     finally:
         parent.send(("stop",))
         server.join(10)
+    return rows
+
+
+def report(server_kind: str, rows: dict[str, list[Result]], rounds: int, n: int) -> bool:
+    """Print one server's table; whether every target line passed."""
+    target = TARGETS[server_kind]
     base = rows["bare aiohttp"]
     with open("/proc/loadavg") as file:
         load = " ".join(file.read().split()[:3])
-    print(f"\n{args.server} server, {args.rounds} rounds x {args.n:,} events; load average {load}")
+    print(f"\n{server_kind} server, {rounds} rounds x {n:,} events; load average {load}")
+    print(f"target: ours >= {target}x the bare aiohttp loop ({TARGET_WHY[server_kind]})")
     header = ("client", "median/s", "best/s", "x aiohttp", "CPU us/ev")
     print(f"{header[0]:<14} " + " ".join(f"{h:>10}" for h in header[1:]) + "  target")
     ok = True
@@ -277,13 +291,25 @@ def main() -> int:
             rate / other[0] for (rate, _), other in zip(values, base, strict=True)
         )
         cpu = statistics.median(cpu for _, cpu in values)
-        verdict = "" if name == "bare aiohttp" else ("PASS" if ratio >= TARGET else "FAIL")
+        verdict = "" if name == "bare aiohttp" else ("PASS" if ratio >= target else "FAIL")
         ok = ok and verdict != "FAIL"
         print(
             f"{name:<14} {statistics.median(rates):>10,.0f} {max(rates):>10,.0f} "
             f"{ratio:>10.2f} {cpu:>10.2f}  {verdict}"
         )
-    return 0 if ok else 1
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--server", choices=["both", "emulator", "raw"], default="both")
+    args = parser.parse_args()
+    kinds = ["emulator", "raw"] if args.server == "both" else [args.server]
+    results = {kind: measure(kind, args.rounds, args.n) for kind in kinds}
+    verdicts = [report(kind, rows, args.rounds, args.n) for kind, rows in results.items()]
+    return 0 if all(verdicts) else 1
 
 
 if __name__ == "__main__":
