@@ -19,8 +19,9 @@ hold thousands of events, so the reader yields to the scheduler after at most
 :data:`CHECKPOINT_EVERY` routed events (never more than a consumer takes between two
 of its own checkpoints), and after every event that leaves a buffer more than half full
 (:meth:`Subscription.put` says so), which lets even a consumer that awaits something
-per event catch up. Yielding is not waiting: the reader stays runnable and keeps
-reading and answering pings whatever the consumers do.
+per event catch up; it also yields once before every socket read, so consumers drain
+what was routed and the next read carries more frames. Yielding is not waiting: the
+reader stays runnable and keeps reading and answering pings whatever the consumers do.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ if TYPE_CHECKING:
 __all__ = ["CHECKPOINT_EVERY", "Subscription"]
 
 #: Events returned without yielding before one checkpoint (and the most events the
-#: reader routes between two of its own).
-CHECKPOINT_EVERY: Final = 64
+#: reader routes between two of its own). Fewer checkpoints mean fewer, fuller socket
+#: reads under a burst (measured against the emulator: 64 -> 256 with the reader's
+#: yield before each read, about +10-15 % events/s); 256 events are ~0.5 ms of work.
+CHECKPOINT_EVERY: Final = 256
 
 
 class Subscription:
