@@ -14,7 +14,7 @@ Usage: ``python -I _ours_doover.py JOB_JSON``. The job's ``kind`` is one of:
 * ``calls``: ``n`` sequential ``fetch_message`` calls, ``mode`` ``"async"``
   (``AsyncDataClient`` under ``anyio.run``) or ``"sync"`` (``DataClient`` from this
   thread), plus, for ``"sync"``, ``bridge_n`` round trips of a no-op coroutine through
-  the client's own loop thread (no I/O);
+  the client's own loop (no I/O);
 * ``decode``: decode a captured response body ``repeats`` x ``loops`` times with the
   client's own decoder (the one ``list_messages`` uses).
 
@@ -103,7 +103,7 @@ async def _noop() -> None:
 def _calls_sync(job: Job) -> Result:
     with DataClient(job["url"], token=job["token"]) as client:
         result = _driver.fetch_calls_sync(client, job)
-        # Private attribute, read only to time the bridge alone: the client's loop thread.
+        # Private attribute, read only to time the bridge alone: the client's loop.
         loop = client._loop
         for _ in range(job["warmup"]):
             loop.call(_noop)

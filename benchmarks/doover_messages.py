@@ -15,7 +15,7 @@ client shares a GIL with the emulator's server. Three sections:
   JSON loader plus ``Message.from_dict``), in separate processes, checked to agree.
 * (c) the sync facade: sequential ``fetch_message`` calls through our ``AsyncDataClient``
   and our ``DataClient``, pydoover's ``AsyncDataClient`` and its ``DataClient``; plus the
-  bare cost of our bridge (a no-op coroutine through the ``DataClient``'s loop thread).
+  bare cost of our bridge (a no-op coroutine through the ``DataClient``'s loop).
 
 Rounds are interleaved (each round runs every row of every section once, rotating which
 row goes first) and figures are medians over rounds. Every number is measured: wall time
@@ -530,7 +530,7 @@ def report_sync(bench: Bench, args: argparse.Namespace) -> list[str]:
     peer_cost = per_call(PEER_SYNC) - per_call(PEER_ASYNC)
     lines += [
         f"  our bridge alone: {args.bridge_calls:,} no-op coroutines through the DataClient's "
-        f"loop thread: {bridge * 1e6:,.1f} us/call wall, {bridge_cpu * 1e6:,.1f} us CPU",
+        f"loop: {bridge * 1e6:,.1f} us/call wall, {bridge_cpu * 1e6:,.1f} us CPU",
         f"  sync over async, same library: ours {ours_cost:+,.0f} us/call "
         f"({per_call(OURS_SYNC) / per_call(OURS_ASYNC):.2f}x the async time); pydoover "
         f"{peer_cost:+,.0f} us/call ({per_call(PEER_SYNC) / per_call(PEER_ASYNC):.2f}x; its sync "
@@ -559,7 +559,7 @@ def preamble(bench: Bench, args: argparse.Namespace, load_before: str) -> list[s
         f"{ours_versions.get('anyio', '?')}, trio {ours_versions.get('trio', '?')}, httpx "
         f"{ours_versions.get('httpx', '?')} over {ours.get('connection_layer', '?')}, msgspec "
         f"{ours_versions.get('msgspec', '?')}; DataClient = AsyncDataClient on its own "
-        "asyncio loop thread",
+        "asyncio loop (a loop thread that lends the idle loop to the caller)",
         f"peer:      pydoover {peer_versions.get('pydoover', '?')} (CPython "
         f"{peer.get('python', '?')}), AsyncDataClient on aiohttp "
         f"{peer_versions.get('aiohttp', '?')}, DataClient on httpx "
