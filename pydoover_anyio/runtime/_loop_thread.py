@@ -158,6 +158,9 @@ class _LendableLoop(asyncio.SelectorEventLoop):
 class LoopThread:
     """An event loop running in its own daemon thread, driven by blocking calls.
 
+    On asyncio the thread lends the loop to a blocking caller while it has no work of
+    its own (see the module docstring); on trio every call goes through the thread.
+
     Args:
         backend: ``"asyncio"`` (default) or ``"trio"``.
         name: the thread's name, shown in debuggers and thread dumps.
@@ -221,14 +224,15 @@ class LoopThread:
         if ident == self._thread.ident or ident == self._driver:
             raise RuntimeError("a blocking call was made from the client's own event-loop thread")
         call: _Call[T] = _Call(fn, args)
-        if self._parked and self._can_run_here(ident):
+        on_main = ident == threading.main_thread().ident
+        if self._parked and self._can_run_here(on_main):
             with self._lend_lock:
                 if self._parked and self._schedule is not None:
                     self._parked = False
                     self._driver = ident
                     call.here = True
             if call.here:
-                return self._run_here(call, ident)
+                return self._run_here(call, on_main)
         self._submit(self._start, call)
         try:
             call.lock.acquire()
@@ -318,18 +322,15 @@ class LoopThread:
 
     # -- asyncio: a loop lent to idle callers ------------------------------------------
 
-    def _can_run_here(self, ident: int) -> bool:
+    def _can_run_here(self, on_main: bool) -> bool:
         """Whether this thread may run the loop: no loop of its own running, and Ctrl-C
         can be routed to the call (Python's default SIGINT handler, or not the main thread).
         """
         if asyncio._get_running_loop() is not None:
             return False
-        return (
-            ident != threading.main_thread().ident
-            or _get_handler(signal.SIGINT) is signal.default_int_handler
-        )
+        return not on_main or _get_handler(signal.SIGINT) is signal.default_int_handler
 
-    def _run_here(self, call: _Call[T], ident: int) -> T:
+    def _run_here(self, call: _Call[T], on_main: bool) -> T:
         """Run ``call`` by driving the parked loop on this thread, then hand the loop back.
 
         Ctrl-C (main thread only) cancels the task and keeps running the loop for its
@@ -357,20 +358,20 @@ class LoopThread:
                 lambda: grace.append(loop.call_later(self.cancel_grace, loop.stop))
             )
 
-        previous = _set_handler(signal.SIGINT, on_sigint) if ident == _main_ident() else None
+        previous = _set_handler(signal.SIGINT, on_sigint) if on_main else None
         try:
-            loop.run_forever()  # until the task is done and the loop would wait
+            try:
+                loop.run_forever()  # until the task is done and the loop would wait
+            finally:
+                if previous is not None:
+                    _set_handler(signal.SIGINT, previous)
         except BaseException:  # e.g. a second Ctrl-C: the loop thread finishes the task
-            if previous is not None:
-                _set_handler(signal.SIGINT, previous)
             if not interrupts:
                 task.cancel()  # (a second cancel would break into a shielded cleanup)
             self._hand_back(idle=False)
             if not interrupts:
                 call.lock.acquire(timeout=self.cancel_grace)
             raise
-        if previous is not None:
-            _set_handler(signal.SIGINT, previous)
         for handle in grace:
             handle.cancel()
         self._hand_back(idle=lending.idle and task.done())
@@ -501,7 +502,3 @@ class LoopThread:
             self._ready.set()
             await stopped.wait()
             nursery.cancel_scope.cancel()
-
-
-def _main_ident() -> int | None:
-    return threading.main_thread().ident
