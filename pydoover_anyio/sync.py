@@ -23,6 +23,8 @@ import ssl
 from functools import partial
 from typing import Any
 
+import httpx
+
 from .auth import AsyncAuth
 from .client import AsyncDataClient
 from .client._iterators import MessageIterator, MultiAgentMessageIterator
@@ -39,7 +41,12 @@ _DOWNLOAD_BUFFER = 2
 
 class DataClient(SyncFacade[AsyncDataClient]):
     """Blocking client of the Doover Data API; takes the same arguments as
-    :class:`AsyncDataClient` (see there)."""
+    :class:`AsyncDataClient` (see there).
+
+    An ``http_client`` is used on this client's own event loop only; do not use it
+    elsewhere at the same time, and do not rely on it in a forked child (its pooled
+    connections belong to the parent).
+    """
 
     def __init__(
         self,
@@ -67,6 +74,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
         gateway_url: str | None = None,
         verify: ssl.SSLContext | bool = True,
         http: HttpImplementation = "auto",
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
             partial(
@@ -94,6 +102,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
                 gateway_url=gateway_url,
                 verify=verify,
                 http=http,
+                http_client=http_client,
             )
         )
 

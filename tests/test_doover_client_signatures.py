@@ -181,10 +181,12 @@ def pydoover_constructor() -> list[tuple[str, Any, Any]]:
 def test_constructor_takes_what_pydoover_takes(ours: type) -> None:
     actual = shape(inspect.signature(ours.__init__))[1:]  # without self
     # ... plus, at the end, what pydoover has no counterpart for (the gateway, TLS
-    # verification settings and the choice of HTTP layer, docs/runtime.md).
+    # verification settings, the choice of HTTP layer and a caller-owned httpx client,
+    # docs/runtime.md).
     extension = [
         ("gateway_url", inspect.Parameter.KEYWORD_ONLY, None),
         ("verify", inspect.Parameter.KEYWORD_ONLY, True),
         ("http", inspect.Parameter.KEYWORD_ONLY, "auto"),
+        ("http_client", inspect.Parameter.KEYWORD_ONLY, None),
     ]
     assert actual == pydoover_constructor() + extension

@@ -116,10 +116,16 @@ class ClientCore:
             path over :class:`~pydoover_anyio.runtime.AnyioHTTPTransport` unless
             proxies are configured in the environment; ``"httpx"`` sends every request
             through ``httpx.AsyncClient`` with httpx's own transport.
+        http_client: a caller-owned ``httpx.AsyncClient`` to send every data API request
+            through, used as it is (proxies, mounts, custom transports, event hooks,
+            certificates) and never closed by this client. Redirects are still followed
+            and ``timeout`` still applies, per request (the Doover contract). Not
+            combined with ``verify``/``http``, which configure this client's own
+            connection layer. The gateway's WebSocket does not go through it.
 
     Raises:
-        ValueError: bad ``compress``/``compress_level``/``max_retries``, or conflicting
-            auth arguments.
+        ValueError: bad ``compress``/``compress_level``/``max_retries``, conflicting
+            auth arguments, or ``http_client`` with ``verify``/``http``.
         TypeError: ``auth`` does not look like an async auth object.
     """
 
@@ -152,7 +158,13 @@ class ClientCore:
         gateway_url: str | None = None,
         verify: ssl.SSLContext | bool = True,
         http: HttpImplementation = "auto",
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
+        if http_client is not None and (verify is not True or http != "auto"):
+            raise ValueError(
+                "verify= and http= configure the client's own connection layer; "
+                "a caller-owned http_client keeps its own (set them on it instead)"
+            )
         if compress is not None and compress not in _SUPPORTED_COMPRESSION:
             raise ValueError(
                 f"compress must be one of {_SUPPORTED_COMPRESSION} or None, got {compress!r}"
@@ -191,6 +203,7 @@ class ClientCore:
         self._origin = _origin(httpx.URL(self.base_url))
         self._transport = Transport(
             self.base_url,
+            client=http_client,
             timeout=httpx.Timeout(self._timeout),
             attempt_timeout=self._timeout,
             user_agent=_user_agent(),
@@ -239,7 +252,7 @@ class ClientCore:
             raise ValueError(f"timeout must be positive, got {value!r}")
         self._timeout = float(value)
         self._transport.attempt_timeout = self._timeout
-        self._transport.client.timeout = httpx.Timeout(self._timeout)
+        self._transport.timeout = self._timeout
         if self._owns_auth and isinstance(self.auth, TokenEndpointAuth):
             # The auth object this client built follows it; a shared one keeps its own.
             self.auth.timeout = self._timeout

@@ -172,7 +172,9 @@ class Transport:
         retry: the retry policy.
         check_response: raises the client's error for a failed final response.
         map_transport_error: converts transport failures into the client's error.
-        follow_redirects: whether a transport-owned client follows redirects.
+        follow_redirects: whether redirects are followed; with a caller-owned client
+            ``True`` is asked for on every request (the client's other settings stay as
+            they are), ``False`` leaves the client's own setting.
         http: the connection layer of a transport-owned client: ``"auto"`` uses
             :class:`AnyioHTTPTransport` (and the fast path, see the module docstring)
             unless proxies are configured in the environment; ``"httpx"`` always sends
@@ -207,6 +209,11 @@ class Transport:
         self._map_transport_error = map_transport_error
         self._headers: list[tuple[str, str]] = list((headers or {}).items())
         self._owns_client = client is None
+        # httpx.USE_CLIENT_DEFAULT, or True: a caller-owned client follows redirects on
+        # the requests of a contract that says so, whatever its own default.
+        self._redirects: Any = (
+            True if follow_redirects and client is not None else httpx.USE_CLIENT_DEFAULT
+        )
         self._request_timeout: httpx.Timeout | None = None
         self._fast: AnyioHTTPTransport | None = None
         if client is None:
@@ -239,6 +246,21 @@ class Transport:
     def client(self) -> httpx.AsyncClient:
         """The ``httpx.AsyncClient`` requests go through."""
         return self._client
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The httpx timeouts of every request."""
+        if self._request_timeout is not None:
+            return self._request_timeout
+        return self._client.timeout
+
+    @timeout.setter
+    def timeout(self, value: httpx.Timeout | float) -> None:
+        # A caller-owned client is left as it is: the timeouts go on each request instead.
+        if self._owns_client:
+            self._client.timeout = httpx.Timeout(value)
+        else:
+            self._request_timeout = httpx.Timeout(value)
 
     @property
     def closed(self) -> bool:
@@ -307,10 +329,10 @@ class Transport:
             raise ClientClosedError("this client is closed; create a new one")
         built = self._build(request)
         if self.attempt_timeout is None:
-            return await self._client.send(built, stream=True)
+            return await self._client.send(built, stream=True, follow_redirects=self._redirects)
         try:
             with anyio.fail_after(self.attempt_timeout):
-                return await self._client.send(built, stream=True)
+                return await self._client.send(built, stream=True, follow_redirects=self._redirects)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(
                 f"no response within {self.attempt_timeout} s", request=built
@@ -356,10 +378,10 @@ class Transport:
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         if self.attempt_timeout is None:
-            return await self._client.send(request)
+            return await self._client.send(request, follow_redirects=self._redirects)
         try:
             with anyio.fail_after(self.attempt_timeout):
-                return await self._client.send(request)
+                return await self._client.send(request, follow_redirects=self._redirects)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(
                 f"no complete response within {self.attempt_timeout} s", request=request
