@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from pydoover_anyio.runtime._loop_thread import Backend, LoopThread, LoopThreadClosedError
@@ -128,6 +129,21 @@ def test_many_threads_mixing_short_and_waiting_calls(any_loop: LoopThread) -> No
     assert all(not t.is_alive() for t in threads)
     assert results == {i: [i * 1000 + k for k in range(150)] for i in range(8)}
     assert any_loop.call(where)  # still usable afterwards
+
+
+def test_worker_thread_results_reach_a_call_on_the_callers_thread(any_loop: LoopThread) -> None:
+    async def via_threads() -> tuple[int, bool]:
+        slept = await anyio.to_thread.run_sync(time.sleep, 0.01)  # anyio's worker threads
+        infos = await anyio.getaddrinfo("localhost", 80)  # asyncio: the loop's executor
+        return threading.get_ident(), slept is None and bool(infos)
+
+    ran_on, ok = any_loop.call(via_threads)
+    assert ok
+    here = any_loop.backend == "asyncio"
+    assert ran_on == (threading.get_ident() if here else any_loop.thread.ident)
+    # Again, while the first call's worker thread winds down (the stopping worker may
+    # still hand the loop a callback, so these may run on either thread).
+    assert all(any_loop.call(via_threads)[1] for _ in range(3))
 
 
 def test_a_caller_running_its_own_asyncio_loop_uses_the_loop_thread(

@@ -441,19 +441,18 @@ class LoopThread:
             self._spawn = self._spawn_asyncio
             self._cancel_handle = lambda task: task.cancel()
             self._stop = self._begin_close_asyncio
-            self._driver = threading.get_ident()
             self._schedule = loop.call_soon_threadsafe
+            self._parked = True  # nothing to do yet: the first call may run the loop itself
             self._ready.set()
             while not self._closing:
-                loop.lending.mode = _PARK
-                loop.run_forever()  # until idle (or closing)
-                if self._closing:
-                    break
-                with self._lend_lock:
-                    if loop.has_ready_callbacks():
-                        continue  # work came in while it stopped
-                    self._parked, self._driver = True, None
-                self._resume.acquire()  # until a caller hands the loop back or work comes in
+                self._resume.acquire()  # parked: until a caller hands it back or work comes
+                while not self._closing:
+                    loop.lending.mode = _PARK
+                    loop.run_forever()  # until idle (or closing)
+                    with self._lend_lock:
+                        if not self._closing and not loop.has_ready_callbacks():
+                            self._parked, self._driver = True, None
+                            break  # else: work came in while it stopped
             loop.lending.mode = _BLOCK
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
