@@ -34,7 +34,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import ssl
 import statistics
 import subprocess
@@ -356,41 +355,9 @@ def certificates(workdir: Path) -> tuple[str, str, str]:
     return str(paths[0]), str(paths[1]), str(paths[2])
 
 
-def load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def source() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            cwd=REPOSITORY,
-            check=False,
-        )
-    except OSError:
-        return "unknown"
-    return done.stdout.strip() or "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def median_ratio(ours: list[Job], theirs: list[Job]) -> float:
     """Median over rounds of (our calls/s / their calls/s) in the same round."""
     return statistics.median(t["wall"] / o["wall"] for o, t in zip(ours, theirs, strict=True))
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def main() -> None:
@@ -416,9 +383,11 @@ def main() -> None:
         serve(args)
         return
 
+    import _harness  # here, not at the top: jobs run with -I, without this directory
+
     sections = set(args.only.split(","))
     started = time.time()
-    load_before = load()
+    load_before = _harness.load_average()
     workdir = Path(tempfile.mkdtemp(prefix="runtime-bench-"))
     body_size = capture_aggregate(workdir / "aggregate.json")
     ca, cert, key = certificates(workdir)
@@ -547,7 +516,7 @@ def main() -> None:
     finally:
         server.kill()
         server.wait()
-    load_after = load()
+    load_change = _harness.load_change(load_before)
 
     def rate(key: str) -> float:
         return statistics.median(job_n(key, r) / r["wall"] for r in results[key])
@@ -564,13 +533,9 @@ def main() -> None:
 
     now = dt.datetime.fromtimestamp(started, dt.UTC)
     print("Runtime benchmark: pydoover_anyio.runtime vs aiohttp and pydoover 1.18.3")
-    print(f"date:      {now:%Y-%m-%d %H:%M} UTC, source {source()}")
-    print(
-        f"machine:   {platform.system()} {platform.release()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}, "
-        f"{platform.python_implementation()} {platform.python_version()}"
-    )
-    print(f"load:      {load_before} before, {load_after} after (1/5/15 min)")
+    print(f"date:      {now:%Y-%m-%d %H:%M} UTC, source {_harness.source_revision()}")
+    print(f"machine:   {_harness.machine()}")
+    print(f"load:      {load_change}")
     print(
         f"versions:  anyio {version('anyio')}, trio {version('trio')}, httpx {version('httpx')},"
         f" httptools {version('httptools')}, msgspec {version('msgspec')}, aiohttp "
@@ -724,7 +689,7 @@ def main() -> None:
     print()
     print("targets")
     for text, ok in targets:
-        print(f"  {verdict(ok)}  {text}")
+        print(f"  {_harness.verdict(ok)}  {text}")
     print(f"total run time {time.time() - started:.0f} s")
 
 
