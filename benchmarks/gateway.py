@@ -168,6 +168,14 @@ def _result(n: int, start: float, cpu_start: float) -> Result:
     return (n - 1) / elapsed, cpu / (n - 1) * 1e6
 
 
+def _release_burst(conn: Any, n: int) -> None:
+    """Have the server build ``n`` events and then send them all."""
+    conn.send(("load", n))
+    conn.recv()
+    conn.send(("release",))
+    conn.recv()
+
+
 def run_ours(backend: str, url: str, token: str, agent: int, n: int, conn: Any) -> Result:
     import anyio
 
@@ -180,10 +188,7 @@ def run_ours(backend: str, url: str, token: str, agent: int, n: int, conn: Any) 
         ):
             first = await events.__anext__()
             assert isinstance(first, ChannelSync)
-            conn.send(("load", n))
-            conn.recv()
-            conn.send(("release",))
-            conn.recv()
+            _release_burst(conn, n)
             count = 0
             start = cpu_start = 0.0
             async for event in events:
@@ -222,10 +227,7 @@ def run_aiohttp(url: str, token: str, agent: int, n: int, conn: Any) -> Result:
             channel = {"agent_id": str(agent), "name": CHANNEL}
             await ws.send_str(json.dumps({"op": 12, "d": {"channel": channel}}))
             assert loads((await ws.receive()).data)["t"] == "ChannelSync"
-            conn.send(("load", n))
-            conn.recv()
-            conn.send(("release",))
-            conn.recv()
+            _release_burst(conn, n)
             count = 0
             start = cpu_start = 0.0
             while count < n:
