@@ -427,27 +427,29 @@ def main() -> None:
 
         for level in (1, 16, 64):
             n = args.n if level == 1 else args.n * 2
-            if "http" in sections:
+            for section, url, tls in (("http", plain, False), ("tls", secure, True)):
+                if section not in sections or (tls and level == 64):
+                    continue
+                for backend in ("asyncio", "trio"):
+                    add(
+                        f"{section} {level} {backend}",
+                        kind="ours",
+                        url=url,
+                        backend=backend,
+                        http="auto",
+                        inflight=level,
+                        n=n,
+                        tls=tls,
+                    )
                 add(
-                    f"http {level} asyncio",
-                    kind="ours",
-                    url=plain,
-                    backend="asyncio",
-                    http="auto",
+                    f"{section} {level} aiohttp",
+                    kind="aiohttp",
+                    url=url,
                     inflight=level,
                     n=n,
+                    tls=tls,
                 )
-                add(
-                    f"http {level} trio",
-                    kind="ours",
-                    url=plain,
-                    backend="trio",
-                    http="auto",
-                    inflight=level,
-                    n=n,
-                )
-                add(f"http {level} aiohttp", kind="aiohttp", url=plain, inflight=level, n=n)
-                if level < 64:
+                if not tls and level < 64:
                     add(
                         f"http {level} httpx",
                         kind="ours",
@@ -457,35 +459,6 @@ def main() -> None:
                         inflight=level,
                         n=n,
                     )
-            if "tls" in sections and level < 64:
-                add(
-                    f"tls {level} asyncio",
-                    kind="ours",
-                    url=secure,
-                    backend="asyncio",
-                    http="auto",
-                    inflight=level,
-                    n=n,
-                    tls=True,
-                )
-                add(
-                    f"tls {level} trio",
-                    kind="ours",
-                    url=secure,
-                    backend="trio",
-                    http="auto",
-                    inflight=level,
-                    n=n,
-                    tls=True,
-                )
-                add(
-                    f"tls {level} aiohttp",
-                    kind="aiohttp",
-                    url=secure,
-                    inflight=level,
-                    n=n,
-                    tls=True,
-                )
         if "sync" in sections:
             add("sync ours", kind="sync_ours", url=plain)
             add("sync peer", kind="sync_peer", url=plain)
