@@ -147,6 +147,11 @@ async def _tls_server(
         group.cancel_scope.cancel()
 
 
+async def _hold(stream: TLSStream) -> None:
+    """A server handler that keeps the connection open and says nothing."""
+    await anyio.sleep(5)
+
+
 async def _start_tls(port: int, context: ssl.SSLContext) -> _socket.TLSSocketStream:
     raw = await _socket.connect("127.0.0.1", port)
     return await _socket.start_tls(raw, context, "localhost")
@@ -265,10 +270,7 @@ async def test_tls_cancelled_handshake_closes_the_socket() -> None:
 async def test_tls_aclose_is_idempotent_and_closes_for_good(
     server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
-    async def hold(stream: TLSStream) -> None:
-        await anyio.sleep(5)
-
-    async with _tls_server(server_context, hold) as port:
+    async with _tls_server(server_context, _hold) as port:
         stream = await _start_tls(port, client_context)
         fd = stream.sock.fileno()
         await stream.aclose()
@@ -285,10 +287,7 @@ async def test_tls_aclose_is_idempotent_and_closes_for_good(
 async def test_tls_aclose_wakes_a_waiting_receive(
     server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
-    async def hold(stream: TLSStream) -> None:
-        await anyio.sleep(5)
-
-    async with _tls_server(server_context, hold) as port:
+    async with _tls_server(server_context, _hold) as port:
         stream = await _start_tls(port, client_context)
 
         async def close_soon() -> None:
