@@ -209,7 +209,7 @@ def job_sync_ours(job: Job) -> Job:
 
 
 def job_bridge(job: Job) -> Job:
-    from pydoover_anyio.runtime._loop_thread import LoopThread
+    from pydoover_anyio.runtime._backend.loop_thread import LoopThread
 
     async def noop() -> None:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,8 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from pydoover_anyio.runtime._loop_thread import Backend, LoopThread, LoopThreadClosedError
+from pydoover_anyio.runtime import _socket
+from pydoover_anyio.runtime._backend.loop_thread import Backend, LoopThread, LoopThreadClosedError
 
 
 @pytest.fixture
@@ -74,6 +76,32 @@ def test_background_work_started_by_a_call_keeps_running_on_the_loop_thread(
     asyncio_loop.call(start)  # returns at once; the sleep is left to the loop thread
     assert finished.wait(5)
     assert seen == [asyncio_loop.thread.ident]
+
+
+def test_a_kept_alive_socket_nobody_waits_on_leaves_the_loop_lendable(
+    asyncio_loop: LoopThread,
+) -> None:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    stream = _socket.SocketStream(ours)
+
+    async def give_up_waiting() -> None:
+        with anyio.move_on_after(0.01):
+            await stream.receive()  # waits: registered; then cancelled: quiet
+
+    async def watched_and_where() -> tuple[bool, int]:
+        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+        return ours.fileno() in selector.get_map(), threading.get_ident()
+
+    try:
+        asyncio_loop.call(give_up_waiting)
+        # Still registered with the selector (no waiter), yet the loop is idle: lent.
+        assert asyncio_loop.call(watched_and_where) == (True, threading.get_ident())
+        theirs.send(b"unread")  # an event nobody waits for: handled, then unwatched
+        assert eventually(lambda: asyncio_loop.call(watched_and_where)[0] is False)
+    finally:
+        asyncio_loop.call(stream.aclose)
+        theirs.close()
 
 
 def test_calls_go_through_the_loop_thread_while_background_work_runs(

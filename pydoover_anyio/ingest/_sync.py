@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec
 
 from ..runtime import sync_method
-from ..runtime._loop_thread import LoopThread
+from ..runtime._backend.loop_thread import LoopThread
 from ..runtime.facade import SyncFacade, _BlockingContext, _Bridged
 from ._async import AsyncIngestor
 from ._report import IngestReport, IngestStats

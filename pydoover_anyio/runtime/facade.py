@@ -42,7 +42,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._loop_thread import Backend, LoopThread
+from ._backend.loop_thread import Backend, LoopThread
 from .errors import ClientClosedError
 
 __all__ = [

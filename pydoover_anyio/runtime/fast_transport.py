@@ -29,10 +29,11 @@ the number of open connections and dominated our concurrent paging
   ``RemoteProtocolError`` is raised and the retry policy decides.
 * **Cancellation** in the middle of an exchange closes that connection; it never goes
   back to the pool.
-* **Sockets:** plain non-blocking sockets waited on with ``anyio.wait_readable`` /
-  ``wait_writable`` (:mod:`._socket`; anyio's own asyncio stream costs twice as much
-  per round trip), so a ready socket costs one system call per send or receive.
-* **TLS** with an ``ssl.SSLObject`` over those sockets (:mod:`._socket`, ALPN
+* **Sockets:** plain non-blocking sockets (:mod:`._socket`; anyio's own asyncio stream
+  costs twice as much per round trip), so a ready socket costs one system call per
+  send or receive; on asyncio a socket stays registered with the selector between
+  responses (:mod:`._backend.readiness`).
+* **TLS** with an ``ssl.SSLSocket`` on those sockets (:mod:`._socket`, ALPN
   ``http/1.1``), verified with the system trust store by default. Proxies and HTTP/2
   are not supported: :class:`Transport` falls back to httpx's own transport when proxies
   are configured in the environment.

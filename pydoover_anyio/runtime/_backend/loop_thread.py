@@ -1,6 +1,6 @@
 """A dedicated event-loop thread and a cheap, cancellable call bridge into it.
 
-This is the one place in the library that touches a backend directly: it needs each
+It touches the backends directly (see the package docstring) because it needs each
 backend's thread-safe scheduler (``loop.call_soon_threadsafe`` on asyncio,
 ``TrioToken.run_sync_soon`` on trio), which anyio does not expose as a fire-and-forget
 call, and on asyncio a loop that can be lent to the calling thread. Everything that runs
@@ -43,7 +43,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 
-from .errors import ClientClosedError
+from ..errors import ClientClosedError
+from .readiness import QuietWatches, quiet_watches
 
 T = TypeVar("T")
 
@@ -89,7 +90,8 @@ class _LendingSelector(selectors.DefaultSelector):
     """The asyncio loop's selector: it can stop the loop instead of letting it wait.
 
     ``_PARK`` (the loop thread): stop when the loop would wait with no deadline and
-    nothing watched but the loop's own wake-up socket, i.e. when it is idle.
+    nothing watched but the loop's own wake-up socket and quiet sockets (registered by
+    :class:`~.readiness.ReadableWaiter` with nobody waiting), i.e. when it is idle.
     ``_DRAIN`` (a caller's thread whose coroutine is done): stop at the first wait, or
     after ``_DRAIN_STEPS`` steps; :attr:`idle` says whether the loop was idle then.
     ``_BLOCK``: an ordinary selector.
@@ -100,6 +102,7 @@ class _LendingSelector(selectors.DefaultSelector):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.mode = _BLOCK
         self.baseline = 0  # sockets the loop itself watches (its self-pipe)
+        self.quiet = QuietWatches()  # replaced by the loop's own count
         self.idle = False
         self.steps = 0
 
@@ -107,7 +110,7 @@ class _LendingSelector(selectors.DefaultSelector):
         mode = self.mode
         if mode == _BLOCK:
             return super().select(timeout)
-        idle = timeout is None and len(self.get_map()) <= self.baseline
+        idle = timeout is None and len(self.get_map()) - self.quiet.count <= self.baseline
         if mode == _PARK and not idle:
             return super().select(timeout)  # background work: wait for it as usual
         events = super().select(0)
@@ -134,6 +137,7 @@ class _LendableLoop(asyncio.SelectorEventLoop):
         super().__init__(self.lending)
         self.lending.loop = self
         self.lending.baseline = len(self.lending.get_map())
+        self.lending.quiet = quiet_watches(self)
         self._on_threadsafe = on_threadsafe
 
     def call_soon_threadsafe(  # type: ignore[override]
