@@ -39,6 +39,10 @@ def test_jsonl_records_timestamps_and_bad_lines() -> None:
     assert list(read_jsonl([b'{"ts": 1767225600000}'], timestamp_field="ts", unit="ms")) == [
         Record(1, {}, 1_767_225_600_000)
     ]
+    # An ISO time is counted in whole milliseconds (no float rounding up past .123999).
+    assert list(read_jsonl([b'{"timestamp": "2026-01-01T00:00:00.123999+00:00"}'])) == [
+        Record(1, {}, 1_767_225_600_123)
+    ]
     assert list(read_jsonl([b'{"timestamp": "x"}'], timestamp_field="")) == [
         Record(1, {"timestamp": "x"}, None)
     ]

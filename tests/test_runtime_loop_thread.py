@@ -313,6 +313,18 @@ def test_ctrl_c_waits_for_the_cleanup_at_most_cancel_grace() -> None:
     loop.close()
 
 
+@pytest.mark.parametrize("disposition", [signal.SIG_IGN, signal.SIG_DFL])
+def test_an_ignored_or_os_default_sigint_still_lends_the_loop(
+    asyncio_loop: LoopThread, disposition: signal.Handlers
+) -> None:
+    previous = signal.signal(signal.SIGINT, disposition)  # e.g. a shell's background job
+    try:
+        assert asyncio_loop.call(where) == threading.get_ident()
+        assert signal.getsignal(signal.SIGINT) == disposition  # left as it was
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_a_custom_sigint_handler_keeps_calls_on_the_loop_thread(any_loop: LoopThread) -> None:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

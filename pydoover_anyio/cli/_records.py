@@ -23,9 +23,11 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
+
+from ..snowflake import datetime_to_ms
 
 __all__ = [
     "BadLine",
@@ -104,9 +106,7 @@ def _timestamp(value: Any, unit: str) -> int:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(f"timestamp {value!r} is not ISO 8601") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return round(moment.timestamp() * 1000)
+        return datetime_to_ms(moment)  # naive = UTC; whole milliseconds, like the library
     raise ValueError(f"timestamp must be a string or a number, not {type(value).__name__}")
 
 

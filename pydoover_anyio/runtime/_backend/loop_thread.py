@@ -22,8 +22,9 @@ Rules this module enforces:
 * If the caller is interrupted while it waits (Ctrl-C, or any ``BaseException``), the
   call's task is cancelled, the caller waits for the task's cleanup (bounded by
   ``cancel_grace``) and then re-raises. A call run on the caller's thread gets Ctrl-C
-  through a temporary SIGINT handler that cancels its task (only where SIGINT still has
-  Python's default handler; elsewhere the call goes through the loop thread).
+  through a temporary SIGINT handler that cancels its task (where SIGINT has Python's
+  default handler; where it is ignored or left to the OS no handler is needed; under
+  any other handler the call goes through the loop thread).
 * Calling from code running on the loop raises instead of deadlocking.
 * ``close()`` cancels every task still running on the loop, stops it and joins the thread.
 """
@@ -55,6 +56,14 @@ Backend = Literal["asyncio", "trio"]
 # enum round trip (which raises and catches a ValueError per call: ~7 µs per sync call).
 _get_handler: Callable[[int], object] = _signal.getsignal
 _set_handler: Callable[[int, Any], Any] = _signal.signal
+
+#: SIGINT handlers under which a main thread may run the loop (the C ``getsignal`` gives
+#: ``SIG_DFL`` / ``SIG_IGN`` as plain ints).
+_LENDABLE_SIGINT: tuple[object, ...] = (
+    signal.default_int_handler,
+    int(signal.SIG_DFL),
+    int(signal.SIG_IGN),
+)
 
 _CANCELLED = "the call was cancelled because the client's event loop is shutting down"
 
@@ -327,12 +336,14 @@ class LoopThread:
     # -- asyncio: a loop lent to idle callers ------------------------------------------
 
     def _can_run_here(self, on_main: bool) -> bool:
-        """Whether this thread may run the loop: no loop of its own running, and Ctrl-C
-        can be routed to the call (Python's default SIGINT handler, or not the main thread).
+        """Whether this thread may run the loop: no loop of its own running, and no
+        Python SIGINT handler of someone else's to keep out of the loop's code: Python's
+        default one (its Ctrl-C is routed to the call), or SIGINT ignored or left to the
+        OS (no handler runs at all, e.g. in a background job), or not the main thread.
         """
         if asyncio._get_running_loop() is not None:
             return False
-        return not on_main or _get_handler(signal.SIGINT) is signal.default_int_handler
+        return not on_main or _get_handler(signal.SIGINT) in _LENDABLE_SIGINT
 
     def _run_here(self, call: _Call[T], on_main: bool) -> T:
         """Run ``call`` by driving the parked loop on this thread, then hand the loop back.
@@ -362,7 +373,8 @@ class LoopThread:
                 lambda: grace.append(loop.call_later(self.cancel_grace, loop.stop))
             )
 
-        previous = _set_handler(signal.SIGINT, on_sigint) if on_main else None
+        routed = on_main and _get_handler(signal.SIGINT) is signal.default_int_handler
+        previous = _set_handler(signal.SIGINT, on_sigint) if routed else None
         try:
             try:
                 loop.run_forever()  # until the task is done and the loop would wait
