@@ -162,6 +162,13 @@ def job_ours(job: Job) -> Job:
 def job_aiohttp(job: Job) -> Job:
     import aiohttp
 
+    if job.get("max_read"):
+        # asyncio's socket transport reads up to 256 KiB per recv(), into a new bytes
+        # object each time: above glibc's mmap threshold, so every read maps memory.
+        from asyncio import selector_events
+
+        selector_events._SelectorSocketTransport.max_size = job["max_read"]  # type: ignore[attr-defined]
+
     url = f"{job['url']}/agents/{AGENT}/channels/{CHANNEL}/aggregate"
     headers = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -450,6 +457,14 @@ def main() -> None:
                     tls=tls,
                 )
                 if not tls and level < 64:
+                    add(  # reference: aiohttp's plain reads without asyncio's 256 KiB recv
+                        f"http {level} aiohttp64k",
+                        kind="aiohttp",
+                        url=url,
+                        inflight=level,
+                        n=n,
+                        max_read=64 * 1024,
+                    )
                     add(
                         f"http {level} httpx",
                         kind="ours",
@@ -547,6 +562,7 @@ def main() -> None:
             ("asyncio", "ours asyncio (fast path)"),
             ("trio", "ours trio (fast path)"),
             ("httpx", 'ours asyncio, http="httpx"'),
+            ("aiohttp64k", "aiohttp, 64 KiB reads (reference)"),
             ("aiohttp", "aiohttp 3 asyncio"),
         ]
         for level in (1, 16, 64):
@@ -585,6 +601,19 @@ def main() -> None:
                 )
             )
     if "http" in sections and "tls" in sections:
+        print("TLS cost: client CPU us per request over TLS minus the same over plain HTTP")
+        for level in (1, 16):
+            costs = [
+                f"{label} {cpu_us(f'tls {level} {tls_key}') - cpu_us(f'http {level} {key}'):+.0f}"
+                for label, tls_key, key in (
+                    ("ours asyncio", "asyncio", "asyncio"),
+                    ("ours trio", "trio", "trio"),
+                    ("aiohttp", "aiohttp", "aiohttp"),
+                    ("aiohttp vs its 64 KiB-read plain", "aiohttp", "aiohttp64k"),
+                )
+            ]
+            print(f"  {level:>2} in flight: " + ", ".join(costs))
+        print()
         for backend in ("asyncio", "trio"):
             for level in (1, 16):
                 plain_ratio = median_ratio(
