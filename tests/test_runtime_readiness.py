@@ -80,6 +80,9 @@ async def test_waits_share_one_registration_and_close_removes_it(
     waiter.close()
     assert (calls.added, calls.removed) == (1, 1)
     assert not calls.watched(ours.fileno())
+    with pytest.raises(anyio.ClosedResourceError):
+        await waiter.wait()  # closed for good: never registered again
+    assert calls.added == 1
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -125,6 +128,7 @@ async def test_registrations_nobody_waits_on_are_counted_quiet(
     assert seen_during_waits == [0, 0]
     waiter.close()
     assert quiet.count == 0
+    waiter = ReadableWaiter(ours)
     with anyio.move_on_after(0.01):
         await waiter.wait()
     assert quiet.count == 1
@@ -204,3 +208,31 @@ def test_a_socket_waited_on_from_a_second_loop_registers_with_it(
     assert anyio.run(one_wait, backend="asyncio") == b"hello"
     assert anyio.run(one_wait, backend="asyncio") == b"hello"  # the first loop is closed
     waiter.close()
+
+
+async def test_write_waits_leave_the_read_registration_working(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+    theirs.setblocking(False)
+    stream = _socket.SocketStream(ours)
+    with anyio.move_on_after(0.01):
+        await stream.receive()  # registered for reading, then left quiet
+    payload = b"x" * 4_000_000  # far more than the socket buffers: send waits to write
+    drained = bytearray()
+
+    async def drain() -> None:
+        while len(drained) < len(payload):
+            try:
+                drained.extend(theirs.recv(1 << 20))
+            except BlockingIOError:
+                await anyio.sleep(0.001)
+        theirs.send(b"reply")
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain)
+            await stream.send(payload)
+            assert await stream.receive() == b"reply"  # read waits still delivered
+    assert len(drained) == len(payload)
+    await stream.aclose()

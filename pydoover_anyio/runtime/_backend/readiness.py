@@ -64,7 +64,7 @@ def quiet_watches(loop: asyncio.AbstractEventLoop) -> QuietWatches:
 class ReadableWaiter:
     """Waits, one task at a time, for one socket to have data (or EOF) to read."""
 
-    __slots__ = ("_fd", "_future", "_generic", "_loop", "_quiet", "_sock")
+    __slots__ = ("_closed", "_fd", "_future", "_generic", "_loop", "_quiet", "_sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
@@ -75,14 +75,17 @@ class ReadableWaiter:
         self._future: asyncio.Future[None] | None = None
         #: Wait through anyio (not asyncio, or a loop without ``add_reader``).
         self._generic = False
+        self._closed = False
 
     async def wait(self) -> None:
         """Return once the socket is readable (or maybe spuriously earlier).
 
         Raises:
             anyio.BusyResourceError: another task is already waiting on this socket.
-            anyio.ClosedResourceError: :meth:`close` was called during the wait.
+            anyio.ClosedResourceError: :meth:`close` was called (before or during the wait).
         """
+        if self._closed:
+            raise anyio.ClosedResourceError
         if self._generic:
             await anyio.wait_readable(self._sock)
             return
@@ -114,7 +117,8 @@ class ReadableWaiter:
                 self._quiet.count += 1
 
     def close(self) -> None:
-        """Stop watching the socket; a pending wait raises ``ClosedResourceError``."""
+        """Stop watching the socket for good; a pending wait raises ``ClosedResourceError``."""
+        self._closed = True
         future = self._future
         if future is not None and not future.done():
             future.set_exception(anyio.ClosedResourceError())
