@@ -23,6 +23,7 @@ from pydoover_anyio import (
     DooverConnectionError,
     File,
     HTTPError,
+    NotFoundError,
     ResponseDecodeError,
     SnowflakeType,
     generate_snowflake_id,
@@ -326,3 +327,30 @@ def test_the_sync_client_does_not_resend_a_create_either(
         client.create_message(agent, channel, {"n": 2}, message_id=generate_snowflake_id())
     assert [r.status for r in api_requests(emu)] == [502, 502, 200]
     assert len(emu.state.messages(agent, channel)) == 2
+
+
+@pytest.mark.parametrize("fault", ["503 after applying", "dropped after applying"])
+async def test_a_delete_resent_after_its_answer_was_lost_succeeds(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str, fault: str
+) -> None:
+    message = await client.create_message(agent, channel, {"n": 1})
+    start = await mark(emu, client)
+    FAULTS[fault][0](emu)
+    await client.delete_message(agent, channel, message.id)  # the re-send finds it gone
+    sent = await sent_since(emu, client, start)
+    assert len(sent) == 2  # applied (its answer lost), then re-sent
+    assert sent[-1] == 404
+    assert emu.state.messages(agent, channel) == []
+
+
+async def test_a_delete_of_a_missing_resource_still_raises_not_found(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    missing = generate_snowflake_id(SnowflakeType.Message)
+    with pytest.raises(NotFoundError):
+        await client.delete_message(agent, channel, missing)  # first attempt: 404 stands
+    start = await mark(emu, client)
+    emu.faults.rate_limit(1, retry_after=0)  # refused, so nothing can have been deleted
+    with pytest.raises(NotFoundError):
+        await client.delete_message(agent, channel, missing)
+    assert await sent_since(emu, client, start) == [429, 404]

@@ -6,7 +6,9 @@ What it adds on top of httpx:
   reach a caller-owned ``httpx.AsyncClient``);
 * timeouts that really apply: httpx's per-operation timeouts plus an overall deadline
   per attempt, so a server that drips bytes cannot hold a call forever;
-* retries by :class:`~pydoover_anyio.runtime.retry.RetryPolicy`;
+* retries by :class:`~pydoover_anyio.runtime.retry.RetryPolicy`; a ``DELETE`` re-sent
+  after an attempt that may have reached the server (a 5xx, a connection lost after
+  sending) and answered 404 has done its job and returns as a 204;
 * :meth:`Transport.open` for bodies read as a stream (downloads): one attempt whose
   deadline covers the response head, each body read then bounded by the read timeout;
 * error mapping hooks: each client turns final error responses and transport failures
@@ -95,6 +97,15 @@ class Request:
         if self.idempotent is not None:
             return self.idempotent
         return self.method.upper() in _IDEMPOTENT_METHODS
+
+
+def _may_have_been_applied(reason: httpx.Response | BaseException) -> bool:
+    """Whether a failed attempt may have reached the server and taken effect: a 5xx, or
+    a connection that failed after the request went out (not a refused connect, a pool
+    wait, a 408 or a 429)."""
+    if isinstance(reason, httpx.Response):
+        return reason.status_code >= 500
+    return not isinstance(reason, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def describe(method: str, url: httpx.URL | str) -> str:
@@ -290,7 +301,11 @@ class Transport:
             built = self._build(request)
             run_attempt = functools.partial(self._attempt, built)
 
+        maybe_applied = False  # whether a failed attempt may have reached the server
+
         def log_retry(attempt: int, wait: float, reason: httpx.Response | BaseException) -> None:
+            nonlocal maybe_applied
+            maybe_applied = maybe_applied or _may_have_been_applied(reason)
             cause = (
                 f"status {reason.status_code}"
                 if isinstance(reason, httpx.Response)
@@ -310,6 +325,13 @@ class Transport:
             )
         except httpx.TransportError as exc:
             self._raise_transport_error(exc, describe(request.method, built.url))
+        if maybe_applied and response.status_code == 404 and request.method.upper() == "DELETE":
+            # The answer to an earlier attempt was lost, and that attempt may have done the
+            # delete: the resource is gone, which is what was asked for.
+            logger.info(
+                "%s: 404 after a re-send, taken as deleted", describe(request.method, built.url)
+            )
+            response = httpx.Response(204, request=response.request)
         self._check_response(response)
         return response
 
