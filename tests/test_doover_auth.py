@@ -574,3 +574,44 @@ async def test_the_refresh_lock_excludes_across_event_loops() -> None:
         ["here in", "here out", "thread in", "thread out"],
         ["thread in", "thread out", "here in", "here out"],
     )
+
+
+@pytest.mark.anyio
+async def test_a_wrapped_auth_shared_across_event_loops_refreshes_once() -> None:
+    from pydoover_anyio.auth._foreign import ForeignAuth
+
+    class PydooverStyleAuth:  # only pydoover's members, plus its refresh coroutine
+        def __init__(self) -> None:
+            self.token = "old"
+            self.refreshes = 0
+
+        def set_token(self, token: str | None) -> None:
+            self.token = token or ""
+
+        def get_auth_headers(self) -> dict[str, str]:
+            return {"Authorization": f"Bearer {self.token}"}
+
+        async def ensure_token(self) -> None:
+            pass
+
+        async def refresh_access_token(self) -> None:
+            await anyio.sleep(0.05)  # long enough for the other loop to queue up
+            self.refreshes += 1
+            self.token = f"new-{self.refreshes}"
+
+    inner = PydooverStyleAuth()
+    auth = ForeignAuth(inner)
+    answers: list[bool] = []
+
+    async def rejected() -> None:
+        answers.append(await auth.refresh_after_unauthorized("old"))
+
+    def other_loop() -> None:
+        anyio.run(rejected, backend="asyncio")
+
+    with anyio.fail_after(10):  # a plain anyio.Lock here hung: its waiter was on the other loop
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.to_thread.run_sync, other_loop)
+            group.start_soon(rejected)
+    assert answers == [True, True]
+    assert inner.refreshes == 1  # the second caller saw the new token

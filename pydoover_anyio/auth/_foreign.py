@@ -3,7 +3,8 @@
 pydoover's auth objects offer ``token``, ``set_token``, ``get_auth_headers``, ``async
 ensure_token`` and ``async close``. The adapter adds the rest of :class:`AsyncAuth`: after
 a 401 it asks for a refresh once (through ``refresh_access_token`` when the object has
-one), serialised by its own lock so that a burst of 401s costs one refresh.
+one), serialised by its own lock so that a burst of 401s costs one refresh, also when
+the object is shared by clients on different event loops (a :class:`RefreshLock`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import anyio
+from ._lock import RefreshLock
 
 
 class ForeignAuth:
@@ -23,7 +24,7 @@ class ForeignAuth:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self._lock = anyio.Lock()
+        self._lock = RefreshLock()
 
     @property
     def data_base_url(self) -> str | None:
@@ -56,7 +57,7 @@ class ForeignAuth:
             Whether the caller should retry; ``False`` when the wrapped object has no
             ``refresh_access_token`` coroutine.
         """
-        async with self._lock:
+        async with self._lock.hold():
             if self.token is not None and self.token != rejected:
                 return True
             refresh = getattr(self.inner, "refresh_access_token", None)
