@@ -12,10 +12,11 @@ Rules this module enforces:
   that the coroutine's wrapper releases as its last step (no ``concurrent.futures``
   machinery, about a quarter of the cost of ``BlockingPortal.call``).
 * On asyncio, when the loop has nothing to do (no ready callbacks, no timers, no
-  watched sockets: no background work), the loop thread parks and a blocking call runs
-  the same loop on the caller's own thread until its coroutine is done and the loop
-  would wait again. That saves the two cross-thread wake-ups a call otherwise costs
-  (on an idle VM each one means waking a halted vCPU, tens of µs). Whatever is left
+  watched sockets but quiet ones nobody waits on: no background work), the loop thread
+  parks and a blocking call runs the same loop on the caller's own thread until its
+  coroutine is done and the loop would wait again. That saves the two cross-thread
+  wake-ups a call otherwise costs (on an idle VM each one means waking a halted vCPU,
+  tens of µs). Whatever is left
   running (a background task, a timer) is handed back to the loop thread; any
   ``call_soon_threadsafe`` on a parked loop wakes the loop thread. Only one thread runs
   the loop at a time, so loop-bound objects stay on one loop for the client's life.
