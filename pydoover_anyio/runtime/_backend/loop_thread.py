@@ -16,10 +16,10 @@ Rules this module enforces:
   parks and a blocking call runs the same loop on the caller's own thread until its
   coroutine is done and the loop would wait again. That saves the two cross-thread
   wake-ups a call otherwise costs (on an idle VM each one means waking a halted vCPU,
-  tens of µs). Whatever is left
-  running (a background task, a timer) is handed back to the loop thread; any
-  ``call_soon_threadsafe`` on a parked loop wakes the loop thread. Only one thread runs
-  the loop at a time, so loop-bound objects stay on one loop for the client's life.
+  tens of µs). Whatever is left running (a background task, a timer) is handed back to
+  the loop thread; any ``call_soon_threadsafe`` on a parked loop wakes the loop thread.
+  Only one thread runs the loop at a time, so loop-bound objects stay on one loop for
+  the client's life.
 * If the caller is interrupted while it waits (Ctrl-C, or any ``BaseException``), the
   call's task is cancelled, the caller waits for the task's cleanup (bounded by
   ``cancel_grace``) and then re-raises. A call run on the caller's thread gets Ctrl-C
