@@ -95,6 +95,9 @@ async def test_data_nobody_waits_for_stops_the_watch_until_the_next_wait(
     theirs.send(b"first")
     await waiter.wait()
     assert ours.recv(10) == b"first"
+    waiter._on_readable()  # a stale event: selected before the data above was read
+    assert calls.removed == 0  # nothing to read: the registration stays
+    assert calls.watched(ours.fileno())
     theirs.send(b"unread")  # e.g. a server closing an idle pooled connection
     for _ in range(5):
         await anyio.lowlevel.checkpoint()  # a loop iteration each: one event, then none

@@ -10,9 +10,11 @@ waiting future.
 
 Rules this module enforces:
 
-* Readiness is level-triggered: a readable event that finds nobody waiting removes the
-  registration (the next wait adds it again), so an idle socket with unread data (a
-  pooled connection the server closed) never spins the loop.
+* Readiness is level-triggered: a readable event that finds nobody waiting, on a socket
+  that still has something to read (a pooled connection the server closed), removes the
+  registration (the next wait adds it again), so an idle socket never spins the loop.
+  A stale event (selected just before its data was read, common when many tasks share
+  a pool) keeps the registration: a zero-timeout ``poll`` tells the two apart.
 * A registration nobody waits on is *quiet* and counted per loop
   (:func:`quiet_watches`): it is no work for the loop, so a loop watching only quiet
   sockets is still idle to the sync bridge, which lends idle loops to callers
@@ -35,6 +37,7 @@ Rules this module enforces:
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 from weakref import WeakKeyDictionary
 
@@ -66,7 +69,7 @@ def quiet_watches(loop: asyncio.AbstractEventLoop) -> QuietWatches:
 class ReadableWaiter:
     """Waits, one task at a time, for one socket to have data (or EOF) to read."""
 
-    __slots__ = ("_closed", "_fd", "_future", "_generic", "_loop", "_quiet", "_sock")
+    __slots__ = ("_closed", "_fd", "_future", "_generic", "_loop", "_poller", "_quiet", "_sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
@@ -78,6 +81,7 @@ class ReadableWaiter:
         #: Wait through anyio (not asyncio, or a loop without ``add_reader``).
         self._generic = False
         self._closed = False
+        self._poller: select.poll | None = None  # made on the first registration
 
     async def wait(self) -> None:
         """Return once the socket is readable (or maybe spuriously earlier).
@@ -110,6 +114,9 @@ class ReadableWaiter:
                 await anyio.wait_readable(self._sock)
                 return
             self._loop, self._quiet = loop, quiet_watches(loop)
+            if self._poller is None:
+                self._poller = select.poll()
+                self._poller.register(self._fd, select.POLLIN)
         future = self._future = loop.create_future()
         try:
             await future
@@ -128,8 +135,9 @@ class ReadableWaiter:
 
     def _on_readable(self) -> None:
         future = self._future
-        if future is None:  # nobody waits: stop watching until the next wait
-            self._unregister()
+        if future is None:  # nobody waits: stop watching, unless the event was stale
+            if self._poller is None or self._poller.poll(0):
+                self._unregister()
         elif not future.done():
             future.set_result(None)
 
