@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import socket
 import ssl
 from collections.abc import Callable, Mapping
@@ -145,16 +144,11 @@ class TLSSocketStream(SocketStream):
 
     sock: ssl.SSLSocket
 
-    def __init__(self, sock: ssl.SSLSocket) -> None:
-        super().__init__(sock)
-        self._poller = select.poll()
-        self._poller.register(sock, select.POLLIN)
-
     async def receive(self, max_bytes: int = 65536) -> bytes:
         while True:
             if self._closed:
                 raise anyio.ClosedResourceError
-            if not self._poller.poll(0) and not self.sock.pending():
+            if not self.readable.readable_now() and not self.sock.pending():
                 await self.readable.wait()
                 continue
             try:

@@ -41,7 +41,6 @@ the number of open connections and dominated our concurrent paging
 
 from __future__ import annotations
 
-import select
 import ssl
 import time
 from collections import deque
@@ -51,7 +50,6 @@ from typing import Any, Final
 import anyio
 import httptools
 import httpx
-from anyio.abc import ByteStream, SocketAttribute
 
 from . import _socket
 
@@ -87,7 +85,6 @@ class _Connection:
         "headers",
         "headers_complete",
         "keep_alive",
-        "poller",
         "reason",
         "received",
         "status",
@@ -95,11 +92,9 @@ class _Connection:
         "tls",
     )
 
-    def __init__(self, stream: ByteStream, *, tls: bool) -> None:
+    def __init__(self, stream: _socket.SocketStream, *, tls: bool) -> None:
         self.stream = stream
         self.tls = tls
-        self.poller = select.poll()
-        self.poller.register(stream.extra(SocketAttribute.raw_socket), select.POLLIN)
         self.expires = 0.0
         self.cap = _NO_DEADLINE  # an overall deadline no bump may pass (see send_request)
         self._parser = httptools.HttpResponseParser(self)
@@ -138,7 +133,7 @@ class _Connection:
 
     def reusable(self, now: float) -> bool:
         """Not expired, and its socket has nothing to say (closed or unexpected data)."""
-        return now < self.expires and not self.poller.poll(0)
+        return now < self.expires and not self.stream.readable.readable_now()
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -449,7 +444,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 if cap < scope.deadline:
                     scope.deadline = cap
                 raw = await _socket.connect(hostname, port)
-                stream: ByteStream = raw
+                stream: _socket.SocketStream = raw
                 if tls:
                     stream = await _socket.start_tls(raw, self._ssl_context, hostname)
         except TimeoutError:

@@ -81,7 +81,8 @@ class ReadableWaiter:
         #: Wait through anyio (not asyncio, or a loop without ``add_reader``).
         self._generic = False
         self._closed = False
-        self._poller: select.poll | None = None  # made on the first registration
+        self._poller = select.poll()
+        self._poller.register(self._fd, select.POLLIN)
 
     async def wait(self) -> None:
         """Return once the socket is readable (or maybe spuriously earlier).
@@ -114,9 +115,6 @@ class ReadableWaiter:
                 await anyio.wait_readable(self._sock)
                 return
             self._loop, self._quiet = loop, quiet_watches(loop)
-            if self._poller is None:
-                self._poller = select.poll()
-                self._poller.register(self._fd, select.POLLIN)
         future = self._future = loop.create_future()
         try:
             await future
@@ -124,6 +122,11 @@ class ReadableWaiter:
             self._future = None
             if self._loop is not None:  # still registered (not closed meanwhile)
                 self._quiet.count += 1
+
+    def readable_now(self) -> bool:
+        """Whether a read would not block now (data, end of stream or an error), from a
+        zero-timeout ``poll``; on any backend."""
+        return bool(self._poller.poll(0))
 
     def close(self) -> None:
         """Stop watching the socket for good; a pending wait raises ``ClosedResourceError``."""
@@ -136,7 +139,7 @@ class ReadableWaiter:
     def _on_readable(self) -> None:
         future = self._future
         if future is None:  # nobody waits: stop watching, unless the event was stale
-            if self._poller is None or self._poller.poll(0):
+            if self.readable_now():
                 self._unregister()
         elif not future.done():
             future.set_result(None)
