@@ -357,10 +357,7 @@ class LoopThread:
         assert loop is not None
         lending = loop.lending
         lending.mode, lending.steps = _BLOCK, 0
-        task = loop.create_task(self._run_asyncio(call))
-        call.handle = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._create_task(call)
         interrupts = 0
         grace: list[asyncio.TimerHandle] = []
 
@@ -408,16 +405,19 @@ class LoopThread:
             if idle and not self._closing and not loop.has_ready_callbacks():
                 self._parked, self._driver = True, None
             else:
-                self._driver = self._thread.ident
-                self._resume.release()
+                self._resume_loop_thread()
 
     def _wake_if_parked(self) -> None:
         """Called after every ``call_soon_threadsafe``: a parked loop must run it."""
         with self._lend_lock:
             if self._parked:
                 self._parked = False
-                self._driver = self._thread.ident
-                self._resume.release()
+                self._resume_loop_thread()
+
+    def _resume_loop_thread(self) -> None:
+        """Hand the loop to its own thread (with ``_lend_lock`` held)."""
+        self._driver = self._thread.ident
+        self._resume.release()
 
     async def _run_asyncio(self, call: _Call[Any]) -> None:
         try:
@@ -436,11 +436,15 @@ class LoopThread:
         if call.cancel_requested:
             call.lock.release()
             return
+        self._create_task(call)
+
+    def _create_task(self, call: _Call[Any]) -> asyncio.Task[None]:
         assert self._loop is not None
         task = self._loop.create_task(self._run_asyncio(call))
         call.handle = task
         self._tasks.add(task)  # asyncio keeps only weak references to tasks
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _begin_close_asyncio(self) -> None:
         self._closing = True
