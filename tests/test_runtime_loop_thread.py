@@ -11,7 +11,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -224,6 +224,24 @@ def test_close_from_another_thread_ends_a_call_running_on_the_callers_thread() -
         loop.call(where)
 
 
+def _stubborn(
+    cleanup: float, cleaned: threading.Event, cleaned_on: list[int]
+) -> Callable[[], Awaitable[None]]:
+    """A coroutine function that sleeps until cancelled, then cleans up for ``cleanup``
+    seconds under a shield, noting the thread and setting ``cleaned`` at the end."""
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep(30)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(cleanup)
+            cleaned_on.append(threading.get_ident())
+            cleaned.set()
+
+    return stubborn
+
+
 def _interrupt_main_after(*delays: float) -> threading.Thread:
     main = threading.main_thread().ident
     assert main is not None
@@ -268,15 +286,7 @@ def test_a_second_ctrl_c_stops_waiting_and_the_loop_thread_finishes_the_cleanup(
     loop = LoopThread("asyncio", name="lending-test", cancel_grace=10)
     cleaned = threading.Event()
     cleaned_on: list[int] = []
-
-    async def stubborn() -> None:
-        try:
-            await anyio.sleep(30)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.sleep(0.6)
-            cleaned_on.append(threading.get_ident())
-            cleaned.set()
+    stubborn = _stubborn(0.6, cleaned, cleaned_on)
 
     firing = _interrupt_main_after(0.2, 0.1)
     began = time.monotonic()
@@ -293,14 +303,7 @@ def test_a_second_ctrl_c_stops_waiting_and_the_loop_thread_finishes_the_cleanup(
 def test_ctrl_c_waits_for_the_cleanup_at_most_cancel_grace() -> None:
     loop = LoopThread("asyncio", name="lending-test", cancel_grace=0.2)
     cleaned = threading.Event()
-
-    async def stubborn() -> None:
-        try:
-            await anyio.sleep(30)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.sleep(1.0)
-            cleaned.set()
+    stubborn = _stubborn(1.0, cleaned, [])
 
     firing = _interrupt_main_after(0.1)
     began = time.monotonic()

@@ -15,6 +15,8 @@ from pydoover_anyio.runtime import _socket
 from pydoover_anyio.runtime._backend.readiness import ReadableWaiter, quiet_watches
 
 pytestmark = pytest.mark.anyio
+#: For what only asyncio has: the selector registrations themselves.
+asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 
 @pytest.fixture
@@ -33,6 +35,7 @@ class SelectorCalls:
 
     def __init__(self, fd: int) -> None:
         self.loop = asyncio.get_running_loop()
+        self.fd = fd
         self.added = self.removed = 0
         add, remove = self.loop.add_reader, self.loop.remove_reader
 
@@ -47,9 +50,9 @@ class SelectorCalls:
         self.loop.add_reader = counting_add  # type: ignore[method-assign]
         self.loop.remove_reader = counting_remove  # type: ignore[method-assign]
 
-    def watched(self, fd: int) -> bool:
+    def watched(self) -> bool:
         selector = self.loop._selector  # type: ignore[attr-defined]
-        return fd in selector.get_map()
+        return self.fd in selector.get_map()
 
 
 async def test_a_wait_returns_once_data_arrives(pair: tuple[socket.socket, socket.socket]) -> None:
@@ -64,7 +67,7 @@ async def test_a_wait_returns_once_data_arrives(pair: tuple[socket.socket, socke
     waiter.close()
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@asyncio_only
 async def test_waits_share_one_registration_and_close_removes_it(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -76,16 +79,16 @@ async def test_waits_share_one_registration_and_close_removes_it(
         await waiter.wait()
         assert ours.recv(10) == b"ping"
     assert (calls.added, calls.removed) == (1, 0)
-    assert calls.watched(ours.fileno())
+    assert calls.watched()
     waiter.close()
     assert (calls.added, calls.removed) == (1, 1)
-    assert not calls.watched(ours.fileno())
+    assert not calls.watched()
     with pytest.raises(anyio.ClosedResourceError):
         await waiter.wait()  # closed for good: never registered again
     assert calls.added == 1
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@asyncio_only
 async def test_data_nobody_waits_for_stops_the_watch_until_the_next_wait(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -97,19 +100,19 @@ async def test_data_nobody_waits_for_stops_the_watch_until_the_next_wait(
     assert ours.recv(10) == b"first"
     waiter._on_readable()  # a stale event: selected before the data above was read
     assert calls.removed == 0  # nothing to read: the registration stays
-    assert calls.watched(ours.fileno())
+    assert calls.watched()
     theirs.send(b"unread")  # e.g. a server closing an idle pooled connection
     for _ in range(5):
         await anyio.lowlevel.checkpoint()  # a loop iteration each: one event, then none
     assert calls.removed == 1
-    assert not calls.watched(ours.fileno())
+    assert not calls.watched()
     await waiter.wait()  # the unread data: registered again, returns at once
     assert calls.added == 2
     assert ours.recv(10) == b"unread"
     waiter.close()
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@asyncio_only
 async def test_registrations_nobody_waits_on_are_counted_quiet(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -117,13 +120,9 @@ async def test_registrations_nobody_waits_on_are_counted_quiet(
     quiet = quiet_watches(asyncio.get_running_loop())
     waiter = ReadableWaiter(ours)
     seen_during_waits: list[int] = []
-
-    async def wait() -> None:
-        await waiter.wait()
-
     for _ in range(2):
         async with anyio.create_task_group() as group:
-            group.start_soon(wait)
+            group.start_soon(waiter.wait)
             await anyio.sleep(0.01)
             seen_during_waits.append(quiet.count)
             group.cancel_scope.cancel()
