@@ -113,6 +113,31 @@ async def test_data_nobody_waits_for_stops_the_watch_until_the_next_wait(
 
 
 @asyncio_only
+async def test_a_stale_event_does_not_wake_a_waiter(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+    waiter = ReadableWaiter(ours)
+    woken = anyio.Event()
+
+    async def wait() -> None:
+        await waiter.wait()
+        woken.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait)
+        await anyio.sleep(0.01)
+        waiter._on_readable()  # an event selected before the last data was read
+        await anyio.sleep(0.01)
+        assert not woken.is_set()
+        theirs.send(b"fresh")
+        with anyio.fail_after(5):
+            await woken.wait()
+    assert ours.recv(10) == b"fresh"
+    waiter.close()
+
+
+@asyncio_only
 async def test_registrations_nobody_waits_on_are_counted_quiet(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:

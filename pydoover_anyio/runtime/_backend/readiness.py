@@ -10,20 +10,22 @@ waiting future.
 
 Rules this module enforces:
 
-* Readiness is level-triggered: a readable event that finds nobody waiting, on a socket
-  that still has something to read (a pooled connection the server closed), removes the
-  registration (the next wait adds it again), so an idle socket never spins the loop.
-  A stale event (selected just before its data was read, common when many tasks share
-  a pool) keeps the registration: a zero-timeout ``poll`` tells the two apart.
+* Readiness is level-triggered, so an event can be stale: selected just before its data
+  was read (the loop selects again before the woken task runs; with one request in
+  flight that is every response). The selector's callback tells a stale event from a
+  live one with a zero-timeout ``poll`` and ignores it: it neither wakes a waiter (a
+  spurious wake-up costs the task a loop iteration and a failed read) nor ends the
+  registration.
+* A live event that finds nobody waiting (a pooled connection the server closed)
+  removes the registration (the next wait adds it again), so an idle socket never spins
+  the loop.
 * A registration nobody waits on is *quiet* and counted per loop
   (:func:`quiet_watches`): it is no work for the loop, so a loop watching only quiet
   sockets is still idle to the sync bridge, which lends idle loops to callers
   (:mod:`.loop_thread`). An event arriving while such a loop is parked is handled at its
   next run, just as data arriving on an unwatched socket would be read at the next wait.
-* A wake-up may be spurious: callers read non-blocking and wait again, as with any
-  readiness API. With one request in flight it is the rule rather than the exception:
-  the loop selects again before the woken task has read, and that second event reaches
-  the task's next wait (measured: no more CPU per request than anyio's wait there).
+* Callers still read non-blocking and wait again if the read would block, as with any
+  readiness API (anyio's wait, used on trio, may return early).
 * One waiter at a time: a second concurrent wait raises ``anyio.BusyResourceError``.
 * :meth:`ReadableWaiter.close` must run before the socket is closed (a descriptor number
   can be reused at once); it removes the registration and fails a pending wait with
@@ -137,10 +139,11 @@ class ReadableWaiter:
         self._unregister()
 
     def _on_readable(self) -> None:
+        if not self.readable_now():
+            return  # stale: selected before its data was read
         future = self._future
-        if future is None:  # nobody waits: stop watching, unless the event was stale
-            if self.readable_now():
-                self._unregister()
+        if future is None:  # nobody waits: stop watching
+            self._unregister()
         elif not future.done():
             future.set_result(None)
 
