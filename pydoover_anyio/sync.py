@@ -29,8 +29,8 @@ from .auth import AsyncAuth
 from .client import AsyncDataClient
 from .client._iterators import MessageIterator, MultiAgentMessageIterator
 from .gateway import GatewaySettings
-from .ingest._sync import sync_ingest
-from .runtime import SyncFacade, sync_context, sync_method, sync_stream
+from .ingest import Ingestor
+from .runtime import SyncFacade, sync_context, sync_method, sync_stream, sync_wrapped_context
 from .runtime.transport import HttpImplementation
 
 __all__ = ["DataClient"]
@@ -297,7 +297,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
     batch_update_aggregates = sync_method(AsyncDataClient.batch_update_aggregates)
     #: ``with client.ingest(concurrency=16) as ingest: ingest.put(agent_id, name, data)``;
     #: the pipeline runs on the client's loop (docs/ingest.md).
-    ingest = sync_ingest(AsyncDataClient.ingest)
+    ingest = sync_wrapped_context(AsyncDataClient.ingest, Ingestor)
     list_alarms = sync_method(AsyncDataClient.list_alarms)
     list_agent_alarms = sync_method(AsyncDataClient.list_agent_alarms)
     fetch_alarm = sync_method(AsyncDataClient.fetch_alarm)

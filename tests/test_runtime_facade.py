@@ -17,10 +17,12 @@ import pytest
 
 from pydoover_anyio.runtime import (
     ClientClosedError,
+    LoopCall,
     SyncFacade,
     sync_context,
     sync_iterator,
     sync_method,
+    sync_wrapped_context,
 )
 
 
@@ -78,6 +80,46 @@ class Recorder:
     async def stream(self, n: int) -> AsyncIterator[AsyncIterator[int]]:
         yield self.count(n)
 
+    def tally(self, start: int) -> Tally:
+        return Tally(self, start)
+
+
+class Tally:
+    """An async context manager with methods of its own, which hold a task group."""
+
+    def __init__(self, recorder: Recorder, start: int) -> None:
+        self.recorder = recorder
+        self.total = start
+
+    async def __aenter__(self) -> Tally:
+        self.group = await anyio.create_task_group().__aenter__()
+        self.recorder.events.append("tally open")
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        self.recorder.events.append(f"tally closed at {self.total}")
+        return await self.group.__aexit__(*exc_info)
+
+    async def add(self, amount: int) -> int:
+        """Add to the running total."""
+        await anyio.lowlevel.checkpoint()
+        assert anyio.lowlevel.current_token().native_token is self.recorder.loop_token
+        self.total += amount
+        return self.total
+
+
+class SyncTally:
+    """The blocking twin of a :class:`Tally`, on its client's loop."""
+
+    def __init__(self, call: LoopCall, tally: Tally) -> None:
+        self._call = call
+        self._tally = tally
+
+    def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._call(getattr(self._tally, name), *args, **kwargs)
+
+    add = sync_method(Tally.add)
+
 
 class SyncRecorder(SyncFacade[Recorder]):
     add = sync_method(Recorder.add)
@@ -86,6 +128,7 @@ class SyncRecorder(SyncFacade[Recorder]):
     count = sync_iterator(Recorder.count)
     session = sync_context(Recorder.session)
     stream = sync_context(Recorder.stream)
+    tally = sync_wrapped_context(Recorder.tally, SyncTally)
 
     def __init__(self, backend: Any = "asyncio") -> None:
         super().__init__(Recorder, backend=backend)
@@ -211,6 +254,33 @@ def test_sync_context_sees_the_body_exception(client: SyncRecorder) -> None:
 def test_sync_context_turns_an_async_iterable_into_a_sync_one(client: SyncRecorder) -> None:
     with client.stream(5) as items:
         assert list(items) == [0, 1, 2, 3, 4]
+
+
+def test_sync_wrapped_context_hands_over_a_twin_on_the_same_loop(client: SyncRecorder) -> None:
+    with client.tally(10) as tally:
+        assert isinstance(tally, SyncTally)
+        assert tally.add(5) == 15
+        assert inspect.signature(tally.add).parameters.keys() == {"amount"}
+        results: list[int] = []
+        threads = [threading.Thread(target=lambda: results.append(tally.add(1))) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == [16, 17, 18, 19]
+    assert client.recorder.events == ["tally open", "tally closed at 19"]
+
+
+def test_sync_wrapped_context_sees_the_body_exception(client: SyncRecorder) -> None:
+    def body() -> None:
+        with client.tally(0) as tally:
+            tally.add(2)
+            raise ValueError("inside")
+
+    with pytest.raises(ExceptionGroup) as caught:  # the tally's task group wraps it
+        body()
+    assert caught.group_contains(ValueError, match="inside")
+    assert client.recorder.events == ["tally open", "tally closed at 2"]
 
 
 def test_calling_from_the_loop_thread_raises_instead_of_deadlocking(client: SyncRecorder) -> None:

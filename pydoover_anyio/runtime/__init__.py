@@ -5,8 +5,9 @@
 * :class:`RetryPolicy`: what is retried and how long to wait (I/O-free), driven by
   tenacity with ``anyio.sleep``.
 * :class:`SyncFacade` with :class:`sync_method`, :class:`sync_iterator`,
-  :class:`sync_context` and :class:`sync_stream`: blocking clients over an async
-  client, on a dedicated event-loop thread, with no hand-copied method bodies.
+  :class:`sync_context`, :class:`sync_stream` and :class:`sync_wrapped_context`: blocking
+  clients over an async client, on a dedicated event-loop thread, with no hand-copied
+  method bodies.
 * :func:`gather_bounded` / :func:`pipeline`: bounded concurrent work in a task group.
 * :class:`AnyioHTTPTransport`: the fast HTTP/1.1 connection layer used under httpx.
 
@@ -19,11 +20,13 @@ from .concurrency import gather_bounded, pipeline
 from .errors import ClientClosedError
 from .facade import (
     BlockingIterator,
+    LoopCall,
     SyncFacade,
     sync_context,
     sync_iterator,
     sync_method,
     sync_stream,
+    sync_wrapped_context,
 )
 from .fast_transport import AnyioHTTPTransport
 from .retry import RetryPolicy, parse_retry_after
@@ -35,6 +38,7 @@ __all__ = [
     "AnyioHTTPTransport",
     "BlockingIterator",
     "ClientClosedError",
+    "LoopCall",
     "Request",
     "RetryPolicy",
     "SyncFacade",
@@ -47,4 +51,5 @@ __all__ = [
     "sync_iterator",
     "sync_method",
     "sync_stream",
+    "sync_wrapped_context",
 ]

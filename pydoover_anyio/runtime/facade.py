@@ -48,10 +48,12 @@ from .errors import ClientClosedError
 __all__ = [
     "BlockingIterator",
     "SyncFacade",
+    "LoopCall",
     "sync_context",
     "sync_iterator",
     "sync_method",
     "sync_stream",
+    "sync_wrapped_context",
 ]
 
 P = ParamSpec("P")
@@ -258,6 +260,36 @@ class sync_stream(sync_context[P, "BlockingIterator[U]"]):  # noqa: N801
     ) -> None:
         _Bridged.__init__(self, method)
         self._buffer = buffer
+
+
+#: ``call(fn, *args)`` runs ``await fn(*args)`` on a facade's loop thread and returns what
+#: it returned (what :class:`sync_wrapped_context` hands its ``wrap``).
+LoopCall = Callable[..., Any]
+
+
+class sync_wrapped_context(_Bridged[P, AbstractContextManager[U]], Generic[P, T, U]):  # noqa: N801
+    """A ``with`` twin of an async-context-manager method whose value has a sync twin.
+
+    Entered and exited like :class:`sync_context`; the sync side gets ``wrap(call,
+    value)``, where ``call`` runs coroutines on the same loop, so the twin can bridge the
+    entered async object's methods with :class:`sync_method` (it needs a
+    ``_call_async(name, args, kwargs)`` that looks them up on that object).
+    """
+
+    def __init__(
+        self,
+        method: Callable[Concatenate[Any, P], AbstractAsyncContextManager[T]],
+        wrap: Callable[[LoopCall, T], U],
+    ) -> None:
+        super().__init__(method)
+        self._wrap = wrap
+
+    def _invoke(
+        self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> AbstractContextManager[U]:
+        loop = facade._loop_for_call()
+        method = functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+        return _WrappedContext(loop, method, self._wrap)
 
 
 class _Pump(Generic[T]):
@@ -480,3 +512,28 @@ class _BlockingContext(AbstractContextManager[T]):
         if self._iterator is not None:
             self._iterator.close()
         return self._loop.call(self._runner.finish, (exc_type, exc, tb))
+
+
+class _WrappedContext(AbstractContextManager[U], Generic[T, U]):
+    """A :class:`_BlockingContext` whose entered value the sync side sees wrapped."""
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        factory: Callable[[], AbstractAsyncContextManager[T]],
+        wrap: Callable[[LoopCall, T], U],
+    ) -> None:
+        self._loop = loop
+        self._wrap = wrap
+        self._context: _BlockingContext[T] = _BlockingContext(loop, factory)
+
+    def __enter__(self) -> U:
+        return self._wrap(self._loop.call, self._context.__enter__())
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return self._context.__exit__(exc_type, exc, tb)
