@@ -21,6 +21,7 @@ from pydoover_anyio import (
     ChannelUnsubscription,
     EventsDropped,
     GatewayError,
+    HTTPError,
     MessageCreate,
     MessageUpdate,
     OneShotMessage,
@@ -240,6 +241,62 @@ async def test_refused_token_is_a_typed_error(emu: DooverEmulator, agent: int) -
         with anyio.fail_after(5), pytest.raises(UnauthorizedError):
             async with client.subscribe(agent, CHANNEL):
                 pass
+
+
+@asynccontextmanager
+async def refusing_gateway(status: int) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server answering every WebSocket handshake with ``status``; its URL and a list
+    that grows by one per handshake."""
+    handshakes: list[int] = []
+
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            request = bytearray()
+            while b"\r\n\r\n" not in request:
+                request += await stream.receive()
+            handshakes.append(status)
+            await stream.send(b"HTTP/1.1 %d Nope\r\nContent-Length: 4\r\n\r\nnope" % status)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        yield f"ws://127.0.0.1:{port}/gateway", handshakes
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("status", [501, 505])
+async def test_a_handshake_refused_for_good_is_a_typed_error(status: int) -> None:
+    async with (
+        refusing_gateway(status) as (url, handshakes),
+        AsyncDataClient(base_url="http://127.0.0.1:9", token="t", gateway_url=url) as client,
+    ):
+        client.gateway_settings = FAST
+        with anyio.fail_after(5), pytest.raises(HTTPError) as refused:
+            async with client.subscribe(1, CHANNEL):
+                pass
+    assert refused.value.status == status
+    assert handshakes == [status]  # not retried
+
+
+@pytest.mark.parametrize("status", [500, 503, 520])
+async def test_other_server_errors_at_the_handshake_are_retried(status: int) -> None:
+    async with (
+        refusing_gateway(status) as (url, handshakes),
+        AsyncDataClient(base_url="http://127.0.0.1:9", token="t", gateway_url=url) as client,
+    ):
+        client.gateway_settings = FAST
+        with anyio.move_on_after(5) as waited:
+            async with anyio.create_task_group() as tg:
+
+                async def hold() -> None:
+                    async with client.subscribe(1, CHANNEL):
+                        await anyio.sleep_forever()
+
+                tg.start_soon(hold)
+                await eventually(lambda: len(handshakes) >= 3)
+                tg.cancel_scope.cancel()
+        assert not waited.cancelled_caught
 
 
 async def eventually(check: Any, within: float = 3.0) -> None:

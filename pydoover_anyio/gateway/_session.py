@@ -54,6 +54,11 @@ __all__ = ["GatewaySession", "GatewaySettings"]
 logger = logging.getLogger("pydoover_anyio.gateway")
 
 _RETRYABLE_STATUS: Final = frozenset({408, 429})
+#: Server errors that say the handshake can never succeed here (the upgrade or the HTTP
+#: version is not supported). Every other 5xx is retried: a subscription outlives a
+#: deploy or an overloaded proxy (e.g. the 52x of some CDNs), and REST's narrower set
+#: (500/502/503/504) is about one request, not a long-lived connection.
+_FINAL_SERVER_STATUS: Final = frozenset({501, 505})
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +326,9 @@ class GatewaySession:
                             continue
                     except TokenRefreshError as refresh_error:
                         raise _Fatal(refresh_error) from None
-                if exc.status >= 500 or exc.status in _RETRYABLE_STATUS:
+                if exc.status in _RETRYABLE_STATUS or (
+                    exc.status >= 500 and exc.status not in _FINAL_SERVER_STATUS
+                ):
                     raise
                 raise _Fatal(error_for_status(exc.status, "GET", self.url, exc.body)) from None
 
