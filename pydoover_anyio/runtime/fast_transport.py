@@ -343,9 +343,9 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         slots = self._slots
         if slots is None:  # created on first use, inside the running loop
             slots = self._slots = anyio.Semaphore(self._max_connections)
-        try:
-            slots.acquire_nowait()  # the common case: no scope, no wait
-        except anyio.WouldBlock:
+        if slots.value:  # the common case: no scope, no wait (and no WouldBlock raised)
+            slots.acquire_nowait()
+        else:
             await self._wait_for_slot(slots, timeouts.get("pool"), cap, request)
         handed_over = False  # a streamed body releases the slot when it ends
         try:
