@@ -47,8 +47,8 @@ from .errors import ClientClosedError
 
 __all__ = [
     "BlockingIterator",
-    "SyncFacade",
     "LoopCall",
+    "SyncFacade",
     "sync_context",
     "sync_iterator",
     "sync_method",
@@ -164,6 +164,13 @@ class _Bridged(Generic[P, T]):
     def _invoke(self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]) -> T:
         raise NotImplementedError
 
+    def _bind(
+        self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> tuple[LoopThread, Callable[[], Any]]:
+        """The facade's loop, and the async method bound to this call's arguments."""
+        loop = facade._loop_for_call()
+        return loop, functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> _Bridged[P, T]: ...
     @overload
@@ -213,8 +220,7 @@ class sync_iterator(_Bridged[P, Iterator[T]]):  # noqa: N801 - reads like a deco
     def _invoke(
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> Iterator[T]:
-        loop = facade._loop_for_call()
-        method = functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+        loop, method = self._bind(facade, args, kw)
         return BlockingIterator(loop, method)
 
 
@@ -239,8 +245,7 @@ class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
     def _invoke(
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> AbstractContextManager[T]:
-        loop = facade._loop_for_call()
-        method = functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+        loop, method = self._bind(facade, args, kw)
         return _BlockingContext(loop, method, buffer=self._buffer)
 
 
@@ -287,8 +292,7 @@ class sync_wrapped_context(_Bridged[P, AbstractContextManager[U]], Generic[P, T,
     def _invoke(
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> AbstractContextManager[U]:
-        loop = facade._loop_for_call()
-        method = functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+        loop, method = self._bind(facade, args, kw)
         return _WrappedContext(loop, method, self._wrap)
 
 
