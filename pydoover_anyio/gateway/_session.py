@@ -10,8 +10,11 @@ three tasks that all end with it:
 * the writer: writes the protocol's frames (nothing before Ready, see :mod:`._protocol`);
 * the keepalive: the Hello/Ready deadline, then a WebSocket ping every
   ``ping_interval`` seconds that must be answered within ``ping_timeout`` (plus op 1
-  heartbeats if the server acknowledged the first one). A dead connection is therefore
-  noticed within ``ping_interval + ping_timeout`` seconds.
+  heartbeats if the server acknowledged the first one). Frames still arriving count as
+  an answer: the pong may be queued behind a burst the reader has not reached yet, and
+  a connection that delivers data is alive. A dead connection (nothing at all for
+  ``ping_timeout`` after a ping) is therefore noticed within ``ping_interval +
+  ping_timeout`` seconds.
 
 Between connections the runner refreshes the token and waits a full-jitter exponential
 backoff (``reconnect_base`` doubling up to ``reconnect_cap``, reset by each Ready);
@@ -67,8 +70,8 @@ class GatewaySettings:
 
     Attributes:
         ping_interval: Seconds between keepalive pings.
-        ping_timeout: Seconds a ping (and a heartbeat, once acknowledged) may go unanswered
-            before the connection counts as dead.
+        ping_timeout: Seconds a ping (and a heartbeat, once acknowledged) may go unanswered,
+            with no frame received either, before the connection counts as dead.
         open_timeout: Seconds from starting to connect until ``Ready``.
         close_timeout: Seconds the close handshake may take.
         write_timeout: Seconds one frame write may take before the connection counts
@@ -146,6 +149,7 @@ class GatewaySession:
         self._ready = anyio.Event()
         self._reconnect_now = False
         self._heartbeat_interval: float | None = None
+        self._received_at = 0.0  # anyio.current_time() of the connection's last read
         self._heartbeats_acked = False
         self._heartbeat_ack: anyio.Event | None = None
         self._dead = False
@@ -349,6 +353,7 @@ class GatewaySession:
         self._heartbeats_acked = False
         self._heartbeat_interval = None
         self._dead = False
+        self._received_at = anyio.current_time()
         try:
             async with anyio.create_task_group() as tg:
                 scope = tg.cancel_scope
@@ -378,7 +383,9 @@ class GatewaySession:
                 # read then carries more frames, and the loop wakes less often per event.
                 await checkpoint()
                 budget = CHECKPOINT_EVERY
-                for frame in await ws.read():
+                frames = await ws.read()
+                self._received_at = anyio.current_time()  # liveness (see _keepalive)
+                for frame in frames:
                     try:
                         out = receive(frame)
                     except ValueError as exc:  # FrameError
@@ -482,13 +489,10 @@ class GatewaySession:
                     ack = self._heartbeat_ack = anyio.Event()
                     self.protocol.heartbeat()
                     self._wake_writer()
-                with anyio.move_on_after(settings.ping_timeout) as waiting:
-                    await pong.wait()
-                    if ack is not None:
-                        await ack.wait()
-                if waiting.cancelled_caught:
+                if not await self._answered(pong, ack):
                     logger.warning(
-                        "gateway connection dead: no answer to a ping within %s s",
+                        "gateway connection dead: no answer to a ping, and nothing received, "
+                        "within %s s",
                         settings.ping_timeout,
                     )
                     self._dead = True
@@ -496,3 +500,19 @@ class GatewaySession:
                     return
         except WebSocketClosed:
             scope.cancel()
+
+    async def _answered(self, pong: anyio.Event, ack: anyio.Event | None) -> bool:
+        """Whether the ping (and heartbeat) was answered before ``ping_timeout`` passed
+        with nothing received at all."""
+        limit = wait = self.settings.ping_timeout
+        while True:
+            with anyio.move_on_after(wait) as waiting:
+                await pong.wait()
+                if ack is not None:
+                    await ack.wait()
+            if not waiting.cancelled_caught:
+                return True
+            quiet = anyio.current_time() - self._received_at
+            if quiet >= limit:
+                return False
+            wait = limit - quiet  # frames keep coming: wait for ping_timeout of silence
