@@ -274,3 +274,16 @@ def test_proxies_in_the_environment_select_httpx_own_transport(
     )
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
     assert not isinstance(Transport("http://api.test").client._transport, AnyioHTTPTransport)
+
+
+def test_a_platform_without_poll_selects_httpx_own_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import select
+
+    from pydoover_anyio.runtime import AnyioHTTPTransport
+
+    monkeypatch.delattr(select, "poll")  # as on Windows
+    transport = Transport("http://api.test")
+    assert not isinstance(transport.client._transport, AnyioHTTPTransport)
+    assert not transport.fast_path

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import select
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -150,6 +151,8 @@ def _default_transport(
     """The fast anyio transport, or ``None`` (httpx's default) where it cannot serve."""
     if http == "httpx" or httpx_utils.get_environment_proxies():
         return None
+    if not hasattr(select, "poll"):  # Windows: the fast path's sockets check readiness
+        return None  # with poll(); it is built and tested on POSIX only
     return AnyioHTTPTransport(
         verify=verify,
         max_connections=limits.max_connections or 100,
