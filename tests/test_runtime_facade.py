@@ -283,6 +283,19 @@ def test_sync_wrapped_context_sees_the_body_exception(client: SyncRecorder) -> N
     assert client.recorder.events == ["tally open", "tally closed at 2"]
 
 
+def test_sync_wrapped_context_exits_what_it_entered_when_the_wrap_fails(
+    client: SyncRecorder,
+) -> None:
+    def refuse(call: LoopCall, tally: Tally) -> SyncTally:
+        raise RuntimeError("no twin")
+
+    failing = sync_wrapped_context(Recorder.tally, refuse)
+    with pytest.raises(ExceptionGroup) as caught:  # through the tally's task group, as
+        failing.__get__(client, SyncRecorder)(1).__enter__()  # from a with body
+    assert caught.group_contains(RuntimeError, match="no twin")
+    assert client.recorder.events == ["tally open", "tally closed at 1"]
+
+
 def test_calling_from_the_loop_thread_raises_instead_of_deadlocking(client: SyncRecorder) -> None:
     outcome: list[BaseException] = []
 

@@ -532,7 +532,12 @@ class _WrappedContext(AbstractContextManager[U], Generic[T, U]):
         self._context: _BlockingContext[T] = _BlockingContext(loop, factory)
 
     def __enter__(self) -> U:
-        return self._wrap(self._loop.call, self._context.__enter__())
+        value = self._context.__enter__()
+        try:
+            return self._wrap(self._loop.call, value)
+        except BaseException as exc:  # entered but not handed over: exit it again
+            self._context.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def __exit__(
         self,
