@@ -242,11 +242,14 @@ class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
         super().__init__(method)
         self._buffer = buffer
 
+    #: What the ``with`` gives instead of the value (see :class:`sync_wrapped_context`).
+    _wrap: Callable[[LoopCall, Any], T] | None = None
+
     def _invoke(
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> AbstractContextManager[T]:
         loop, method = self._bind(facade, args, kw)
-        return _BlockingContext(loop, method, buffer=self._buffer)
+        return _BlockingContext(loop, method, buffer=self._buffer, wrap=self._wrap)
 
 
 class sync_stream(sync_context[P, "BlockingIterator[U]"]):  # noqa: N801
@@ -272,7 +275,7 @@ class sync_stream(sync_context[P, "BlockingIterator[U]"]):  # noqa: N801
 LoopCall = Callable[..., Any]
 
 
-class sync_wrapped_context(_Bridged[P, AbstractContextManager[U]], Generic[P, T, U]):  # noqa: N801
+class sync_wrapped_context(sync_context[P, U], Generic[P, T, U]):  # noqa: N801
     """A ``with`` twin of an async-context-manager method whose value has a sync twin.
 
     Entered and exited like :class:`sync_context`; the sync side gets ``wrap(call,
@@ -286,14 +289,9 @@ class sync_wrapped_context(_Bridged[P, AbstractContextManager[U]], Generic[P, T,
         method: Callable[Concatenate[Any, P], AbstractAsyncContextManager[T]],
         wrap: Callable[[LoopCall, T], U],
     ) -> None:
-        super().__init__(method)
+        _Bridged.__init__(self, method)
+        self._buffer = STREAM_BUFFER
         self._wrap = wrap
-
-    def _invoke(
-        self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
-    ) -> AbstractContextManager[U]:
-        loop, method = self._bind(facade, args, kw)
-        return _WrappedContext(loop, method, self._wrap)
 
 
 class _Pump(Generic[T]):
@@ -481,16 +479,22 @@ async def _new_runner(factory: Callable[[], AbstractAsyncContextManager[T]]) -> 
 
 
 class _BlockingContext(AbstractContextManager[T]):
+    """Enters and exits an async context manager on the loop; the ``with`` gives its value,
+    ``wrap(call, value)`` if a ``wrap`` is given, else an async-iterable one as a
+    :class:`BlockingIterator`."""
+
     def __init__(
         self,
         loop: LoopThread,
-        factory: Callable[[], AbstractAsyncContextManager[T]],
+        factory: Callable[[], AbstractAsyncContextManager[Any]],
         *,
         buffer: int = STREAM_BUFFER,
+        wrap: Callable[[LoopCall, Any], T] | None = None,
     ) -> None:
         self._loop = loop
         self._buffer = buffer
-        self._runner: _Runner[T] = loop.call(_new_runner, factory)
+        self._wrap = wrap
+        self._runner: _Runner[Any] = loop.call(_new_runner, factory)
         self._iterator: BlockingIterator[Any] | None = None
 
     def __enter__(self) -> T:
@@ -501,11 +505,17 @@ class _BlockingContext(AbstractContextManager[T]):
                 with suppress(Exception):
                     self._loop.call(self._runner.finish, (type(exc), exc, exc.__traceback__))
             raise
+        if self._wrap is not None:
+            try:
+                return self._wrap(self._loop.call, value)
+            except BaseException as exc:  # entered but not handed over: exit it again
+                self.__exit__(type(exc), exc, exc.__traceback__)
+                raise
         if isinstance(value, AsyncIterable):
             size = self._buffer
             self._iterator = BlockingIterator(self._loop, value, batch=size, buffer=size)
             return self._iterator  # type: ignore[return-value]
-        return value
+        return value  # type: ignore[no-any-return]
 
     def __exit__(
         self,
@@ -516,33 +526,3 @@ class _BlockingContext(AbstractContextManager[T]):
         if self._iterator is not None:
             self._iterator.close()
         return self._loop.call(self._runner.finish, (exc_type, exc, tb))
-
-
-class _WrappedContext(AbstractContextManager[U], Generic[T, U]):
-    """A :class:`_BlockingContext` whose entered value the sync side sees wrapped."""
-
-    def __init__(
-        self,
-        loop: LoopThread,
-        factory: Callable[[], AbstractAsyncContextManager[T]],
-        wrap: Callable[[LoopCall, T], U],
-    ) -> None:
-        self._loop = loop
-        self._wrap = wrap
-        self._context: _BlockingContext[T] = _BlockingContext(loop, factory)
-
-    def __enter__(self) -> U:
-        value = self._context.__enter__()
-        try:
-            return self._wrap(self._loop.call, value)
-        except BaseException as exc:  # entered but not handed over: exit it again
-            self._context.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        return self._context.__exit__(exc_type, exc, tb)
