@@ -242,6 +242,8 @@ class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
         super().__init__(method)
         self._buffer = buffer
 
+    #: Items held on each side of the thread boundary for an async-iterable value.
+    _buffer: int = STREAM_BUFFER
     #: What the ``with`` gives instead of the value (see :class:`sync_wrapped_context`).
     _wrap: Callable[[LoopCall, Any], T] | None = None
 
@@ -290,7 +292,6 @@ class sync_wrapped_context(sync_context[P, U], Generic[P, T, U]):  # noqa: N801
         wrap: Callable[[LoopCall, T], U],
     ) -> None:
         _Bridged.__init__(self, method)
-        self._buffer = STREAM_BUFFER
         self._wrap = wrap
 
 
