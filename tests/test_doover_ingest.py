@@ -1,10 +1,9 @@
 """``client.ingest()`` against the emulator: batched, bounded, exactly once, nothing
-dropped without a report (docs/ingest.md). Async tests run on asyncio and trio; the sync
-facade's from plain threads."""
+dropped without a report (docs/ingest.md). Tests run on asyncio and trio; the sync twin's
+are in test_doover_ingest_sync.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,6 @@ from pydoover_anyio.ingest import (
     AsyncIngestor,
     FailureKind,
     IngestError,
-    Ingestor,
     IngestReport,
     IngestStats,
 )
@@ -514,59 +512,3 @@ async def test_misuse_is_refused_clearly(client: AsyncDataClient, agent: int, ch
     for name, bad in (("concurrency", 0), ("batch_size", 51), ("linger", -1), ("buffer_size", 0)):
         with pytest.raises(ValueError, match=name):
             client.ingest(**{name: bad})
-
-
-# -- the sync facade ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def sync_client(emu: DooverEmulator) -> Iterator[DataClient]:
-    with DataClient(emu.url, token=emu.token, **client_options()) as client:
-        yield client
-
-
-def test_sync_flush_stats_and_report(
-    emu: DooverEmulator, sync_client: DataClient, agent: int, channel: str
-) -> None:
-    with sync_client.ingest(linger=30) as ingest:
-        ids = [ingest.put(agent, channel, {"seq": seq}) for seq in range(3)]
-        ingest.flush()
-        assert ingest.stats.succeeded == 3
-        assert ingest.instance_id == snowflake_fields(ids[0]).instance_id
-    assert [int(m["id"]) for m in emu.state.messages(agent, channel)] == ids
-    assert ingest.report.complete
-
-
-def test_sync_an_exception_in_the_block_propagates_with_the_report(
-    emu: DooverEmulator, sync_client: DataClient, agent: int, channel: str
-) -> None:
-    emu.faults.stall(1, 1.0, path=BATCH)
-    ingests: list[Ingestor] = []
-
-    def run() -> None:
-        with sync_client.ingest(concurrency=1, batch_size=5, buffer_size=50, linger=0) as ingest:
-            ingests.append(ingest)
-            for seq in range(12):
-                ingest.put(agent, channel, {"seq": seq})
-            raise LookupError("boom")
-
-    with pytest.raises(LookupError) as raised:
-        run()
-    report = ingests[0].report
-    assert report.accepted == report.succeeded + report.failed == 12
-    assert not report.complete
-    assert any("ingest stopped" in note for note in raised.value.__notes__)
-
-
-def test_sync_failures_raise_ingest_error_at_exit(
-    sync_client: DataClient, agent: int, channel: str
-) -> None:
-    def run() -> None:
-        with sync_client.ingest() as ingest:
-            ingest.put(agent, "missing", {"n": 1})
-            ingest.put(agent, channel, {"n": 2})
-
-    with pytest.raises(IngestError) as raised:
-        run()
-    assert raised.value.report.succeeded == 1
-    assert raised.value.report.of_kind("rejected")[0].data == {"n": 1}

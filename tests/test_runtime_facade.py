@@ -17,7 +17,7 @@ import pytest
 
 from pydoover_anyio.runtime import (
     ClientClosedError,
-    LoopCall,
+    LoopHandle,
     SyncFacade,
     sync_context,
     sync_iterator,
@@ -111,8 +111,9 @@ class Tally:
 class SyncTally:
     """The blocking twin of a :class:`Tally`, on its client's loop."""
 
-    def __init__(self, call: LoopCall, tally: Tally) -> None:
-        self._call = call
+    def __init__(self, loop: LoopHandle, tally: Tally) -> None:
+        self.loop = loop
+        self._call = loop.call
         self._tally = tally
 
     def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -271,6 +272,26 @@ def test_sync_wrapped_context_hands_over_a_twin_on_the_same_loop(client: SyncRec
     assert client.recorder.events == ["tally open", "tally closed at 19"]
 
 
+def test_a_wrap_schedules_plain_calls_on_the_loop_without_waiting(client: SyncRecorder) -> None:
+    ran = threading.Event()
+    release = threading.Event()
+    threads: list[int] = []
+
+    def hold_the_loop() -> None:
+        threads.append(threading.get_ident())
+        ran.set()
+        release.wait(10)
+
+    with client.tally(0) as tally:
+        tally.loop.run_soon(hold_the_loop)
+        assert ran.wait(10)
+        tally.loop.run_soon(ran.clear)  # returns at once, though the loop is busy
+        release.set()
+        assert tally.add(1) == 1  # after both scheduled calls: they run in order
+        assert not ran.is_set()
+    assert threads == [client._loop.thread.ident]
+
+
 def test_sync_wrapped_context_sees_the_body_exception(client: SyncRecorder) -> None:
     def body() -> None:
         with client.tally(0) as tally:
@@ -286,7 +307,7 @@ def test_sync_wrapped_context_sees_the_body_exception(client: SyncRecorder) -> N
 def test_sync_wrapped_context_exits_what_it_entered_when_the_wrap_fails(
     client: SyncRecorder,
 ) -> None:
-    def refuse(call: LoopCall, tally: Tally) -> SyncTally:
+    def refuse(loop: LoopHandle, tally: Tally) -> SyncTally:
         raise RuntimeError("no twin")
 
     failing = sync_wrapped_context(Recorder.tally, refuse)

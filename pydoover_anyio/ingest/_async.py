@@ -24,11 +24,20 @@ Rules this module enforces:
   under way IN_DOUBT, and the exception propagates unchanged (with a note).
 * Child tasks never raise into the caller's scope: an internal failure (say, an
   ``on_progress`` callback raising) stops the pipeline, and is raised at exit.
+* Other threads (the sync twin, :mod:`._sync`) put without a round trip to the loop:
+  :meth:`AsyncIngestor._offer` checks, mints the id and queues the item in an inbox on
+  the caller's thread, and one scheduled call moves the inbox into the buffer on the
+  loop. Ids are minted and the inbox and the open/closed state change under one lock,
+  so every offer that returned an id is either in the buffer by the time the block
+  exits or ``flush`` starts, or was refused with ``ClientClosedError``. Inbox items count
+  against ``buffer_size``; a full buffer makes the offer fail, and the thread waits on
+  the loop (:meth:`AsyncIngestor._wait_for_room`) before offering again.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -77,10 +86,27 @@ DEFAULT_LINGER: Final = 0.01
 #: Sends one batch create of wire items (``BatchMutationItem.to_dict()`` shape):
 #: ``(items, organisation_id) -> response``.
 SendBatch = Callable[[list[dict[str, Any]], int | None], Awaitable[BatchMutationResponse]]
+#: Schedules a plain call on the ingestor's event loop from another thread, not waiting.
+RunSoon = Callable[[Callable[[], object]], None]
 #: Called with fresh counters after each batch request completes (on the event loop).
 ProgressCallback = Callable[[IngestStats], object]
 #: Whether a per-item failure is worth sending that item again.
 ItemRetry = Callable[[BatchMutationResult], bool]
+
+
+def put_arguments(item: BatchMutationItem) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``put`` arguments of a :class:`BatchMutationItem` (for ``put_many``).
+
+    Raises:
+        ValueError: The item has ``replace`` (an aggregate field).
+    """
+    if item.replace is not None:
+        raise ValueError("replace is an aggregate-update field; messages have none")
+    return (item.agent_id, item.channel_name, item.data, item.timestamp), {
+        "ttl": item.ttl,
+        "message_id": item.message_id,
+        "suppress_hooks": item.suppress_hooks,
+    }
 
 
 class AsyncIngestor:
@@ -161,6 +187,12 @@ class AsyncIngestor:
         self._input_done = False
         self._ids: IdAllocator | None = None
         self._buffer: deque[Item] = deque()
+        #: Guards id minting, the inbox and ``_accepting`` against other threads.
+        self._lock = threading.Lock()
+        #: Items other threads put, not yet in the buffer: (agent, message id, wire).
+        self._inbox: list[tuple[int, int, dict[str, Any]]] = []
+        self._run_soon: RunSoon | None = None
+        self._take_scheduled = False
         self._flights: set[Flight] = set()
         self._failures: list[IngestFailure] = []
         self._accepted = 0
@@ -190,15 +222,17 @@ class AsyncIngestor:
         # tuple() copies in one step, so a read from another thread (the sync Ingestor)
         # never iterates the set while the loop changes it.
         in_flight = sum(len(flight.items) for flight in tuple(self._flights))
-        return IngestStats(
-            accepted=self._accepted,
-            succeeded=self._succeeded,
-            failed=len(self._failures),
-            in_flight=in_flight,
-            buffered=len(self._buffer),
-            requests=self._requests,
-            elapsed=self._elapsed_now(),
-        )
+        with self._lock:  # the inbox and the buffer agree
+            pending = len(self._inbox)
+            return IngestStats(
+                accepted=self._accepted + pending,
+                succeeded=self._succeeded,
+                failed=len(self._failures),
+                in_flight=in_flight,
+                buffered=len(self._buffer) + pending,
+                requests=self._requests,
+                elapsed=self._elapsed_now(),
+            )
 
     @property
     def report(self) -> IngestReport:
@@ -211,7 +245,8 @@ class AsyncIngestor:
             return self._report
         if self._phase == "new":
             raise RuntimeError("the ingestor has not run yet")
-        return self._snapshot(complete=False)
+        with self._lock:  # the inbox's items are accepted ones
+            return self._snapshot(complete=False)
 
     async def put(
         self,
@@ -250,36 +285,15 @@ class AsyncIngestor:
         """
         if not self._accepting:
             self._check_open()
-        agent = agent_id if type(agent_id) is int else self._resolve_agent(agent_id)
-        if not isinstance(channel_name, str) or not channel_name:
-            raise ValueError("channel_name must be a non-empty string")
-        if data is None:
-            raise ValueError("data is required (the server rejects a message without it)")
-        at_ms = None if timestamp is None else timestamp_ms(timestamp)
-        while len(self._buffer) >= self.buffer_size:
+        agent, wire, at_ms = self._prepare(
+            agent_id, channel_name, data, timestamp, ttl, suppress_hooks
+        )
+        while self._held() >= self.buffer_size:
             await self._room.wait()
             self._check_open()
-        ids = self._ids
-        assert ids is not None
-        if message_id is None:
-            message_id = ids.next_id() if at_ms is None else ids.id_at(at_ms)
-        else:
-            message_id = int(message_id)
-        # The wire item as BatchMutationItem.to_dict() builds it (spec §3.7), built here once.
-        wire: dict[str, Any] = {
-            "agent_id": str(agent),
-            "channel_name": channel_name,
-            "data": data,
-            "message_id": str(message_id),
-        }
-        if at_ms is not None:
-            wire["ts"] = at_ms
-        if ttl is not None:
-            wire["ttl"] = ttl
-        if suppress_hooks is not None:
-            wire["suppress_hooks"] = suppress_hooks
-        self._buffer.append(Item(agent, message_id, wire, self._accepted))
-        self._accepted += 1
+        with self._lock:
+            message_id = self._mint(wire, at_ms, message_id)
+        self._admit(agent, message_id, wire)
         self._more.set()
         if len(self._buffer) % self.batch_size == 0:
             # A batch is ready: let the batcher (and everyone else) run. Otherwise put
@@ -302,19 +316,8 @@ class AsyncIngestor:
         """
         ids = []
         for item in items:
-            if item.replace is not None:
-                raise ValueError("replace is an aggregate-update field; messages have none")
-            ids.append(
-                await self.put(
-                    item.agent_id,
-                    item.channel_name,
-                    item.data,
-                    item.timestamp,
-                    ttl=item.ttl,
-                    message_id=item.message_id,
-                    suppress_hooks=item.suppress_hooks,
-                )
-            )
+            args, kwargs = put_arguments(item)
+            ids.append(await self.put(*args, **kwargs))
         return ids
 
     async def flush(self) -> None:
@@ -324,6 +327,7 @@ class AsyncIngestor:
             ClientClosedError: The ingestor is not running, or stopped while waiting.
         """
         self._check_open()
+        self._take_inbox()  # what other threads put before this flush is part of it
         target = self._accepted
         self._flushing += 1
         self._more.set()  # stop a lingering batch from waiting
@@ -335,6 +339,117 @@ class AsyncIngestor:
                 await self._progress.wait()
         finally:
             self._flushing -= 1
+
+    # -- one item's way in ------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        agent_id: int | None,
+        channel_name: str,
+        data: Any,
+        timestamp: datetime | int | None,
+        ttl: int | None,
+        suppress_hooks: bool | None,
+    ) -> tuple[int, dict[str, Any], int | None]:
+        """Check one put's arguments (see :meth:`put`); any thread.
+
+        Returns:
+            The agent, the wire item as ``BatchMutationItem.to_dict()`` builds it (spec
+            §3.7; its ``message_id`` set by :meth:`_mint`) and the timestamp in ms.
+        """
+        agent = agent_id if type(agent_id) is int else self._resolve_agent(agent_id)
+        if not isinstance(channel_name, str) or not channel_name:
+            raise ValueError("channel_name must be a non-empty string")
+        if data is None:
+            raise ValueError("data is required (the server rejects a message without it)")
+        at_ms = None if timestamp is None else timestamp_ms(timestamp)
+        wire: dict[str, Any] = {
+            "agent_id": str(agent),
+            "channel_name": channel_name,
+            "data": data,
+            "message_id": None,
+        }
+        if at_ms is not None:
+            wire["ts"] = at_ms
+        if ttl is not None:
+            wire["ttl"] = ttl
+        if suppress_hooks is not None:
+            wire["suppress_hooks"] = suppress_hooks
+        return agent, wire, at_ms
+
+    def _mint(self, wire: dict[str, Any], at_ms: int | None, message_id: int | None) -> int:
+        """Give ``wire`` its id: ``message_id``, or a fresh one. Hold the lock."""
+        if message_id is None:
+            ids = self._ids
+            assert ids is not None
+            message_id = ids.next_id() if at_ms is None else ids.id_at(at_ms)
+        else:
+            message_id = int(message_id)
+        wire["message_id"] = str(message_id)
+        return message_id
+
+    def _admit(self, agent: int, message_id: int, wire: dict[str, Any]) -> None:
+        """Append a minted item to the buffer, in accept order (on the loop)."""
+        self._buffer.append(Item(agent, message_id, wire, self._accepted))
+        self._accepted += 1
+
+    def _held(self) -> int:
+        """Items counted against ``buffer_size``: the buffer's and the inbox's."""
+        return len(self._buffer) + len(self._inbox)
+
+    # -- puts from other threads (the sync twin) --------------------------------------------
+
+    def _open_inbox(self, run_soon: RunSoon) -> None:
+        """Let other threads put with :meth:`_offer`; ``run_soon`` reaches this loop."""
+        self._run_soon = run_soon
+
+    def _offer(
+        self, agent: int, wire: dict[str, Any], at_ms: int | None, message_id: int | None
+    ) -> int | None:
+        """From any thread: accept an item from :meth:`_prepare` if there is room.
+
+        Returns:
+            Its message id, or ``None`` when the buffer is full (wait with
+            :meth:`_wait_for_room` on the loop, then offer again).
+
+        Raises:
+            ClientClosedError: The ingestor is not accepting items.
+            ValueError: The timestamp cannot be an id (see :meth:`put`).
+        """
+        run_soon = self._run_soon
+        assert run_soon is not None, "_open_inbox first"
+        with self._lock:
+            if not self._accepting:
+                self._check_open()
+            if self._held() >= self.buffer_size:
+                return None
+            message_id = self._mint(wire, at_ms, message_id)
+            self._inbox.append((agent, message_id, wire))
+            wake, self._take_scheduled = not self._take_scheduled, True
+        if wake:
+            run_soon(self._take_inbox)
+        return message_id
+
+    def _take_inbox(self) -> None:
+        """On the loop: move what other threads put into the buffer, in their order."""
+        with self._lock:
+            entries, self._inbox = self._inbox, []
+            self._take_scheduled = False
+            for agent, message_id, wire in entries:
+                self._admit(agent, message_id, wire)
+        if entries:
+            self._more.set()
+
+    async def _wait_for_room(self) -> None:
+        """On the loop: return once an offer may find room.
+
+        Raises:
+            ClientClosedError: The ingestor stopped accepting items meanwhile.
+        """
+        self._take_inbox()
+        while self._held() >= self.buffer_size:
+            await self._room.wait()
+            self._check_open()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -373,7 +488,9 @@ class AsyncIngestor:
     ) -> None:
         group = self._group
         assert group is not None
-        self._accepting = False
+        with self._lock:  # from here on other threads' offers are refused
+            self._accepting = False
+        self._take_inbox()
         normal = exc is None and self._crash is None
         if normal:
             self._input_done = True  # the batcher drains the buffer, then stops
@@ -530,7 +647,8 @@ class AsyncIngestor:
         if self._crash is None:
             self._crash = error
             logger.error("ingest stopped by an internal error: %r", error)
-        self._accepting = False
+        with self._lock:
+            self._accepting = False
         if self._workers is not None:
             self._workers.cancel_scope.cancel()
         for signal in (self._more, self._room, self._progress):
@@ -571,7 +689,7 @@ class AsyncIngestor:
 
     def _snapshot(self, *, complete: bool) -> IngestReport:
         return IngestReport(
-            accepted=self._accepted,
+            accepted=self._accepted + len(self._inbox),
             succeeded=self._succeeded,
             failures=tuple(self._failures),
             requests=self._requests,

@@ -20,7 +20,7 @@ from .concurrency import gather_bounded, pipeline
 from .errors import ClientClosedError
 from .facade import (
     BlockingIterator,
-    LoopCall,
+    LoopHandle,
     SyncFacade,
     sync_context,
     sync_iterator,
@@ -38,7 +38,7 @@ __all__ = [
     "AnyioHTTPTransport",
     "BlockingIterator",
     "ClientClosedError",
-    "LoopCall",
+    "LoopHandle",
     "Request",
     "RetryPolicy",
     "SyncFacade",

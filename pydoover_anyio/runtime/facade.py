@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, suppress
 from types import MethodType, TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -47,7 +47,7 @@ from .errors import ClientClosedError
 
 __all__ = [
     "BlockingIterator",
-    "LoopCall",
+    "LoopHandle",
     "SyncFacade",
     "sync_context",
     "sync_iterator",
@@ -245,7 +245,7 @@ class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
     #: Items held on each side of the thread boundary for an async-iterable value.
     _buffer: int = STREAM_BUFFER
     #: What the ``with`` gives instead of the value (see :class:`sync_wrapped_context`).
-    _wrap: Callable[[LoopCall, Any], T] | None = None
+    _wrap: Callable[[LoopHandle, Any], T] | None = None
 
     def _invoke(
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
@@ -272,24 +272,34 @@ class sync_stream(sync_context[P, "BlockingIterator[U]"]):  # noqa: N801
         self._buffer = buffer
 
 
-#: ``call(fn, *args)`` runs ``await fn(*args)`` on a facade's loop thread and returns what
-#: it returned (what :class:`sync_wrapped_context` hands its ``wrap``).
-LoopCall = Callable[..., Any]
+class LoopHandle(Protocol):
+    """A facade's loop thread, as :class:`sync_wrapped_context` hands it to its ``wrap``."""
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``await fn(*args)`` on the loop; block until it returns (or raise what it
+        raised)."""
+        ...
+
+    def run_soon(self, fn: Callable[[], object]) -> None:
+        """Schedule the plain call ``fn()`` on the loop from any thread, without waiting;
+        a no-op once the loop is closed."""
+        ...
 
 
 class sync_wrapped_context(sync_context[P, U], Generic[P, T, U]):  # noqa: N801
     """A ``with`` twin of an async-context-manager method whose value has a sync twin.
 
-    Entered and exited like :class:`sync_context`; the sync side gets ``wrap(call,
-    value)``, where ``call`` runs coroutines on the same loop, so the twin can bridge the
-    entered async object's methods with :class:`sync_method` (it needs a
-    ``_call_async(name, args, kwargs)`` that looks them up on that object).
+    Entered and exited like :class:`sync_context`; the sync side gets ``wrap(loop,
+    value)``, where ``loop`` (a :class:`LoopHandle`) runs coroutines on the same loop, so
+    the twin can bridge the entered async object's methods with :class:`sync_method` (it
+    needs a ``_call_async(name, args, kwargs)`` that looks them up on that object), and
+    hand work to the loop without waiting (``loop.run_soon``).
     """
 
     def __init__(
         self,
         method: Callable[Concatenate[Any, P], AbstractAsyncContextManager[T]],
-        wrap: Callable[[LoopCall, T], U],
+        wrap: Callable[[LoopHandle, T], U],
     ) -> None:
         _Bridged.__init__(self, method)
         self._wrap = wrap
@@ -481,7 +491,7 @@ async def _new_runner(factory: Callable[[], AbstractAsyncContextManager[T]]) -> 
 
 class _BlockingContext(AbstractContextManager[T]):
     """Enters and exits an async context manager on the loop; the ``with`` gives its value,
-    ``wrap(call, value)`` if a ``wrap`` is given, else an async-iterable one as a
+    ``wrap(loop, value)`` if a ``wrap`` is given, else an async-iterable one as a
     :class:`BlockingIterator`."""
 
     def __init__(
@@ -490,7 +500,7 @@ class _BlockingContext(AbstractContextManager[T]):
         factory: Callable[[], AbstractAsyncContextManager[Any]],
         *,
         buffer: int = STREAM_BUFFER,
-        wrap: Callable[[LoopCall, Any], T] | None = None,
+        wrap: Callable[[LoopHandle, Any], T] | None = None,
     ) -> None:
         self._loop = loop
         self._buffer = buffer
@@ -508,7 +518,7 @@ class _BlockingContext(AbstractContextManager[T]):
             raise
         if self._wrap is not None:
             try:
-                return self._wrap(self._loop.call, value)
+                return self._wrap(self._loop, value)
             except BaseException as exc:  # entered but not handed over: exit it again
                 self.__exit__(type(exc), exc, exc.__traceback__)
                 raise
