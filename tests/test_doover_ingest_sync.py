@@ -1,6 +1,8 @@
 """``DataClient.ingest()``, the sync twin, from plain threads against the emulator: puts run
 on the calling thread (no round trip to the loop per item), block only on a full buffer,
-and every accepted item is stored or reported exactly once (docs/ingest.md)."""
+and every accepted item is stored or reported exactly once (docs/ingest.md). Each test runs
+with the loop thread on asyncio (``DataClient``) and on trio (the same twin on a trio
+facade)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,22 @@ import inspect
 import signal
 import threading
 from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 import pytest
 from doover_client_support import client_options
 
-from pydoover_anyio import BatchMutationItem, ClientClosedError, DataClient, snowflake_fields
+from pydoover_anyio import (
+    AsyncDataClient,
+    BatchMutationItem,
+    ClientClosedError,
+    DataClient,
+    snowflake_fields,
+)
 from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.ingest import AsyncIngestor, IngestError, Ingestor, IngestStats
+from pydoover_anyio.runtime import SyncFacade, sync_wrapped_context
 
 pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin", "doover_client_fixtures"]
 
@@ -27,9 +38,19 @@ def emu(doover_emulator: DooverEmulator) -> DooverEmulator:
     return doover_emulator
 
 
-@pytest.fixture
-def sync_client(emu: DooverEmulator) -> Iterator[DataClient]:
-    with DataClient(emu.url, token=emu.token, **client_options()) as client:
+class TrioDataClient(SyncFacade[AsyncDataClient]):
+    """``DataClient.ingest`` on a trio loop thread (``DataClient`` itself runs asyncio)."""
+
+    ingest = sync_wrapped_context(AsyncDataClient.ingest, Ingestor)
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(partial(AsyncDataClient, url, **options), backend="trio")
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def sync_client(emu: DooverEmulator, request: pytest.FixtureRequest) -> Iterator[DataClient]:
+    kind: Any = DataClient if request.param == "asyncio" else TrioDataClient
+    with kind(emu.url, token=emu.token, **client_options()) as client:
         yield client
 
 
