@@ -283,14 +283,11 @@ class AsyncIngestor:
                 that cannot be an id (see ``docs/ingest.md``).
             TypeError: ``timestamp`` is neither a datetime nor an int.
         """
-        if not self._accepting:
-            self._check_open()
         agent, wire, at_ms = self._prepare(
             agent_id, channel_name, data, timestamp, ttl, suppress_hooks
         )
-        while self._held() >= self.buffer_size:
-            await self._room.wait()
-            self._check_open()
+        if self._held() >= self.buffer_size:
+            await self._wait_for_room()
         with self._lock:
             message_id = self._mint(wire, at_ms, message_id)
         self._admit(agent, message_id, wire)
@@ -351,12 +348,15 @@ class AsyncIngestor:
         ttl: int | None,
         suppress_hooks: bool | None,
     ) -> tuple[int, dict[str, Any], int | None]:
-        """Check one put's arguments (see :meth:`put`); any thread.
+        """Check that the ingestor is open and one put's arguments are valid (see
+        :meth:`put`); any thread.
 
         Returns:
             The agent, the wire item as ``BatchMutationItem.to_dict()`` builds it (spec
             §3.7; its ``message_id`` set by :meth:`_mint`) and the timestamp in ms.
         """
+        if not self._accepting:
+            self._check_open()
         agent = agent_id if type(agent_id) is int else self._resolve_agent(agent_id)
         if not isinstance(channel_name, str) or not channel_name:
             raise ValueError("channel_name must be a non-empty string")
@@ -441,7 +441,7 @@ class AsyncIngestor:
             self._more.set()
 
     async def _wait_for_room(self) -> None:
-        """On the loop: return once an offer may find room.
+        """On the loop: return once a put or an offer may find room.
 
         Raises:
             ClientClosedError: The ingestor stopped accepting items meanwhile.

@@ -67,8 +67,6 @@ class Ingestor:
         Arguments, result and errors are those of :meth:`AsyncIngestor.put`.
         """
         ingestor = self._ingestor
-        if not ingestor._accepting:
-            ingestor._check_open()
         agent, wire, at_ms = ingestor._prepare(
             agent_id, channel_name, data, timestamp, ttl, suppress_hooks
         )
