@@ -61,7 +61,9 @@ class Server:
 
 
 @asynccontextmanager
-async def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
+async def serve(
+    handler: Handler, *, tls: ssl.SSLContext | None = None, handshake_delay: float = 0
+) -> AsyncIterator[Server]:
     server = Server(handler)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
@@ -72,6 +74,7 @@ async def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> Async
         async with stream:
             sock: anyio.abc.ByteStream = stream
             if tls is not None:
+                await anyio.sleep(handshake_delay)
                 try:
                     sock = await anyio.streams.tls.TLSStream.wrap(
                         stream, server_side=True, ssl_context=tls, standard_compatible=False
@@ -250,6 +253,72 @@ async def test_pool_timeout_when_every_connection_is_busy() -> None:
             group.cancel_scope.cancel()
 
 
+async def test_after_a_pool_wait_the_exchange_has_its_own_timeouts() -> None:
+    """The pool wait's deadline ends with the wait: a response slower than the pool
+    timeout still arrives, and a stalled one raises ReadTimeout, not PoolTimeout."""
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        path = head.split(b" ")[1]
+        await anyio.sleep({b"/busy": 0.2, b"/slow": 0.5, b"/stall": 5}.get(path, 0))
+        await stream.send(respond(path))
+        return True
+
+    async with serve(handler) as server, client(max_connections=1) as http:
+        base = f"http://127.0.0.1:{server.port}"
+        waited = httpx.Timeout(2, pool=0.4)
+        async with anyio.create_task_group() as group:
+            group.start_soon(http.get, f"{base}/busy")
+            await anyio.sleep(0.05)
+            assert (await http.get(f"{base}/slow", timeout=waited)).text == "/slow"
+        async with anyio.create_task_group() as group:
+            group.start_soon(http.get, f"{base}/busy")
+            await anyio.sleep(0.05)
+            with pytest.raises(httpx.ReadTimeout):
+                await http.get(f"{base}/stall", timeout=httpx.Timeout(0.3, pool=0.4))
+        assert (await http.get(f"{base}/after")).text == "/after"  # the slot came back
+
+
+async def test_the_pool_timeout_does_not_bound_the_connect_after_the_wait() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await anyio.sleep(0.1)
+        await stream.send(respond(extra="Connection: close\r\n"))
+        return False
+
+    server_context, client_context = tls_contexts()
+    async with (
+        serve(handler, tls=server_context, handshake_delay=0.5) as server,
+        client(verify=client_context, max_connections=1) as http,
+    ):
+        url = f"https://127.0.0.1:{server.port}/"
+        async with anyio.create_task_group() as group:
+            group.start_soon(http.get, url)  # holds the slot for about 0.6 s
+            await anyio.sleep(0.05)
+            # The slot frees at about 0.6 s, within the pool timeout; the new connection's
+            # handshake then runs past the pool deadline, which no longer applies.
+            response = await http.get(url, timeout=httpx.Timeout(5, pool=0.8))
+            assert response.text == "ok"
+        assert server.connections == 2
+
+
+async def test_a_request_cancelled_in_the_pool_wait_takes_no_slot() -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await anyio.sleep(0.2 if head.split(b" ")[1] == b"/busy" else 0)
+        await stream.send(respond())
+        return True
+
+    async with serve(handler) as server, client(max_connections=1) as http:
+        base = f"http://127.0.0.1:{server.port}"
+        async with anyio.create_task_group() as group:
+            group.start_soon(http.get, f"{base}/busy")
+            await anyio.sleep(0.05)
+            with anyio.move_on_after(0.05) as scope:
+                await http.get(f"{base}/waiting")
+            assert scope.cancelled_caught
+        with anyio.fail_after(2):  # both slots' holders are gone: the one slot is free
+            assert (await http.get(f"{base}/next")).text == "ok"
+        assert server.requests == 2
+
+
 async def test_cancellation_mid_response_closes_that_connection_only() -> None:
     async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
         if head.split(b" ")[1] == b"/hang":
@@ -280,14 +349,18 @@ async def test_many_concurrent_requests() -> None:
         assert sorted(results) == sorted(f"echo:/{i}:" for i in range(64))
 
 
-async def test_tls_with_a_verified_certificate() -> None:
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts for 127.0.0.1 under a fresh test CA."""
     authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1", "localhost")
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    certificate.configure_cert(server_context)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
     client_context = ssl.create_default_context()
     authority.configure_trust(client_context)
+    return server_context, client_context
 
+
+async def test_tls_with_a_verified_certificate() -> None:
+    server_context, client_context = tls_contexts()
     async with serve(ok, tls=server_context) as server:
         async with client(verify=client_context) as http:
             for _ in range(3):
