@@ -18,7 +18,7 @@ import httpx
 import pytest
 import trustme
 from anyio.abc import SocketStream
-from test_runtime_fast_transport import respond, serve
+from test_runtime_fast_transport import UPLOAD, deaf_server, respond, serve
 
 from gps_tracker import AsyncClient as GpsClient
 from gps_tracker.emulator import InvoxiaEmulator
@@ -271,6 +271,18 @@ async def test_read_timeout_and_attempt_deadline(path: str) -> None:
         with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
             await transport.send(Request("GET", "/x"))
         assert caught.value.kind == "ReadTimeout"
+        await transport.aclose()
+
+
+async def test_an_upload_the_server_does_not_read_is_a_write_timeout(path: str) -> None:
+    with deaf_server() as port:
+        transport = make(
+            path, f"http://127.0.0.1:{port}", timeout=httpx.Timeout(5, write=0.2),
+            retry=RetryPolicy(max_retries=0),
+        )  # fmt: skip
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("POST", "/upload", content=UPLOAD))
+        assert caught.value.kind == "WriteTimeout"
         await transport.aclose()
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 import httpx
@@ -235,6 +236,34 @@ async def test_errors_map_to_httpx_exceptions() -> None:
             await http.get("http://127.0.0.1:9/")
         with pytest.raises(httpx.UnsupportedProtocol):
             await http.get("ftp://127.0.0.1/")
+
+
+@contextmanager
+def deaf_server() -> Iterator[int]:
+    """A listening socket that never accepts: the kernel completes each connection and
+    buffers what arrives until the (small) receive buffer is full; its port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
+UPLOAD = b"u" * (32 << 20)  # more than loopback socket buffers take without a reader
+
+
+async def test_an_upload_the_server_does_not_read_is_a_write_timeout() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(UPLOAD), 1 << 20):
+            yield UPLOAD[start : start + (1 << 20)]
+
+    timeout = httpx.Timeout(5, write=0.2)
+    with deaf_server() as port:
+        async with client() as http:
+            url = f"http://127.0.0.1:{port}/upload"
+            for content in (UPLOAD, chunks()):  # in memory, then streamed (chunked)
+                with anyio.fail_after(3), pytest.raises(httpx.WriteTimeout):
+                    await http.post(url, content=content, timeout=timeout)
 
 
 async def test_pool_timeout_when_every_connection_is_busy() -> None:

@@ -88,6 +88,7 @@ class _Connection:
         "keep_alive",
         "reason",
         "received",
+        "sent",
         "status",
         "stream",
         "tls",
@@ -107,6 +108,7 @@ class _Connection:
         self.complete = False
         self.headers_complete = False
         self.keep_alive = False
+        self.sent = False  # the current request's last byte is in the socket
         self.received = False
 
     # -- httptools callbacks ---------------------------------------------------------
@@ -157,7 +159,7 @@ class _Connection:
         The body is complete when :attr:`complete` is set; otherwise it holds the first
         ``buffer_limit`` bytes or more, and :meth:`read_more` gives the rest.
         """
-        self.received = False
+        self.sent = self.received = False
         write_timeout = timeouts.get("write")
         read_timeout = timeouts.get("read")
         if isinstance(body, bytes):
@@ -178,6 +180,7 @@ class _Connection:
                     await self.stream.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
             await self.stream.send(b"0\r\n\r\n")
             _bump(scope, read_timeout, self.cap)
+        self.sent = True
         while True:
             self._start_message()
             await self._read_message(is_head, scope, read_timeout, buffer_limit)
@@ -403,6 +406,8 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         # Only this scope's own deadline gets here: the pool wait's or the exchange's.
         if connection is None:
             raise httpx.PoolTimeout("no free connection in time", request=request)
+        if not connection.sent:
+            raise httpx.WriteTimeout("the request could not be sent in time", request=request)
         if connection.received or connection.headers_complete:
             raise httpx.ReadTimeout("the server stopped sending", request=request)
         raise httpx.ReadTimeout("no response in time", request=request)
