@@ -274,6 +274,18 @@ async def test_read_timeout_and_attempt_deadline(path: str) -> None:
         await transport.aclose()
 
 
+async def test_a_tls_handshake_without_an_answer_is_a_connect_timeout(path: str) -> None:
+    with deaf_server() as port:  # the TCP connect succeeds; nobody answers the hello
+        transport = make(
+            path, f"https://127.0.0.1:{port}", timeout=httpx.Timeout(5, connect=0.2),
+            retry=RetryPolicy(max_retries=0),
+        )  # fmt: skip
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/x"))
+        assert caught.value.kind == "ConnectTimeout"
+        await transport.aclose()
+
+
 async def test_an_upload_the_server_does_not_read_is_a_write_timeout(path: str) -> None:
     with deaf_server() as port:
         transport = make(
