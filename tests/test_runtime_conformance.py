@@ -298,6 +298,40 @@ async def test_an_upload_the_server_does_not_read_is_a_write_timeout(path: str) 
         await transport.aclose()
 
 
+async def test_a_full_pool_is_a_pool_timeout(path: str) -> None:
+    async def slow(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await anyio.sleep(1)
+        await stream.send(respond(b"late"))
+        return True
+
+    async with serve(slow) as server:
+        transport = make(
+            path, f"http://127.0.0.1:{server.port}", timeout=httpx.Timeout(5, pool=0.1),
+            limits=httpx.Limits(max_connections=1), retry=RetryPolicy(max_retries=0),
+        )  # fmt: skip
+        async with anyio.create_task_group() as group:
+            group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
+            await anyio.sleep(0.1)
+            with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+                await transport.send(Request("GET", "/waits"))
+            assert caught.value.kind == "PoolTimeout"
+            group.cancel_scope.cancel()
+        await transport.aclose()
+
+
+async def test_a_response_that_is_not_http_is_a_protocol_error(path: str) -> None:
+    async def garbage(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(b"NOT HTTP AT ALL\r\n\r\n")
+        return False
+
+    async with serve(garbage) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
+        with pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/x"))
+        assert caught.value.kind == "RemoteProtocolError"
+        await transport.aclose()
+
+
 async def test_a_partial_body_is_a_protocol_error(path: str) -> None:
     async def partial(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
         await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
