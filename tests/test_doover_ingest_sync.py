@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -30,6 +31,15 @@ from pydoover_anyio.runtime import SyncFacade, sync_wrapped_context
 pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin", "doover_client_fixtures"]
 
 BATCH = "/api/agents/messages"
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 @pytest.fixture
@@ -205,19 +215,24 @@ def test_ctrl_c_in_a_put_blocked_on_a_full_buffer(
     def run() -> None:
         with sync_client.ingest(concurrency=1, batch_size=5, buffer_size=5, linger=0) as ingest:
             ingests.append(ingest)
-            for n in range(10):  # five in the stalled request, five in the buffer
+            # One item in the stalled request (how many a first batch takes depends on
+            # when the sender wakes), then a full buffer behind it.
+            accepted.append(ingest.put(agent, channel, {"n": 0}))
+            assert eventually(lambda: ingest.stats.in_flight == 1)
+            for n in range(1, 6):
                 accepted.append(ingest.put(agent, channel, {"n": n}))
+            assert ingest.stats.buffered == 5
             timer = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
             timer.start()
             try:
-                ingest.put(agent, channel, {"n": 10})  # blocks: no room
+                ingest.put(agent, channel, {"n": 6})  # blocks: no room
             finally:
                 timer.join()
 
     with pytest.raises(KeyboardInterrupt):
         run()
     report = ingests[0].report
-    assert report.accepted == 10 == len(accepted)  # the interrupted put took nothing
+    assert report.accepted == 6 == len(accepted)  # the interrupted put took nothing
     assert report.accepted == report.succeeded + report.failed
     assert not report.complete
 
