@@ -266,6 +266,47 @@ async def test_an_upload_the_server_does_not_read_is_a_write_timeout() -> None:
                     await http.post(url, content=content, timeout=timeout)
 
 
+@asynccontextmanager
+async def early_answer_server(answer: bytes) -> AsyncIterator[Server]:
+    """A server that reads only a request's head, sends ``answer`` (if any) and closes,
+    leaving the body unread; it counts connections."""
+    server = Server(ok)
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def answer_early(stream: SocketStream) -> None:
+        server.connections += 1
+        async with stream:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += await stream.receive()
+            if answer:
+                await stream.send(answer)
+
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, answer_early)
+        yield server
+        group.cancel_scope.cancel()
+
+
+async def test_an_answer_sent_before_the_upload_ended_is_returned() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(UPLOAD), 1 << 20):
+            yield UPLOAD[start : start + (1 << 20)]
+
+    rejected = respond(b"too big", status="413 Payload Too Large")  # keep-alive announced
+    async with early_answer_server(rejected) as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/upload"
+        for content in (UPLOAD, chunks(), UPLOAD):
+            with anyio.fail_after(5):
+                response = await http.post(url, content=content)
+            assert (response.status_code, response.content) == (413, b"too big")
+        assert server.connections == 3  # a connection whose request was cut is not reused
+    async with early_answer_server(b"") as server, client() as http:
+        with anyio.fail_after(5), pytest.raises(httpx.RemoteProtocolError):
+            await http.post(f"http://127.0.0.1:{server.port}/upload", content=UPLOAD)
+
+
 async def test_pool_timeout_when_every_connection_is_busy() -> None:
     async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
         await anyio.sleep(1)

@@ -69,6 +69,10 @@ class _StaleConnectionError(Exception):
     """A reused connection closed before the first response byte."""
 
 
+class _SendCutError(Exception):
+    """The connection broke while the request was being written."""
+
+
 class _ServerProtocolError(Exception):
     """The server broke HTTP/1.1 (mapped to ``httpx.RemoteProtocolError``)."""
 
@@ -160,35 +164,67 @@ class _Connection:
         ``buffer_limit`` bytes or more, and :meth:`read_more` gives the rest.
         """
         self.sent = self.received = False
-        write_timeout = timeouts.get("write")
         read_timeout = timeouts.get("read")
-        if isinstance(body, bytes):
-            await self.stream.send(head + body if body else head)
-            if len(head) + len(body) > _SMALL_WRITE:
-                _bump(scope, read_timeout, self.cap)  # else set so by the caller already
-        elif isinstance(body, _RawBody):  # framed by the request's Content-Length
-            await self.stream.send(head)
-            async for chunk in body.stream:
-                if chunk:
-                    _bump(scope, write_timeout, self.cap)
-                    await self.stream.send(chunk)
-        else:
-            await self.stream.send(head)
-            async for chunk in body:
-                if chunk:
-                    _bump(scope, write_timeout, self.cap)
-                    await self.stream.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-            await self.stream.send(b"0\r\n\r\n")
-            _bump(scope, read_timeout, self.cap)
+        # A small in-memory request goes into the socket buffer without waiting, so one
+        # deadline (the read timeout) covers its send and the wait for the answer.
+        small = isinstance(body, bytes) and len(head) + len(body) <= _SMALL_WRITE
+        write_timeout = timeouts.get("write")
+        _bump(scope, read_timeout if small else write_timeout, self.cap)
+        try:
+            await self._send_request(head, body, scope, write_timeout)
+            cut = False
+        except _SendCutError:
+            # The server stopped reading: it may have answered early (a 413 or a 401
+            # before the body) and closed. Read what it sent; if nothing came, this ends
+            # like any connection closed before its answer.
+            cut = True
         self.sent = True
+        if cut or not small:
+            _bump(scope, read_timeout, self.cap)
         while True:
             self._start_message()
             await self._read_message(is_head, scope, read_timeout, buffer_limit)
             if 100 <= self.status < 200 and self.status != 101:
                 continue  # informational: the final response follows
+            if cut:
+                self.keep_alive = False  # the rest of the request is lost on it
             body = b"".join(self.body)
             self.body = []
             return self.status, self.reason, self.headers, body
+
+    async def _send_request(
+        self,
+        head: bytes,
+        body: bytes | AsyncIterable[bytes] | _RawBody,
+        scope: anyio.CancelScope,
+        write_timeout: float | None,
+    ) -> None:
+        """Write the request: the head, then its body (each chunk within ``write_timeout``).
+
+        Raises:
+            _SendCutError: the connection broke while writing (not the body's own errors).
+        """
+        if isinstance(body, bytes):
+            await self._write(head + body if body else head)
+            return
+        await self._write(head)
+        if isinstance(body, _RawBody):  # framed by the request's Content-Length
+            async for chunk in body.stream:
+                if chunk:
+                    _bump(scope, write_timeout, self.cap)
+                    await self._write(chunk)
+            return
+        async for chunk in body:
+            if chunk:
+                _bump(scope, write_timeout, self.cap)
+                await self._write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        await self._write(b"0\r\n\r\n")
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self.stream.send(data)
+        except anyio.BrokenResourceError as exc:
+            raise _SendCutError from exc
 
     def _start_message(self) -> None:
         self.headers, self.body, self.reason = [], [], b""
@@ -485,10 +521,6 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
         """One exchange under ``scope``, whose deadline it moves (a passed deadline
         cancels it: the caller maps that to a timeout)."""
-        # A small in-memory request goes into the socket buffer without waiting, so one
-        # deadline (the read timeout) covers its send and the wait for the answer.
-        small = isinstance(body, bytes) and len(head) + len(body) <= _SMALL_WRITE
-        _bump(scope, timeouts.get("read" if small else "write"), connection.cap)
         try:
             return await connection.exchange(
                 head,
