@@ -6,7 +6,6 @@ import base64
 import logging
 import math
 import os
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from anyio import wait_all_tasks_blocked
 from doover_auth_helpers import NOW, FakeClock, Reply, TokenServer, assert_no_secret, make_jwt
+from fork_support import exit_code_in_fork
 
 from pydoover_anyio.auth import (
     EXPIRY_BUFFER_SECONDS,
@@ -537,18 +537,10 @@ def test_a_child_forked_during_a_refresh_gets_a_free_lock() -> None:
 
     lock = RefreshLock()
     assert lock._shared.acquire()  # as if a refresh were running at fork time
-    pid = os.fork()
-    if pid == 0:  # the child: only a non-blocking check, nothing that may need a lock
-        os._exit(0 if lock._shared.acquire(blocking=False) else 1)
-    lock._shared.release()
-    deadline = time.monotonic() + 10
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if done[0] == 0:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung")
-    assert os.waitstatus_to_exitcode(done[1]) == 0
+    try:  # the child: only a non-blocking check, nothing that may need a lock
+        assert exit_code_in_fork(lambda: 0 if lock._shared.acquire(blocking=False) else 1) == 0
+    finally:
+        lock._shared.release()
 
 
 @pytest.mark.anyio

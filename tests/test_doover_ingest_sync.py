@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from doover_client_support import client_options
+from fork_support import exit_code_in_fork
 
 from pydoover_anyio import (
     AsyncDataClient,
@@ -90,6 +91,23 @@ def test_sync_flush_stats_and_report(
         assert ingest.instance_id == snowflake_fields(ids[0]).instance_id
     assert stored_ids(emu, agent, channel) == ids
     assert ingest.report.complete
+
+
+def test_a_forked_child_cannot_put_into_the_parents_ingestor(
+    emu: DooverEmulator, sync_client: DataClient, agent: int, channel: str
+) -> None:
+    with sync_client.ingest() as ingest:
+        first = ingest.put(agent, channel, {"n": 0})
+
+        def child() -> int:  # accepted there, the item would never be sent
+            with pytest.raises(ClientClosedError, match="parent process"):
+                ingest.put(agent, channel, {"n": 1})
+            return 0
+
+        assert exit_code_in_fork(child) == 0
+        last = ingest.put(agent, channel, {"n": 2})
+    assert stored_ids(emu, agent, channel) == [first, last]
+    assert ingest.report.accepted == 2
 
 
 def test_puts_do_not_wait_for_the_loop(

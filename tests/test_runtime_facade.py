@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
-import os
 import signal
 import threading
 import time
@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from fork_support import exit_code_in_fork
 
 from pydoover_anyio.runtime import (
     ClientClosedError,
@@ -334,25 +335,60 @@ def test_calling_from_the_loop_thread_raises_instead_of_deadlocking(client: Sync
 def test_a_forked_child_does_not_hang() -> None:
     facade = SyncRecorder()
     assert facade.add(1) == 2
-    pid = os.fork()
-    if pid == 0:  # the child: must get an answer, not hang on the parent's dead thread
-        signal.alarm(20)
-        try:
-            code = 0 if facade.add(2) == 3 else 1
-            facade.close()
-        except BaseException:  # noqa: BLE001 - any failure is the child's exit code
-            code = 2
-        os._exit(code)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung")
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> int:  # must get an answer, not hang on the parent's dead thread
+        code = 0 if facade.add(2) == 3 else 1
+        facade.close()
+        return code
+
+    assert exit_code_in_fork(child) == 0
     assert facade.add(5) == 6  # the parent is unaffected
+    facade.close()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_forked_child_cannot_pull_the_parents_iterator(backend: Any) -> None:
+    facade = SyncRecorder(backend)
+    items = facade.count(1000)
+    assert next(items) == 0
+
+    def child() -> int:  # the parent's loop, sockets and producer are not the child's
+        with pytest.raises(ClientClosedError, match="parent process"):
+            for _ in items:  # what the first batch brought is in the child's memory too
+                pass
+        items.close()  # type: ignore[attr-defined]
+        return 0 if facade.add(2) == 3 else 1
+
+    assert exit_code_in_fork(child) == 0
+    assert list(items) == list(range(1, 1000))  # nothing lost to the child
+    facade.close()
+
+
+def test_a_forked_child_may_drop_the_parents_client_and_iterator() -> None:
+    facade = SyncRecorder()
+    items = facade.count(1000)
+    assert next(items) == 0
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lending_lock() -> None:  # as another thread's call does while lending
+        with facade._loop._lend_lock:
+            locked.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold_the_lending_lock)
+    holder.start()
+    locked.wait()
+
+    def child() -> int:  # finalizers must not wait for a lock no thread will release
+        nonlocal facade, items
+        del facade, items
+        gc.collect()
+        return 0
+
+    try:
+        assert exit_code_in_fork(child) == 0
+    finally:
+        release.set()
+        holder.join()
+    assert next(items) == 1
     facade.close()

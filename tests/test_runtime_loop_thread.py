@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
+from fork_support import exit_code_in_fork
 
 from pydoover_anyio.runtime import _socket
 from pydoover_anyio.runtime._backend.loop_thread import Backend, LoopThread, LoopThreadClosedError
@@ -363,3 +364,25 @@ def test_calls_from_a_plain_thread_run_on_that_thread(asyncio_loop: LoopThread) 
     thread.join(10)
     assert len(seen) == 1
     assert seen[0][0] == seen[0][1]
+
+
+def test_a_forked_childs_copy_of_the_loop_thread_is_closed(any_loop: LoopThread) -> None:
+    assert any_loop.call(where)  # an asyncio loop is parked (lendable) after this
+    ran: list[str] = []
+
+    def child() -> int:  # each returns at once, touching nothing of the parent's loop
+        assert any_loop.inherited
+        assert any_loop.closed
+        with pytest.raises(LoopThreadClosedError, match="parent process"):
+            any_loop.call(where)
+        any_loop.run_soon(lambda: ran.append("child"))
+        any_loop.stop_nowait()
+        any_loop.close()
+        return 0
+
+    assert exit_code_in_fork(child) == 0
+    assert not any_loop.inherited
+    assert not any_loop.closed
+    assert any_loop.call(where)  # the parent's loop is untouched
+    any_loop.run_soon(lambda: ran.append("parent"))
+    assert eventually(lambda: ran == ["parent"])

@@ -11,6 +11,8 @@ thread (so its task group is owned as usual), and the sync side gets an
   that cost 130-200 µs a ``put``. Only a full buffer makes a ``put`` block, as one call
   onto the loop that waits for room (Ctrl-C cancels that wait and re-raises; the item
   was not accepted).
+* In a process forked while the ingestor was open, ``put`` raises ``ClientClosedError``:
+  the ingestor and its loop are the parent's (the child would queue items nobody sends).
 * ``flush`` is one call onto the loop, built by the runtime's generic
   :class:`~pydoover_anyio.runtime.sync_method` (no method body is written twice).
 * Leaving the ``with`` with an exception stops the ingestor like an exception in an
@@ -25,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from ..models import BatchMutationItem
-from ..runtime import LoopHandle, sync_method
+from ..runtime import ClientClosedError, LoopHandle, sync_method
 from ._async import AsyncIngestor, put_arguments
 from ._report import IngestReport, IngestStats
 
@@ -41,6 +43,7 @@ class Ingestor:
     """
 
     def __init__(self, loop: LoopHandle, ingestor: AsyncIngestor) -> None:
+        self._loop = loop
         self._call = loop.call
         self._ingestor = ingestor
         ingestor._open_inbox(loop.run_soon)
@@ -66,6 +69,11 @@ class Ingestor:
 
         Arguments, result and errors are those of :meth:`AsyncIngestor.put`.
         """
+        if self._loop.inherited:  # its copy here would take items and never send them
+            raise ClientClosedError(
+                "this ingestor belongs to the parent process (the process forked since "
+                "it opened); open a new one in the child"
+            )
         ingestor = self._ingestor
         agent, wire, at_ms = ingestor._prepare(
             agent_id, channel_name, data, timestamp, ttl, suppress_hooks

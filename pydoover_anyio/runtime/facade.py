@@ -22,7 +22,9 @@ Rules this module enforces (DESIGN.md rule 2):
   task that owns the async iterator; the sync side pulls batches, never steps a
   generator across threads.
 * After ``fork()`` the child rebuilds its loop thread and async client on first use
-  instead of hanging on the parent's dead thread.
+  instead of hanging on the parent's dead thread. An iterator, stream or context the
+  parent opened is the parent's: in the child it raises ``ClientClosedError`` once its
+  buffered items are used up, and its finalizer does nothing.
 * ``close()`` (or ``with``) closes the async client and joins the thread. A forgotten
   client's finalizer only stops the thread; it never runs async cleanup.
 """
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
@@ -67,16 +68,6 @@ _EXIT_GRACE = 5.0
 #: Items buffered between a producer task on the loop and a sync consumer.
 STREAM_BUFFER = 256
 
-_fork_generation = 0
-
-
-def _after_fork_in_child() -> None:
-    global _fork_generation  # a process-wide fork counter
-    _fork_generation += 1
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 class SyncFacade(Generic[A]):
     """Base class of blocking clients driving an async client on a private loop thread.
@@ -94,7 +85,6 @@ class SyncFacade(Generic[A]):
 
     def _start(self) -> None:
         loop = LoopThread(self._backend, name=f"{type(self).__name__}-loop")
-        self._generation = _fork_generation
         self._loop = loop
         self._finalizer = weakref.finalize(self, loop.stop_nowait)
         try:
@@ -111,7 +101,7 @@ class SyncFacade(Generic[A]):
     def _loop_for_call(self) -> LoopThread:
         if self._closed:
             raise ClientClosedError(f"this {type(self).__name__} is closed; create a new one")
-        if self._generation != _fork_generation:
+        if self._loop.inherited:
             # A forked child: the parent's loop thread does not exist here. Abandon it and
             # the async client (their sockets belong to the parent) and start afresh.
             self._finalizer.detach()
@@ -132,7 +122,7 @@ class SyncFacade(Generic[A]):
         self._closed = True
         self._finalizer.detach()
         try:
-            if self._generation == _fork_generation:
+            if not self._loop.inherited:
                 self._loop.call(self._lifetime.finish, (None, None, None))
         finally:
             self._loop.close()
@@ -283,6 +273,11 @@ class LoopHandle(Protocol):
     def run_soon(self, fn: Callable[[], object]) -> None:
         """Schedule the plain call ``fn()`` on the loop from any thread, without waiting;
         a no-op once the loop is closed."""
+        ...
+
+    @property
+    def inherited(self) -> bool:
+        """Whether this is a forked child's copy of a parent process's loop thread."""
         ...
 
 

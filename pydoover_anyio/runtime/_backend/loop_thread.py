@@ -27,6 +27,11 @@ Rules this module enforces:
   default handler; where it is ignored or left to the OS no handler is needed; under
   any other handler the call goes through the loop thread).
 * Calling from code running on the loop raises instead of deadlocking.
+* In a process forked after the loop thread started, the loop thread does not exist and
+  the loop's state (its selector, sockets and locks) is a copy of the parent's: the loop
+  counts as closed there. A call raises at once, and ``run_soon``, ``stop_nowait`` and
+  ``close`` do nothing, so a finalizer in the child never touches the parent's loop or
+  waits for a lock that a thread of the parent held at fork time.
 * ``close()`` cancels every task still running on the loop, stops it and joins the thread.
 """
 
@@ -36,6 +41,7 @@ import _signal  # type: ignore[import-not-found]
 import _thread
 import asyncio
 import contextvars
+import os
 import selectors
 import signal
 import threading
@@ -51,6 +57,16 @@ from .readiness import QuietWatches, quiet_watches
 T = TypeVar("T")
 
 Backend = Literal["asyncio", "trio"]
+
+_forks = 0  # how many fork() calls lie between the first process and this one
+
+
+def _count_fork() -> None:
+    global _forks  # a process-wide counter, read without a call on the hot paths
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 
 # The C functions behind ``signal.getsignal`` / ``signal.signal``, without the module's
@@ -196,6 +212,7 @@ class LoopThread:
         self._cancel_handle: Callable[[Any], None] | None = None
         self._stop: Callable[[], None] | None = None
         self._startup_error: BaseException | None = None
+        self._generation = _forks
         # Lending the asyncio loop (see the module docstring). ``_driver`` is the thread
         # running the loop, None while it is parked; the loop thread waits on ``_resume``.
         self._loop: _LendableLoop | None = None
@@ -220,8 +237,13 @@ class LoopThread:
 
     @property
     def closed(self) -> bool:
-        """Whether the loop has stopped (or is stopping)."""
-        return self._schedule is None
+        """Whether the loop has stopped (or is stopping), or belongs to a parent process."""
+        return self._schedule is None or self.inherited
+
+    @property
+    def inherited(self) -> bool:
+        """Whether this is a forked child's copy of a parent process's loop thread."""
+        return self._generation != _forks
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``await fn(*args)`` on the loop and block until it finishes.
@@ -234,6 +256,11 @@ class LoopThread:
             RuntimeError: called from the loop thread (that would deadlock).
             BaseException: whatever the coroutine raised, unchanged.
         """
+        if self._generation != _forks:
+            raise LoopThreadClosedError(
+                "this event-loop thread belongs to the parent process (the process forked "
+                "since); a forked child needs clients, iterators and streams of its own"
+            )
         ident = threading.get_ident()
         if ident == self._thread.ident or ident == self._driver:
             raise RuntimeError("a blocking call was made from the client's own event-loop thread")
@@ -271,12 +298,15 @@ class LoopThread:
     def run_soon(self, fn: Callable[[], object]) -> None:
         """Schedule ``fn()`` on the loop from any thread; a no-op once the loop is closed."""
         schedule = self._schedule
-        if schedule is not None:
+        if schedule is not None and self._generation == _forks:
             with suppress(RuntimeError):  # the loop stopped in the meantime
                 schedule(fn)
 
     def close(self) -> None:
         """Cancel what still runs on the loop, stop it and join its thread. Idempotent."""
+        if self.inherited:
+            self._schedule = None  # the parent's loop: nothing of it runs here
+            return
         stop = self._stop
         if stop is not None and self._schedule is not None:
             schedule, self._schedule = self._schedule, None
@@ -289,7 +319,7 @@ class LoopThread:
         """Ask the loop to stop without waiting; safe from finalizers and any thread."""
         stop, schedule = self._stop, self._schedule
         self._schedule = None
-        if stop is not None and schedule is not None:
+        if stop is not None and schedule is not None and not self.inherited:
             with suppress(RuntimeError):
                 schedule(stop)
 
