@@ -267,7 +267,9 @@ async def test_an_upload_the_server_does_not_read_is_a_write_timeout() -> None:
 
 
 @asynccontextmanager
-async def early_answer_server(answer: bytes) -> AsyncIterator[Server]:
+async def early_answer_server(
+    answer: bytes, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Server]:
     """A server that reads only a request's head, sends ``answer`` (if any) and closes,
     leaving the body unread; it counts connections."""
     server = Server(ok)
@@ -277,11 +279,16 @@ async def early_answer_server(answer: bytes) -> AsyncIterator[Server]:
     async def answer_early(stream: SocketStream) -> None:
         server.connections += 1
         async with stream:
+            sock: anyio.abc.ByteStream = stream
+            if tls is not None:
+                sock = await anyio.streams.tls.TLSStream.wrap(
+                    stream, server_side=True, ssl_context=tls, standard_compatible=False
+                )
             head = b""
             while b"\r\n\r\n" not in head:
-                head += await stream.receive()
+                head += await sock.receive()
             if answer:
-                await stream.send(answer)
+                await sock.send(answer)
 
     async with listener, anyio.create_task_group() as group:
         group.start_soon(listener.serve, answer_early)
@@ -289,22 +296,30 @@ async def early_answer_server(answer: bytes) -> AsyncIterator[Server]:
         group.cancel_scope.cancel()
 
 
-async def test_an_answer_sent_before_the_upload_ended_is_returned() -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_an_answer_sent_before_the_upload_ended_is_returned(scheme: str) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(UPLOAD), 1 << 20):
             yield UPLOAD[start : start + (1 << 20)]
 
+    server_tls, client_tls = tls_contexts() if scheme == "https" else (None, None)
     rejected = respond(b"too big", status="413 Payload Too Large")  # keep-alive announced
-    async with early_answer_server(rejected) as server, client() as http:
-        url = f"http://127.0.0.1:{server.port}/upload"
+    async with (
+        early_answer_server(rejected, server_tls) as server,
+        client(verify=client_tls or True) as http,
+    ):
+        url = f"{scheme}://127.0.0.1:{server.port}/upload"
         for content in (UPLOAD, chunks(), UPLOAD):
             with anyio.fail_after(5):
                 response = await http.post(url, content=content)
             assert (response.status_code, response.content) == (413, b"too big")
         assert server.connections == 3  # a connection whose request was cut is not reused
-    async with early_answer_server(b"") as server, client() as http:
+    async with (
+        early_answer_server(b"", server_tls) as server,
+        client(verify=client_tls or True) as http,
+    ):
         with anyio.fail_after(5), pytest.raises(httpx.RemoteProtocolError):
-            await http.post(f"http://127.0.0.1:{server.port}/upload", content=UPLOAD)
+            await http.post(f"{scheme}://127.0.0.1:{server.port}/upload", content=UPLOAD)
 
 
 async def test_pool_timeout_when_every_connection_is_busy() -> None:
