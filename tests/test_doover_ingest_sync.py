@@ -99,12 +99,31 @@ def test_a_forked_child_cannot_put_into_the_parents_ingestor(
     with sync_client.ingest() as ingest:
         first = ingest.put(agent, channel, {"n": 0})
 
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:  # as a parent's thread does in the middle of a put
+            with ingest._ingestor._lock:
+                locked.set()
+                release.wait()
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        locked.wait()
+
         def child() -> int:  # accepted there, the item would never be sent
             with pytest.raises(ClientClosedError, match="parent process"):
                 ingest.put(agent, channel, {"n": 1})
+            for counters in ("stats", "report"):  # not a wait for the lock held at fork
+                with pytest.raises(ClientClosedError, match="parent process"):
+                    getattr(ingest, counters)
             return 0
 
-        assert exit_code_in_fork(child) == 0
+        try:
+            assert exit_code_in_fork(child) == 0
+        finally:
+            release.set()
+            holder.join()
+        assert ingest.stats.accepted == 1
         last = ingest.put(agent, channel, {"n": 2})
     assert stored_ids(emu, agent, channel) == [first, last]
     assert ingest.report.accepted == 2

@@ -11,8 +11,9 @@ thread (so its task group is owned as usual), and the sync side gets an
   that cost 130-200 µs a ``put``. Only a full buffer makes a ``put`` block, as one call
   onto the loop that waits for room (Ctrl-C cancels that wait and re-raises; the item
   was not accepted).
-* In a process forked while the ingestor was open, ``put`` raises ``ClientClosedError``:
-  the ingestor and its loop are the parent's (the child would queue items nobody sends).
+* In a process forked while the ingestor was open, ``put``, ``stats`` and ``report``
+  raise ``ClientClosedError``: the ingestor and its loop are the parent's (the child would
+  queue items nobody sends, or wait for a lock a parent's thread held at fork time).
 * ``flush`` is one call onto the loop, built by the runtime's generic
   :class:`~pydoover_anyio.runtime.sync_method` (no method body is written twice).
 * Leaving the ``with`` with an exception stops the ingestor like an exception in an
@@ -48,6 +49,13 @@ class Ingestor:
         self._ingestor = ingestor
         ingestor._open_inbox(loop.run_soon)
 
+    def _check_owned(self) -> None:
+        if self._loop.inherited:
+            raise ClientClosedError(
+                "this ingestor belongs to the parent process (the process forked since "
+                "it opened); open a new one in the child"
+            )
+
     def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         method = getattr(self._ingestor, name)
         if kwargs:
@@ -69,11 +77,7 @@ class Ingestor:
 
         Arguments, result and errors are those of :meth:`AsyncIngestor.put`.
         """
-        if self._loop.inherited:  # its copy here would take items and never send them
-            raise ClientClosedError(
-                "this ingestor belongs to the parent process (the process forked since "
-                "it opened); open a new one in the child"
-            )
+        self._check_owned()  # a forked child's copy would take items and never send them
         ingestor = self._ingestor
         agent, wire, at_ms = ingestor._prepare(
             agent_id, channel_name, data, timestamp, ttl, suppress_hooks
@@ -103,9 +107,11 @@ class Ingestor:
     @property
     def stats(self) -> IngestStats:
         """Progress counters now."""
+        self._check_owned()  # a lock held at fork time by a parent's thread stays held here
         return self._ingestor.stats
 
     @property
     def report(self) -> IngestReport:
         """The outcome; final once the ``with`` block has exited."""
+        self._check_owned()
         return self._ingestor.report

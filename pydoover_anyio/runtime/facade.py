@@ -390,7 +390,7 @@ class BlockingIterator(Iterator[T]):
         return self
 
     def __next__(self) -> T:
-        if self._buffer:
+        if self._buffer and not self._loop.inherited:  # a forked child's copy raises below
             return self._buffer.popleft()
         pump = self._pump
         if pump is None:
