@@ -332,6 +332,37 @@ async def test_a_response_that_is_not_http_is_a_protocol_error(path: str) -> Non
         await transport.aclose()
 
 
+async def test_a_large_response_head_within_the_limit_is_read(path: str) -> None:
+    filler = [(f"x-filler-{i}", "f" * 1000) for i in range(60)]  # a 60 KB head
+
+    async def large_head(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in filler)
+        await stream.send(respond(b"{}", extra=extra))
+        return True
+
+    async with serve(large_head) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}")
+        response = await transport.send(Request("GET", "/x"))
+        assert [(k, v) for k, v in response.headers.multi_items() if k.startswith("x-")] == filler
+        await transport.aclose()
+
+
+async def test_a_response_head_without_end_is_a_protocol_error(path: str) -> None:
+    async def endless_head(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(b"HTTP/1.1 200 OK\r\n")
+        with anyio.move_on_after(5):  # far more than either path's limit, if it had none
+            while True:
+                await stream.send(b"X-Filler: " + b"f" * 1000 + b"\r\n")
+        return False
+
+    async with serve(endless_head) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/x"))
+        assert caught.value.kind == "RemoteProtocolError"
+        await transport.aclose()
+
+
 async def test_a_partial_body_is_a_protocol_error(path: str) -> None:
     async def partial(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
         await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")

@@ -12,7 +12,9 @@ the number of open connections and dominated our concurrent paging
   At most ``max_connections`` requests hold a connection at once; the rest wait, up to
   the pool timeout.
 * **Parsing:** llhttp through ``httptools`` (C): Content-Length, chunked and
-  close-delimited bodies, 1xx responses skipped, HEAD, 204 and 304 without bodies.
+  close-delimited bodies, 1xx responses skipped, HEAD, 204 and 304 without bodies. A
+  response head (status line and headers) over ``MAX_RESPONSE_HEAD`` bytes is a protocol
+  error, as in httpcore: a server that never ends its headers cannot fill the memory.
   Compressed bodies are left to httpx, which decodes them.
 * **Timeouts:** connect bounded by ``connect``; one cancel scope per request whose
   deadline first bounds the wait for a free connection (``pool``), then moves forward
@@ -59,6 +61,8 @@ __all__ = ["AnyioHTTPTransport"]
 _READ_SIZE: Final = 65536
 #: Response bytes read before the body is handed over as a stream instead.
 DEFAULT_BUFFER_LIMIT: Final = 64 * 1024
+#: The most bytes a status line and headers may take (more is a protocol error).
+MAX_RESPONSE_HEAD: Final = 100 * 1024
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 
@@ -87,6 +91,7 @@ class _Connection:
         "cap",
         "complete",
         "expires",
+        "head_size",
         "headers",
         "headers_complete",
         "keep_alive",
@@ -107,6 +112,7 @@ class _Connection:
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.buffered = 0
+        self.head_size = 0  # bytes read while the current response's head was incomplete
         self.reason = b""
         self.status = 0
         self.complete = False
@@ -228,7 +234,7 @@ class _Connection:
 
     def _start_message(self) -> None:
         self.headers, self.body, self.reason = [], [], b""
-        self.buffered = 0
+        self.buffered = self.head_size = 0
         self.complete = self.headers_complete = self.keep_alive = False
 
     async def _read_message(
@@ -266,6 +272,12 @@ class _Connection:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             raise _ServerProtocolError("unexpected protocol upgrade") from exc
+        if not self.headers_complete:
+            self.head_size += len(data)
+            if self.head_size > MAX_RESPONSE_HEAD:  # httpcore's limit too
+                raise _ServerProtocolError(
+                    f"the response head is larger than {MAX_RESPONSE_HEAD} bytes"
+                )
 
     async def read_more(self, read_timeout: float | None) -> list[bytes]:
         """The next body chunks of a message still in progress (empty once complete).
