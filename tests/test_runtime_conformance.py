@@ -332,6 +332,43 @@ async def test_a_response_that_is_not_http_is_a_protocol_error(path: str) -> Non
         await transport.aclose()
 
 
+BAD_HEADERS = [
+    ("X-Token", "abc\n"),  # a token read from a file, newline and all
+    ("X-Token", "a\r\nX-Injected: 1"),
+    ("X-Token", "a\x00b"),
+    ("X-Token", " leading"),
+    ("X-Token", "trailing\t"),
+    ("X Token", "v"),
+    ("X-Token:", "v"),
+    ("X-Token\r\nX-Injected", "1"),
+]
+
+
+@pytest.mark.parametrize("header", BAD_HEADERS)
+async def test_a_header_that_breaks_http_is_refused_before_sending(
+    path: str, header: tuple[str, str]
+) -> None:
+    async with serve(bodies) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
+        # The same headers, valid, first: a head that passed must not vouch for another
+        # whose lines happen to read alike ("a" then "X-Injected: 1" against one value).
+        await transport.send(Request("GET", "/chunked", headers=(("X-Token", "a"),)))
+        await transport.send(
+            Request("GET", "/chunked", headers=(("X-Token", "a"), ("X-Injected", "1")))
+        )
+        with pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/chunked", headers=(header,)))
+        assert caught.value.kind == "LocalProtocolError"
+        assert server.requests == 2  # nothing of it reached the server
+        with pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GE T", "/chunked"))
+        assert caught.value.kind == "LocalProtocolError"
+        response = await transport.send(Request("GET", "/chunked"))  # still usable
+        assert response.status_code == 200
+        assert server.requests == 3
+        await transport.aclose()
+
+
 async def test_a_large_response_head_within_the_limit_is_read(path: str) -> None:
     filler = [(f"x-filler-{i}", "f" * 1000) for i in range(60)]  # a 60 KB head
 

@@ -238,6 +238,24 @@ async def test_errors_map_to_httpx_exceptions() -> None:
             await http.get("ftp://127.0.0.1/")
 
 
+async def test_a_refused_header_value_is_named_but_not_shown() -> None:
+    async with client() as http:  # refused before connecting: no server needed
+        with pytest.raises(httpx.LocalProtocolError) as caught:
+            await http.get("http://127.0.0.1:9/", headers={"Authorization": "Bearer s3cret\n"})
+    assert "'Authorization'" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+async def test_more_distinct_header_lists_than_remembered_are_each_checked() -> None:
+    async with serve(ok) as server, client() as http:
+        base = f"http://127.0.0.1:{server.port}"
+        for n in range(300):  # past the remembered 256: the memory starts over
+            assert (await http.get(f"{base}/{n}", headers={"X-N": str(n)})).status_code == 200
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get(f"{base}/last", headers={"X-N": "1\r\nX-N: 2"})
+        assert server.requests == 300
+
+
 @contextmanager
 def deaf_server() -> Iterator[int]:
     """A listening socket that never accepts: the kernel completes each connection and

@@ -55,6 +55,7 @@ import httptools
 import httpx
 
 from . import _socket
+from ._request_head import RequestHeadWriter
 
 __all__ = ["AnyioHTTPTransport"]
 
@@ -361,6 +362,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         self._buffer_limit = max(1, buffer_limit)
         self._pools: dict[Origin, deque[_Connection]] = {}
         self._slots: anyio.Semaphore | None = None
+        self._heads = RequestHeadWriter()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self.send_request(request)
@@ -387,7 +389,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         origin: Origin = (scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80))
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         body = _request_body(request)
-        head = _request_head(request)
+        head = self._heads.head(request)
         is_head = request.method == "HEAD"
         safe_to_repeat = isinstance(body, bytes) and request.method.encode() in _IDEMPOTENT
         cap = _NO_DEADLINE if deadline is None else deadline
@@ -613,14 +615,6 @@ class _StreamedBody(httpx.AsyncByteStream):
                 await connection.aclose()
         finally:
             self._slot.release()
-
-
-def _request_head(request: httpx.Request) -> bytes:
-    lines = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
-    for name, value in request.headers.raw:
-        lines += (name, b": ", value, b"\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
 
 
 class _RawBody:
