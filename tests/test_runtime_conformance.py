@@ -92,6 +92,9 @@ async def test_both_paths_put_the_same_bytes_on_the_wire() -> None:
         Request("POST", "/items/", headers=(("Content-Type", "application/json"),), content=b"{}"),
         Request("PUT", "/items/1", headers=(("user-agent", "mine"), ("X-A", "1"), ("X-A", "2"))),
         Request("DELETE", "/items/1"),
+        # A caller's chunked framing is kept, for a body in memory too.
+        Request("POST", "/items", headers=(("Transfer-Encoding", "chunked"),), content=b"abc"),
+        Request("POST", "/items", headers=(("Content-Length", "2"),), content=b"{}"),
     ]
     async with serve(record) as server:
         seen: dict[str, list[bytes]] = {}
@@ -366,6 +369,29 @@ async def test_a_header_that_breaks_http_is_refused_before_sending(
         response = await transport.send(Request("GET", "/chunked"))  # still usable
         assert response.status_code == 200
         assert server.requests == 3
+        await transport.aclose()
+
+
+BAD_FRAMING = [
+    (("Content-Length", "5"), b"0123456789"),  # the rest would pass for another request
+    (("Content-Length", "5"), b""),
+    (("Content-Length", "x"), b""),
+    (("Transfer-Encoding", "gzip"), b"0123456789"),
+]
+
+
+@pytest.mark.parametrize(("header", "content"), BAD_FRAMING)
+async def test_a_body_its_head_does_not_frame_is_refused(
+    path: str, header: tuple[str, str], content: bytes
+) -> None:
+    async with serve(bodies) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
+        with pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("POST", "/chunked", headers=(header,), content=content))
+        assert caught.value.kind == "LocalProtocolError"
+        response = await transport.send(Request("GET", "/chunked"))  # still usable
+        assert response.status_code == 200
+        assert server.requests == 1  # only that one: nothing passed for a request
         await transport.aclose()
 
 

@@ -22,12 +22,17 @@ Handler = Callable[[SocketStream, bytes, bytes, int], Awaitable[bool]]
 
 
 async def read_request(stream: SocketStream, buffer: bytearray) -> tuple[bytes, bytes] | None:
-    """Read one request: (head, body). ``None`` when the client closed the connection."""
+    """Read one request: (head, body). ``None`` when the client closed the connection
+    (also in the middle of a request: that one is not counted)."""
+    try:
+        return await _read_request(stream, buffer)
+    except (anyio.EndOfStream, anyio.BrokenResourceError):
+        return None
+
+
+async def _read_request(stream: SocketStream, buffer: bytearray) -> tuple[bytes, bytes]:
     while b"\r\n\r\n" not in buffer:
-        try:
-            buffer += await stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError):
-            return None
+        buffer += await stream.receive()
     head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
     buffer[:] = rest
     length = 0
@@ -254,6 +259,25 @@ async def test_more_distinct_header_lists_than_remembered_are_each_checked() -> 
         with pytest.raises(httpx.LocalProtocolError):
             await http.get(f"{base}/last", headers={"X-N": "1\r\nX-N: 2"})
         assert server.requests == 300
+
+
+@pytest.mark.parametrize(("declared", "sent"), [(5, b"0123456789"), (10, b"01234")])
+async def test_a_streamed_body_of_another_length_than_declared_is_refused(
+    declared: int, sent: bytes
+) -> None:
+    async def upload() -> AsyncIterator[bytes]:
+        yield sent
+
+    async with serve(ok) as server, client() as http:
+        base = f"http://127.0.0.1:{server.port}"
+        with pytest.raises(httpx.LocalProtocolError, match="data for declared Content-Length"):
+            await http.post(
+                f"{base}/up", content=upload(), headers={"Content-Length": str(declared)}
+            )
+        assert (await http.get(f"{base}/next")).text == "echo:/next:"
+        # The refused request's connection was closed with its head only: no handler saw
+        # it, and no body byte passed for the start of another request.
+        assert server.requests == 1
 
 
 @contextmanager

@@ -9,6 +9,11 @@ into lines of its own, i.e. inject headers. Rules this module enforces, as h11 d
 * The method is a token.
 * A header name is a token; a header value holds no NUL, CR, LF or other whitespace
   than spaces and tabs between its characters (none leading or trailing).
+* The framing headers are ones the transport can keep to: ``Transfer-Encoding`` only
+  ``chunked``, ``Content-Length`` a number (repeated, the same one). The head says how
+  the body is framed (:class:`Framing`); the transport sends the body that way and
+  refuses a body of another length than the one declared, so a caller's
+  ``Content-Length`` can never let body bytes pass for the start of another request.
 * The error names a refused value's header but does not show the value (h11 does):
   it may be a credential, and error messages end up in logs.
 
@@ -20,11 +25,11 @@ repeated calls send the same headers.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
 import httpx
 
-__all__ = ["RequestHeadWriter"]
+__all__ = ["Framing", "RequestHeadWriter"]
 
 _TOKEN_RE: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _VALUE_RE: Final = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
@@ -35,39 +40,53 @@ _COMMON_METHODS: Final = frozenset(
 _REMEMBERED: Final = 256
 
 
+class Framing(NamedTuple):
+    """How a request head frames its body."""
+
+    #: The declared ``Content-Length``; None when chunked or when none is declared
+    #: (then the body must be empty).
+    length: int | None
+    chunked: bool
+
+
 class RequestHeadWriter:
     """Writes request heads; one per transport (it remembers the headers it checked)."""
 
     __slots__ = ("_passed",)
 
     def __init__(self) -> None:
-        self._passed: set[tuple[tuple[bytes, bytes], ...]] = set()
+        self._passed: dict[tuple[tuple[bytes, bytes], ...], Framing] = {}
 
-    def head(self, request: httpx.Request) -> bytes:
-        """The request line and headers of ``request``, ending with the blank line.
+    def head(self, request: httpx.Request) -> tuple[bytes, Framing]:
+        """The request line and headers of ``request`` (ending with the blank line), and
+        how they frame its body.
 
         Raises:
             httpx.LocalProtocolError: the method, a header name or a value is not valid
-                HTTP/1.1 (nothing was sent).
+                HTTP/1.1, or the framing headers are not ones to keep to (nothing was
+                sent).
         """
         method = request.method
         if method not in _COMMON_METHODS and not _TOKEN_RE.fullmatch(method.encode()):
             raise httpx.LocalProtocolError("Illegal method characters", request=request)
         headers = tuple(request.headers.raw)
         passed = self._passed
-        if headers not in passed:
-            _check_headers(headers, request)
+        framing = passed.get(headers)
+        if framing is None:
+            framing = _check_headers(headers, request)
             if len(passed) >= _REMEMBERED:
                 passed.clear()
-            passed.add(headers)
+            passed[headers] = framing
         lines = [method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
         for name, value in headers:
             lines += (name, b": ", value, b"\r\n")
         lines.append(b"\r\n")
-        return b"".join(lines)
+        return b"".join(lines), framing
 
 
-def _check_headers(headers: tuple[tuple[bytes, bytes], ...], request: httpx.Request) -> None:
+def _check_headers(headers: tuple[tuple[bytes, bytes], ...], request: httpx.Request) -> Framing:
+    length: int | None = None
+    chunked = False
     for name, value in headers:
         if not _TOKEN_RE.fullmatch(name):
             raise httpx.LocalProtocolError(f"Illegal header name {name!r}", request=request)
@@ -77,3 +96,17 @@ def _check_headers(headers: tuple[tuple[bytes, bytes], ...], request: httpx.Requ
                 "whitespace at either end",
                 request=request,
             )
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            if value.lower() != b"chunked":
+                raise httpx.LocalProtocolError(
+                    "Only Transfer-Encoding: chunked is supported", request=request
+                )
+            chunked = True
+        elif lowered == b"content-length":
+            if not value.isdigit() or (length is not None and int(value) != length):
+                raise httpx.LocalProtocolError(
+                    f"bad Content-Length {value.decode('ascii')!r}", request=request
+                )
+            length = int(value)
+    return Framing(None if chunked else length, chunked)

@@ -55,7 +55,7 @@ import httptools
 import httpx
 
 from . import _socket
-from ._request_head import RequestHeadWriter
+from ._request_head import Framing, RequestHeadWriter
 
 __all__ = ["AnyioHTTPTransport"]
 
@@ -216,10 +216,16 @@ class _Connection:
             return
         await self._write(head)
         if isinstance(body, _RawBody):  # framed by the request's Content-Length
+            left = body.length
             async for chunk in body.stream:
                 if chunk:
+                    left -= len(chunk)
+                    if left < 0:
+                        raise httpx.LocalProtocolError("Too much data for declared Content-Length")
                     _bump(scope, write_timeout, self.cap)
                     await self._write(chunk)
+            if left:
+                raise httpx.LocalProtocolError("Too little data for declared Content-Length")
             return
         async for chunk in body:
             if chunk:
@@ -388,8 +394,8 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
             )
         origin: Origin = (scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80))
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        body = _request_body(request)
-        head = self._heads.head(request)
+        head, framing = self._heads.head(request)
+        body = _request_body(request, framing)
         is_head = request.method == "HEAD"
         safe_to_repeat = isinstance(body, bytes) and request.method.encode() in _IDEMPOTENT
         cap = _NO_DEADLINE if deadline is None else deadline
@@ -550,6 +556,9 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
             raise httpx.RemoteProtocolError(
                 f"invalid HTTP response: {exc}", request=request
             ) from exc
+        except httpx.LocalProtocolError as exc:  # a streamed body of the wrong length
+            exc.request = request
+            raise
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             if connection.received:
                 raise httpx.ReadError(f"connection lost: {exc}", request=request) from exc
@@ -618,28 +627,43 @@ class _StreamedBody(httpx.AsyncByteStream):
 
 
 class _RawBody:
-    """A streamed request body sent as it is (the request has a Content-Length)."""
+    """A streamed request body sent as it is, ``length`` bytes (its Content-Length)."""
 
-    __slots__ = ("stream",)
+    __slots__ = ("length", "stream")
 
-    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+    def __init__(self, stream: AsyncIterable[bytes], length: int) -> None:
         self.stream = stream
+        self.length = length
 
 
-def _request_body(request: httpx.Request) -> bytes | AsyncIterable[bytes] | _RawBody:
+def _request_body(
+    request: httpx.Request, framing: Framing
+) -> bytes | AsyncIterable[bytes] | _RawBody:
     """The body to send: bytes, a stream to send chunked, or a stream to send raw.
 
-    The request's headers decide the framing, as in httpcore: a stream is chunked only
-    under ``Transfer-Encoding: chunked``. A request httpx rebuilt around an in-memory
-    stream (a redirect keeps the original's stream) is sent from memory.
+    The head's framing decides, as in httpcore: a body is chunked only under
+    ``Transfer-Encoding: chunked`` (one in memory too), otherwise it must have the
+    declared ``Content-Length`` (none declared: no body). A request httpx rebuilt around
+    an in-memory stream (a redirect keeps the original's stream) is sent from memory.
+
+    Raises:
+        httpx.LocalProtocolError: an in-memory body of another length than declared.
     """
     try:
-        return request.content  # httpx has already read in-memory bodies
+        content = request.content  # httpx has already read in-memory bodies
     except httpx.RequestNotRead:
-        pass
-    stream: Any = request.stream
-    if isinstance(stream, httpx.ByteStream):
-        return b"".join(stream)
-    if b"chunked" in request.headers.get("transfer-encoding", "").lower().encode():
-        return stream  # type: ignore[no-any-return]
-    return _RawBody(stream)
+        stream: Any = request.stream
+        if not isinstance(stream, httpx.ByteStream):
+            if framing.chunked:
+                return stream  # type: ignore[no-any-return]
+            return _RawBody(stream, framing.length or 0)
+        content = b"".join(stream)
+    if framing.chunked:
+        return httpx.ByteStream(content)  # sent chunked, ending with the last chunk
+    declared = framing.length or 0
+    if len(content) != declared:
+        amount = "much" if len(content) > declared else "little"
+        raise httpx.LocalProtocolError(
+            f"Too {amount} data for declared Content-Length", request=request
+        )
+    return content

@@ -43,6 +43,7 @@ from typing import Any, Final, Literal, NoReturn
 from urllib.parse import urlencode
 
 import anyio
+import h11
 import httpx
 from httpx import _utils as httpx_utils
 
@@ -302,7 +303,7 @@ class Transport:
             run_attempt = functools.partial(self._attempt_fast, built, self._fast)
         else:
             built = self._build(request)
-            run_attempt = functools.partial(self._attempt, built)
+            run_attempt = functools.partial(self._send_through_httpx, built)
 
         maybe_applied = False  # whether a failed attempt may have reached the server
 
@@ -352,16 +353,7 @@ class Transport:
         """
         if self._closed:
             raise ClientClosedError("this client is closed; create a new one")
-        built = self._build(request)
-        if self.attempt_timeout is None:
-            return await self._client.send(built, stream=True, follow_redirects=self._redirects)
-        try:
-            with anyio.fail_after(self.attempt_timeout):
-                return await self._client.send(built, stream=True, follow_redirects=self._redirects)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(
-                f"no response within {self.attempt_timeout} s", request=built
-            ) from exc
+        return await self._send_through_httpx(self._build(request), stream=True)
 
     def check(self, response: httpx.Response) -> None:
         """Raise the client's error for a failed final response (``check_response``)."""
@@ -401,16 +393,31 @@ class Transport:
             ),
         )
 
-    async def _attempt(self, request: httpx.Request) -> httpx.Response:
-        if self.attempt_timeout is None:
-            return await self._client.send(request, follow_redirects=self._redirects)
+    async def _send_through_httpx(
+        self, request: httpx.Request, *, stream: bool = False
+    ) -> httpx.Response:
+        """One attempt through ``httpx.AsyncClient.send`` within the attempt deadline.
+
+        httpx lets h11's ``LocalProtocolError`` escape unwrapped when a body does not
+        match its declared ``Content-Length``; it is raised as httpx's own here, as the
+        fast path raises it.
+        """
         try:
+            if self.attempt_timeout is None:
+                return await self._client.send(
+                    request, stream=stream, follow_redirects=self._redirects
+                )
             with anyio.fail_after(self.attempt_timeout):
-                return await self._client.send(request, follow_redirects=self._redirects)
+                return await self._client.send(
+                    request, stream=stream, follow_redirects=self._redirects
+                )
         except TimeoutError as exc:
+            awaited = "response" if stream else "complete response"
             raise httpx.ReadTimeout(
-                f"no complete response within {self.attempt_timeout} s", request=request
+                f"no {awaited} within {self.attempt_timeout} s", request=request
             ) from exc
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from exc
 
     # -- the fast path ---------------------------------------------------------------------
 
