@@ -140,6 +140,19 @@ async def bodies(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool
         return False
     elif target == b"/redirect":
         await stream.send(respond(b"", status="302 Found", extra="Location: /chunked\r\n"))
+    elif target == b"/informational":  # a 1xx and the final answer in one write
+        await stream.send(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+            + respond(b"final", extra="X-Final: 1\r\n")
+        )
+    elif target == b"/overlong":  # more body than its Content-Length says
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbodyEXTRA")
+        return False
+    elif target == b"/twice":  # a second, unasked-for response right behind the first
+        await stream.send(respond(b"first") + respond(b"", status="404 Not Found"))
+        return False
+    elif target == b"/padded":  # whitespace around a header value is not part of it
+        await stream.send(respond(b"ok", extra="X-Padded:   value \t\r\n"))
     elif target == b"/loop":
         await stream.send(respond(b"", status="307 Redirect", extra="Location: /loop\r\n"))
     elif target == b"/cookie":
@@ -159,7 +172,20 @@ async def bodies_server() -> AsyncIterator[str]:
 
 
 @pytest.mark.parametrize(
-    "target", ["/chunked", "/gzip", "/big", "/204", "/304", "/close", "/redirect"]
+    "target",
+    [
+        "/chunked",
+        "/gzip",
+        "/big",
+        "/204",
+        "/304",
+        "/close",
+        "/redirect",
+        "/informational",
+        "/overlong",
+        "/twice",
+        "/padded",
+    ],
 )
 async def test_responses_are_the_same(bodies_server: str, target: str) -> None:
     results = []
@@ -177,6 +203,10 @@ async def test_responses_are_the_same(bodies_server: str, target: str) -> None:
         "/304": b"",
         "/close": b"until the end",
         "/redirect": b"abcdefg",
+        "/informational": b"final",
+        "/overlong": b"body",
+        "/twice": b"first",
+        "/padded": b"ok",
     }
     assert content == expected[target]
 

@@ -170,6 +170,55 @@ async def test_chunked_close_delimited_head_204_304() -> None:
         assert server.connections == 2
 
 
+async def test_bytes_after_a_complete_response_end_its_connection_not_the_response() -> None:
+    answers = {
+        b"/overlong": b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbodyEXTRA",
+        b"/twice": respond(b"first") + respond(b"", status="404 Not Found"),
+        b"/204": b"HTTP/1.1 204 No Content\r\n\r\n" + respond(b"unasked"),
+        b"/head": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nJUNK!",
+    }
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        path = head.split(b" ")[1]
+        if path in answers:
+            await stream.send(answers[path])
+        else:
+            await stream.send(respond(b"next:" + path))
+        return True  # the connection stays open: only the client can tell it is spoilt
+
+    async with serve(handler) as server, client() as http:
+        base = f"http://127.0.0.1:{server.port}"
+        for path, method, status, content in (
+            ("/overlong", "GET", 200, b"body"),
+            ("/twice", "GET", 200, b"first"),
+            ("/204", "GET", 204, b""),
+            ("/head", "HEAD", 200, b""),
+        ):
+            response = await http.request(method, f"{base}{path}")
+            assert (response.status_code, response.content) == (status, content)
+            # The next request gets its own answer, on a new connection (the stray bytes
+            # would otherwise be read as its response).
+            assert (await http.get(f"{base}/after")).content == b"next:/after"
+        assert server.connections == 5  # one per spoilt connection, and the last one's
+
+
+async def test_framing_a_server_must_not_send_is_refused() -> None:
+    answers = {  # h11 accepts both (Transfer-Encoding wins; the fold is unfolded)
+        b"/both": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"
+        b"\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"/folded": b"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 2\r\n\r\nok",
+    }
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(answers[head.split(b" ")[1]])
+        return False
+
+    async with serve(handler) as server, client() as http:
+        for path in answers:
+            with pytest.raises(httpx.RemoteProtocolError, match="invalid HTTP response"):
+                await http.get(f"http://127.0.0.1:{server.port}{path.decode()}")
+
+
 async def test_gzip_and_large_bodies() -> None:
     big = bytes(range(256)) * 20_000  # 5 MB
     packed = gzip.compress(b'{"a": 1}')

@@ -15,6 +15,11 @@ the number of open connections and dominated our concurrent paging
   close-delimited bodies, 1xx responses skipped, HEAD, 204 and 304 without bodies. A
   response head (status line and headers) over ``MAX_RESPONSE_HEAD`` bytes is a protocol
   error, as in httpcore: a server that never ends its headers cannot fill the memory.
+  Bytes after a complete final response (a body longer than its Content-Length, a
+  second response) leave that response as it is and the connection unused again. A 1xx
+  and the final response in one read are two messages. Stricter than h11: a response
+  with both Content-Length and Transfer-Encoding, or with a folded header line, is a
+  protocol error (llhttp's rules; RFC 9112 allows treating the first as one).
   Compressed bodies are left to httpx, which decodes them.
 * **Timeouts:** connect bounded by ``connect``; one cancel scope per request whose
   deadline first bounds the wait for a free connection (``pool``), then moves forward
@@ -82,6 +87,10 @@ class _ServerProtocolError(Exception):
     """The server broke HTTP/1.1 (mapped to ``httpx.RemoteProtocolError``)."""
 
 
+class _BytesAfterResponseError(Exception):
+    """Raised in a parser callback: bytes followed a complete final response."""
+
+
 class _Connection:
     """One HTTP/1.1 connection and its response parser (httptools callbacks)."""
 
@@ -124,11 +133,23 @@ class _Connection:
 
     # -- httptools callbacks ---------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if not self.complete:
+            return  # the first message of this read
+        if 100 <= self.status < 200:
+            self._start_message()  # the final response follows a 1xx in the same read
+            return
+        # A server that sent more than its response (a body longer than its
+        # Content-Length, a second response): the response stands, the connection,
+        # whose next bytes would be taken for the next answer, is not reused.
+        self.keep_alive = False
+        raise _BytesAfterResponseError
+
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        self.headers.append((name, value.rstrip(b" \t")))  # llhttp keeps trailing OWS
 
     def on_headers_complete(self) -> None:
         self.headers_complete = True
@@ -255,6 +276,8 @@ class _Connection:
             await self._receive_and_feed()
             if self.headers_complete and (is_head or self.status in _NO_BODY_STATUSES):
                 # llhttp cannot be told about HEAD; a fresh parser for the next message.
+                if self.buffered:  # it took bytes after the head for a body: see above
+                    self.body, self.buffered, self.keep_alive = [], 0, False
                 self.complete = True
                 self._parser = httptools.HttpResponseParser(self)
                 return
@@ -279,6 +302,10 @@ class _Connection:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             raise _ServerProtocolError("unexpected protocol upgrade") from exc
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _BytesAfterResponseError):
+                return  # complete; on_message_begin marked the connection
+            raise
         if not self.headers_complete:
             self.head_size += len(data)
             if self.head_size > MAX_RESPONSE_HEAD:  # httpcore's limit too
