@@ -151,6 +151,11 @@ async def bodies(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool
     elif target == b"/twice":  # a second, unasked-for response right behind the first
         await stream.send(respond(b"first") + respond(b"", status="404 Not Found"))
         return False
+    elif target == b"/trailer":  # trailers are not headers of the response
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        )
     elif target == b"/padded":  # whitespace around a header value is not part of it
         await stream.send(respond(b"ok", extra="X-Padded:   value \t\r\n"))
     elif target == b"/loop":
@@ -185,6 +190,7 @@ async def bodies_server() -> AsyncIterator[str]:
         "/overlong",
         "/twice",
         "/padded",
+        "/trailer",
     ],
 )
 async def test_responses_are_the_same(bodies_server: str, target: str) -> None:
@@ -207,6 +213,7 @@ async def test_responses_are_the_same(bodies_server: str, target: str) -> None:
         "/overlong": b"body",
         "/twice": b"first",
         "/padded": b"ok",
+        "/trailer": b"ok",
     }
     assert content == expected[target]
 

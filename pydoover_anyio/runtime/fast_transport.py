@@ -17,9 +17,10 @@ the number of open connections and dominated our concurrent paging
   error, as in httpcore: a server that never ends its headers cannot fill the memory.
   Bytes after a complete final response (a body longer than its Content-Length, a
   second response) leave that response as it is and the connection unused again. A 1xx
-  and the final response in one read are two messages. Stricter than h11: a response
-  with both Content-Length and Transfer-Encoding, or with a folded header line, is a
-  protocol error (llhttp's rules; RFC 9112 allows treating the first as one).
+  and the final response in one read are two messages; trailers are dropped. Stricter
+  than h11 (llhttp's rules): a response with both Content-Length and Transfer-Encoding,
+  a repeated Content-Length, a folded header line or a bare LF line end is a protocol
+  error (RFC 9112 allows each of these to be one).
   Compressed bodies are left to httpx, which decodes them.
 * **Timeouts:** connect bounded by ``connect``; one cancel scope per request whose
   deadline first bounds the wait for a free connection (``pool``), then moves forward
@@ -149,7 +150,8 @@ class _Connection:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value.rstrip(b" \t")))  # llhttp keeps trailing OWS
+        if not self.headers_complete:  # after it: a chunked body's trailers, dropped as h11 does
+            self.headers.append((name, value.rstrip(b" \t")))  # llhttp keeps trailing OWS
 
     def on_headers_complete(self) -> None:
         self.headers_complete = True
