@@ -1,0 +1,108 @@
+"""Generated responses, cut at generated points, read alike by the fast path and httpx.
+
+Each example is a keep-alive exchange of two requests whose answers the server writes
+in pieces (a read may end anywhere: inside the status line, a header, a chunk size, a
+body): informational responses first, then the final one with a Content-Length or a
+chunked body, with or without trailers. Both HTTP paths must report the same status,
+headers and body as the response that was written, and reuse the connection.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import anyio
+import hypothesis.strategies as st
+import pytest
+from anyio.abc import SocketStream
+from hypothesis import HealthCheck, given, settings
+from test_runtime_fast_transport import serve
+
+from pydoover_anyio.runtime import Request, RetryPolicy, Transport
+
+TOKENS = st.text("abcdefghijklmnopqrstuvwxyz-0123456789", min_size=1, max_size=12).filter(
+    lambda name: name.strip("-") == name
+)
+VALUES = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,;=/:-_.\"'()",
+    max_size=40,
+).map(str.strip)
+
+
+@st.composite
+def responses(draw: Any) -> tuple[bytes, tuple[int, list[tuple[str, str]], bytes]]:
+    """The bytes of one answer (1xx first, maybe) and what a client must make of it."""
+    wire = b""
+    for _ in range(draw(st.integers(0, 2))):
+        wire += b"HTTP/1.1 %d Info\r\nx-info: %b\r\n\r\n" % (
+            draw(st.sampled_from([100, 102, 103])),
+            draw(VALUES).encode(),
+        )
+    status = draw(st.sampled_from([200, 201, 203, 206, 400, 404, 409, 500, 503]))
+    headers = [("x-" + draw(TOKENS), draw(VALUES)) for _ in range(draw(st.integers(0, 5)))]
+    body = draw(st.binary(max_size=3000))
+    chunked = draw(st.booleans())
+    if chunked:
+        headers.append(("transfer-encoding", "chunked"))
+        framed = b""
+        rest = body
+        while rest:
+            size = draw(st.integers(1, max(1, len(rest))))
+            framed += b"%x\r\n%b\r\n" % (size, rest[:size])
+            rest = rest[size:]
+        trailers = b"".join(
+            b"x-trailer-%d: %b\r\n" % (i, draw(VALUES).encode())
+            for i in range(draw(st.integers(0, 2)))
+        )
+        framed += b"0\r\n" + trailers + b"\r\n"
+    else:
+        headers.append(("content-length", str(len(body))))
+        framed = body
+    head = b"HTTP/1.1 %d Whatever\r\n" % status
+    head += b"".join(b"%b: %b\r\n" % (k.encode(), v.encode()) for k, v in headers)
+    return wire + head + b"\r\n" + framed, (status, headers, body)
+
+
+def pieces(data: bytes, cuts: list[int]) -> list[bytes]:
+    """``data`` cut at the given points (taken modulo its length)."""
+    points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in pairwise(points)]  # the points are distinct: no empty piece
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("path", ["fast", "httpx"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    answers=st.lists(responses(), min_size=2, max_size=2),
+    cuts=st.lists(st.lists(st.integers(0, 10_000), max_size=6), min_size=2, max_size=2),
+)
+def test_answers_cut_anywhere_are_read_whole(
+    backend: str,
+    path: str,
+    answers: list[tuple[bytes, tuple[int, list[tuple[str, str]], bytes]]],
+    cuts: list[list[int]],
+) -> None:
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        for piece in pieces(answers[n - 1][0], cuts[n - 1]):
+            await stream.send(piece)
+            await anyio.sleep(0.0005)  # so that the client reads the pieces one by one
+        return True
+
+    async def exchange() -> None:
+        async with serve(handler) as server:
+            transport = Transport(  # every status returned as it is, nothing retried
+                f"http://127.0.0.1:{server.port}",
+                http="auto" if path == "fast" else "httpx",
+                retry=RetryPolicy(max_retries=0),
+                check_response=lambda response: None,
+            )
+            assert transport.fast_path is (path == "fast")
+            for _, (status, headers, body) in answers:
+                response = await transport.send(Request("GET", "/x"))
+                seen = [(k, v) for k, v in response.headers.multi_items()]
+                assert (response.status_code, seen, response.content) == (status, headers, body)
+            assert server.connections == 1
+            await transport.aclose()
+
+    anyio.run(exchange, backend=backend)
