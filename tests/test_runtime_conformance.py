@@ -88,6 +88,7 @@ async def test_both_paths_put_the_same_bytes_on_the_wire() -> None:
     requests = [
         Request("GET", "/agents/1/channels/a%20b/aggregate"),
         Request("GET", "items", params=(("a", "1 2"), ("a", "x"), ("b", "é&=?"))),
+        Request("GET", "items", params=(("a", "1"), ("b", "2"), ("a", "3"))),  # a=1&a=3&b=2
         Request("GET", "/odd path/é/./x"),
         Request("POST", "/items/", headers=(("Content-Type", "application/json"),), content=b"{}"),
         Request("PUT", "/items/1", headers=(("user-agent", "mine"), ("X-A", "1"), ("X-A", "2"))),

@@ -106,3 +106,50 @@ def test_answers_cut_anywhere_are_read_whole(
             await transport.aclose()
 
     anyio.run(exchange, backend=backend)
+
+
+PATH_TEXT = st.text("abcXYZ019-._~!$&'()*+,;=:@% é/", max_size=20)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    path=PATH_TEXT,
+    params=st.lists(st.tuples(PATH_TEXT, PATH_TEXT), max_size=3),
+    headers=st.lists(st.tuples(TOKENS, VALUES), max_size=4),
+    content=st.none() | st.binary(max_size=200),
+)
+def test_generated_requests_reach_the_wire_alike(
+    backend: str,
+    method: str,
+    path: str,
+    params: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    content: bytes | None,
+) -> None:
+    request = Request(
+        method,
+        path,
+        params=tuple(params),
+        headers=tuple(("x-" + name, value) for name, value in headers),
+        content=content,
+    )
+    seen: list[bytes] = []
+
+    async def record(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        seen.append(head + b"|" + body)
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    async def send_both() -> None:
+        async with serve(record) as server:
+            for http in ("auto", "httpx"):
+                transport = Transport(
+                    f"http://127.0.0.1:{server.port}/base/", http=http, user_agent="ua/1"
+                )
+                await transport.send(request)
+                await transport.aclose()
+
+    anyio.run(send_both, backend=backend)
+    assert seen[0] == seen[1]

@@ -79,7 +79,8 @@ class Request:
     Args:
         method: the HTTP method.
         path: a path relative to the transport's base URL, or an absolute URL.
-        params: query parameters in wire order (repeat a key for a list).
+        params: query parameters (repeat a key for a list). As httpx sends them: in
+            order, except that a repeated key's values go together, at its first place.
         headers: extra headers for this request.
         content: the body, already encoded.
         idempotent: whether repeating the request is harmless; by default GET, HEAD,
@@ -108,6 +109,15 @@ def _may_have_been_applied(reason: httpx.Response | BaseException) -> bool:
     if isinstance(reason, httpx.Response):
         return reason.status_code >= 500
     return not isinstance(reason, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def _grouped(params: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """``params`` in the order ``httpx.QueryParams`` sends them: each key's values
+    together, keys in order of first appearance."""
+    by_key: dict[str, list[tuple[str, str]]] = {}
+    for item in params:
+        by_key.setdefault(item[0], []).append(item)
+    return [item for items in by_key.values() for item in items]
 
 
 def describe(method: str, url: httpx.URL | str) -> str:
@@ -467,7 +477,7 @@ class Transport:
                 segments = full_path.split("/")
                 plain = "." not in segments and ".." not in segments
             if plain:
-                query = urlencode(request.params) if request.params else None
+                query = urlencode(_grouped(request.params)) if request.params else None
                 url = httpx.URL.__new__(httpx.URL)
                 url._uri_reference = base._replace(path=full_path, query=query)
                 return url
