@@ -3,8 +3,10 @@
 Each example is a keep-alive exchange of two requests whose answers the server writes
 in pieces (a read may end anywhere: inside the status line, a header, a chunk size, a
 body): informational responses first, then the final one with a Content-Length or a
-chunked body, with or without trailers. Both HTTP paths must report the same status,
-headers and body as the response that was written, and reuse the connection.
+chunked body, with or without trailers. Both HTTP paths (and the fast path's streamed
+body, past a 16-byte buffer limit) must report the same status, headers and body as the
+response that was written, and reuse the connection. The second half sends generated
+requests through both paths and compares what the server receives.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from itertools import pairwise
 from typing import Any
 
 import anyio
+import httpx
 import hypothesis.strategies as st
 import pytest
 from anyio.abc import SocketStream
 from hypothesis import HealthCheck, given, settings
 from test_runtime_fast_transport import serve
 
-from pydoover_anyio.runtime import Request, RetryPolicy, Transport
+from pydoover_anyio.runtime import AnyioHTTPTransport, Request, RetryPolicy, Transport
 
 TOKENS = st.text("abcdefghijklmnopqrstuvwxyz-0123456789", min_size=1, max_size=12).filter(
     lambda name: name.strip("-") == name
@@ -71,7 +74,7 @@ def pieces(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@pytest.mark.parametrize("path", ["fast", "httpx"])
+@pytest.mark.parametrize("path", ["fast", "streamed", "httpx"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     answers=st.lists(responses(), min_size=2, max_size=2),
@@ -91,19 +94,34 @@ def test_answers_cut_anywhere_are_read_whole(
 
     async def exchange() -> None:
         async with serve(handler) as server:
-            transport = Transport(  # every status returned as it is, nothing retried
-                f"http://127.0.0.1:{server.port}",
-                http="auto" if path == "fast" else "httpx",
-                retry=RetryPolicy(max_retries=0),
-                check_response=lambda response: None,
-            )
-            assert transport.fast_path is (path == "fast")
-            for _, (status, headers, body) in answers:
-                response = await transport.send(Request("GET", "/x"))
-                seen = [(k, v) for k, v in response.headers.multi_items()]
-                assert (response.status_code, seen, response.content) == (status, headers, body)
+            if path == "streamed":
+                await read_streamed(f"http://127.0.0.1:{server.port}/x")
+            else:
+                await read_through_transport(f"http://127.0.0.1:{server.port}")
             assert server.connections == 1
-            await transport.aclose()
+
+    async def read_streamed(url: str) -> None:
+        # A body beyond 16 bytes is handed over as a stream read as it is consumed.
+        async with httpx.AsyncClient(transport=AnyioHTTPTransport(buffer_limit=16)) as client:
+            for _, (status, headers, body) in answers:
+                async with client.stream("GET", url) as response:
+                    content = b"".join([chunk async for chunk in response.aiter_bytes()])
+                seen = list(response.headers.multi_items())
+                assert (response.status_code, seen, content) == (status, headers, body)
+
+    async def read_through_transport(base_url: str) -> None:
+        transport = Transport(  # every status returned as it is, nothing retried
+            base_url,
+            http="auto" if path == "fast" else "httpx",
+            retry=RetryPolicy(max_retries=0),
+            check_response=lambda response: None,
+        )
+        assert transport.fast_path is (path == "fast")
+        for _, (status, headers, body) in answers:
+            response = await transport.send(Request("GET", "/x"))
+            seen = [(k, v) for k, v in response.headers.multi_items()]
+            assert (response.status_code, seen, response.content) == (status, headers, body)
+        await transport.aclose()
 
     anyio.run(exchange, backend=backend)
 
