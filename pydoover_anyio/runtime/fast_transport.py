@@ -16,7 +16,7 @@ the number of open connections and dominated our concurrent paging
   response head (status line and headers) over ``MAX_RESPONSE_HEAD`` bytes is a protocol
   error, as in httpcore: a server that never ends its headers cannot fill the memory.
   Bytes after a complete final response (a body longer than its Content-Length, a
-  second response) leave that response as it is and the connection unused again. A 1xx
+  second response) leave that response as it is; its connection is not reused. A 1xx
   and the final response in one read are two messages; trailers are dropped. Stricter
   than h11 (llhttp's rules): a response with both Content-Length and Transfer-Encoding,
   a repeated Content-Length, a folded header line or a bare LF line end is a protocol
@@ -136,7 +136,7 @@ class _Connection:
 
     def on_message_begin(self) -> None:
         if not self.complete:
-            return  # the first message of this read
+            return  # the exchange's first message, or the next after a 1xx read alone
         if 100 <= self.status < 200:
             self._start_message()  # the final response follows a 1xx in the same read
             return
