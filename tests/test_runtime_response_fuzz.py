@@ -4,13 +4,14 @@ Each example is a keep-alive exchange of two requests whose answers the server w
 in pieces (a read may end anywhere: inside the status line, a header, a chunk size, a
 body): informational responses first, then the final one with a Content-Length or a
 chunked body, with or without trailers. Both HTTP paths (and the fast path's streamed
-body, past a 16-byte buffer limit) must report the same status, headers and body as the
+body, past a 16-byte buffer limit, over plain TCP and over TLS) must report the same status, headers and body as the
 response that was written, and reuse the connection. The second half sends generated
 requests through both paths and compares what the server receives.
 """
 
 from __future__ import annotations
 
+import ssl
 from itertools import pairwise
 from typing import Any
 
@@ -20,10 +21,11 @@ import hypothesis.strategies as st
 import pytest
 from anyio.abc import SocketStream
 from hypothesis import HealthCheck, given, settings
-from test_runtime_fast_transport import serve
+from test_runtime_fast_transport import serve, tls_contexts
 
 from pydoover_anyio.runtime import AnyioHTTPTransport, Request, RetryPolicy, Transport
 
+TLS = tls_contexts()
 TOKENS = st.text("abcdefghijklmnopqrstuvwxyz-0123456789", min_size=1, max_size=12).filter(
     lambda name: name.strip("-") == name
 )
@@ -74,7 +76,7 @@ def pieces(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@pytest.mark.parametrize("path", ["fast", "streamed", "httpx"])
+@pytest.mark.parametrize("path", ["fast", "streamed", "tls", "httpx"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     answers=st.lists(responses(), min_size=2, max_size=2),
@@ -93,16 +95,20 @@ def test_answers_cut_anywhere_are_read_whole(
         return True
 
     async def exchange() -> None:
-        async with serve(handler) as server:
+        server_tls, client_tls = TLS if path == "tls" else (None, None)
+        async with serve(handler, tls=server_tls) as server:
             if path == "streamed":
                 await read_streamed(f"http://127.0.0.1:{server.port}/x")
+            elif path == "tls":  # each piece its own TLS record; a read may end inside one
+                await read_streamed(f"https://127.0.0.1:{server.port}/x", client_tls)
             else:
                 await read_through_transport(f"http://127.0.0.1:{server.port}")
             assert server.connections == 1
 
-    async def read_streamed(url: str) -> None:
+    async def read_streamed(url: str, verify: ssl.SSLContext | None = None) -> None:
         # A body beyond 16 bytes is handed over as a stream read as it is consumed.
-        async with httpx.AsyncClient(transport=AnyioHTTPTransport(buffer_limit=16)) as client:
+        fast = AnyioHTTPTransport(buffer_limit=16, verify=verify or True)
+        async with httpx.AsyncClient(transport=fast) as client:
             for _, (status, headers, body) in answers:
                 async with client.stream("GET", url) as response:
                     content = b"".join([chunk async for chunk in response.aiter_bytes()])
