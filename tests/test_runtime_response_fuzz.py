@@ -4,9 +4,10 @@ Each example is a keep-alive exchange of two requests whose answers the server w
 in pieces (a read may end anywhere: inside the status line, a header, a chunk size, a
 body): informational responses first, then the final one with a Content-Length or a
 chunked body, with or without trailers. Both HTTP paths (and the fast path's streamed
-body, past a 16-byte buffer limit, over plain TCP and over TLS) must report the same status, headers and body as the
-response that was written, and reuse the connection. The second half sends generated
-requests through both paths and compares what the server receives.
+body, past a 16-byte buffer limit, over plain TCP and over TLS) must report the same
+status, headers and body as the response that was written, and reuse the connection.
+The second half sends generated requests through both paths and compares what the
+server receives.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -50,6 +51,98 @@ async def test_round_trips_large_sends_eof_and_close() -> None:
             await stream.send(b"x")
         group.cancel_scope.cancel()
     assert bytes(received) == payload
+
+
+@contextlib.contextmanager
+def unanswering_port() -> Iterator[int]:
+    """A port whose accept queue is full: a new connection's handshake goes unanswered
+    (as on a route that drops packets) until the client gives up."""
+    with socket.socket() as listening, socket.socket() as queued:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)
+        port = listening.getsockname()[1]
+        queued.connect(("127.0.0.1", port))  # takes the only place in the queue
+        yield port
+
+
+def refused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@contextlib.contextmanager
+def resolving_to(monkeypatch: pytest.MonkeyPatch, *ports: int) -> Iterator[None]:
+    """``getaddrinfo`` answers with one loopback address per port, in this order."""
+
+    async def fake(host: str, port: int, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", each)) for each in ports]
+
+    monkeypatch.setattr(anyio, "getaddrinfo", fake)
+    yield
+
+
+async def serving() -> tuple[Any, int]:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    return listener, listener.extra(SocketAttribute.local_port)
+
+
+async def test_an_unanswering_address_is_raced_by_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    listener, good = await serving()
+    before = open_descriptors()
+    with unanswering_port() as stuck, resolving_to(monkeypatch, stuck, good):
+        started = anyio.current_time()
+        with anyio.fail_after(5):  # without the race: until the kernel gives up (minutes)
+            stream = await _socket.connect("example.test", 443)
+        waited = anyio.current_time() - started
+        assert stream.sock.getpeername()[1] == good
+        assert _socket.HAPPY_EYEBALLS_DELAY <= waited < 2
+        await stream.aclose()
+    await listener.aclose()
+    assert open_descriptors() <= before  # the losing attempt's socket was closed
+
+
+async def test_a_refused_address_hands_over_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    listener, good = await serving()
+    with resolving_to(monkeypatch, refused_port(), good):
+        started = anyio.current_time()
+        stream = await _socket.connect("example.test", 443)
+        assert anyio.current_time() - started < _socket.HAPPY_EYEBALLS_DELAY
+        assert stream.sock.getpeername()[1] == good
+        await stream.aclose()
+    with (
+        resolving_to(monkeypatch, refused_port(), refused_port()),
+        pytest.raises(ConnectionRefusedError),
+    ):
+        await _socket.connect("example.test", 443)
+    await listener.aclose()
+
+
+async def test_a_race_cancelled_from_outside_leaves_no_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = open_descriptors()
+    with (
+        unanswering_port() as stuck,
+        unanswering_port() as also_stuck,
+        resolving_to(monkeypatch, stuck, also_stuck),
+    ):
+        with anyio.move_on_after(0.4) as scope:  # both attempts are under way by then
+            await _socket.connect("example.test", 443)
+        assert scope.cancelled_caught
+    assert open_descriptors() <= before
+
+
+def test_address_families_alternate_in_the_resolvers_order() -> None:
+    v6 = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (f"::{i}", 1)) for i in (1, 2, 3)]
+    v4 = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (f"10.0.0.{i}", 1)) for i in (1, 2)]
+    order = _socket._alternating_families([*v6, *v4])
+    assert order == [v6[0], v4[0], v6[1], v4[1], v6[2]]
+    assert _socket._alternating_families([v4[0], *v6]) == [v4[0], v6[0], v6[1], v6[2]]
 
 
 async def test_connection_refused_and_cancelled_waits() -> None:
