@@ -219,6 +219,18 @@ async def test_responses_are_the_same(bodies_server: str, target: str) -> None:
     assert content == expected[target]
 
 
+async def test_a_redirect_not_followed_says_where_it_leads(bodies_server: str) -> None:
+    seen = []
+    for path in PATHS:
+        transport = make(path, bodies_server)  # follow_redirects=False
+        response = await transport.send(Request("GET", "/redirect"))
+        assert response.status_code == 302
+        assert response.next_request is not None
+        seen.append((str(response.next_request.url), response.next_request.method))
+        await transport.aclose()
+    assert seen[0] == seen[1] == (f"{bodies_server}/chunked", "GET")
+
+
 async def test_each_path_decodes_gzip_and_follows_redirects(bodies_server: str, path: str) -> None:
     transport = make(path, bodies_server, follow_redirects=True)
     response = await transport.send(Request("GET", "/gzip"))

@@ -503,12 +503,13 @@ class Transport:
                 client.cookies.extract_cookies(response)
             if history:
                 response.history = list(history)
-            if response.status_code not in _REDIRECTS or not (
-                client.follow_redirects and response.has_redirect_location
-            ):
+            if response.status_code not in _REDIRECTS or not response.has_redirect_location:
                 return response
             # httpx's own redirect rules (method, body and credentials across origins).
             request = client._build_redirect_request(request, response)
+            if not client.follow_redirects:
+                response.next_request = request  # as httpx leaves it on a redirect
+                return response
             history.append(response)
             if len(history) > client.max_redirects:
                 raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
