@@ -6,8 +6,8 @@ body): informational responses first, then the final one with a Content-Length o
 chunked body, with or without trailers. Both HTTP paths (and the fast path's streamed
 body, past a 16-byte buffer limit, over plain TCP and over TLS) must report the same
 status, headers and body as the response that was written, and reuse the connection.
-The second half sends generated requests through both paths and compares what the
-server receives.
+The second half sends generated requests, and follows generated redirect chains,
+through both paths and compares what the server receives.
 """
 
 from __future__ import annotations
@@ -181,3 +181,59 @@ def test_generated_requests_reach_the_wire_alike(
 
     anyio.run(send_both, backend=backend)
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    content=st.none() | st.binary(min_size=1, max_size=50),
+    statuses=st.lists(st.sampled_from([301, 302, 303, 307, 308]), min_size=1, max_size=3),
+    absolute=st.booleans(),
+)
+def test_redirect_chains_are_followed_alike(
+    backend: str, method: str, content: bytes | None, statuses: list[int], absolute: bool
+) -> None:
+    seen: list[bytes] = []
+
+    async def redirecting(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        seen.append(head + b"|" + body)
+        hop = int(head.split(b" ")[1].rsplit(b"/", 1)[1])
+        if hop == len(statuses):
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+        else:
+            port = stream.extra(anyio.abc.SocketAttribute.local_port)
+            where = (
+                b"http://127.0.0.1:%d/hop/%d" % (port, hop + 1) if absolute else b"%d" % (hop + 1)
+            )
+            await stream.send(
+                b"HTTP/1.1 %d Moved\r\nLocation: %b\r\nContent-Length: 0\r\n\r\n"
+                % (statuses[hop], where)
+            )
+        return True
+
+    results = []
+
+    async def send_both() -> None:
+        async with serve(redirecting) as server:
+            for http in ("auto", "httpx"):
+                transport = Transport(
+                    f"http://127.0.0.1:{server.port}/",
+                    http=http,
+                    follow_redirects=True,
+                    headers={"Authorization": "Bearer t"},
+                )
+                response = await transport.send(Request(method, "hop/0", content=content))
+                results.append(
+                    (
+                        response.status_code,
+                        response.content,
+                        [r.status_code for r in response.history],
+                    )
+                )
+                await transport.aclose()
+
+    anyio.run(send_both, backend=backend)
+    assert results[0] == results[1] == (200, b"done", statuses)
+    hops = len(statuses) + 1
+    assert seen[:hops] == seen[hops:]  # each hop's request, byte for byte
