@@ -1,11 +1,14 @@
-"""Running a check in a forked child, with a hang reported as a test failure."""
+"""Running a check in a forked child, with a hang reported as a test failure, and
+holding a lock in another thread across the fork (a lock the child finds held)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 
@@ -32,3 +35,24 @@ def exit_code_in_fork(child: Callable[[], int], seconds: float = 20.0) -> int:
             pytest.fail("the forked child hung")
         time.sleep(0.01)
     return os.waitstatus_to_exitcode(done[1])
+
+
+@contextmanager
+def held_by_another_thread(lock: AbstractContextManager[object]) -> Iterator[None]:
+    """Hold ``lock`` in another thread for the block, as a thread in the middle of a call
+    does when the process forks; released and joined afterwards."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            locked.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    locked.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()

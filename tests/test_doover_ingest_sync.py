@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from doover_client_support import client_options
-from fork_support import exit_code_in_fork
+from fork_support import exit_code_in_fork, held_by_another_thread
 
 from pydoover_anyio import (
     AsyncDataClient,
@@ -99,17 +99,6 @@ def test_a_forked_child_cannot_put_into_the_parents_ingestor(
     with sync_client.ingest() as ingest:
         first = ingest.put(agent, channel, {"n": 0})
 
-        locked, release = threading.Event(), threading.Event()
-
-        def hold_the_lock() -> None:  # as a parent's thread does in the middle of a put
-            with ingest._ingestor._lock:
-                locked.set()
-                release.wait()
-
-        holder = threading.Thread(target=hold_the_lock)
-        holder.start()
-        locked.wait()
-
         def child() -> int:  # accepted there, the item would never be sent
             with pytest.raises(ClientClosedError, match="parent process"):
                 ingest.put(agent, channel, {"n": 1})
@@ -118,11 +107,8 @@ def test_a_forked_child_cannot_put_into_the_parents_ingestor(
                     getattr(ingest, counters)
             return 0
 
-        try:
+        with held_by_another_thread(ingest._ingestor._lock):  # as a put in progress holds it
             assert exit_code_in_fork(child) == 0
-        finally:
-            release.set()
-            holder.join()
         assert ingest.stats.accepted == 1
         last = ingest.put(agent, channel, {"n": 2})
     assert stored_ids(emu, agent, channel) == [first, last]

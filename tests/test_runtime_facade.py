@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from fork_support import exit_code_in_fork
+from fork_support import exit_code_in_fork, held_by_another_thread
 
 from pydoover_anyio.runtime import (
     ClientClosedError,
@@ -367,16 +367,6 @@ def test_a_forked_child_may_drop_the_parents_client_and_iterator() -> None:
     facade = SyncRecorder()
     items = facade.count(1000)
     assert next(items) == 0
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_lending_lock() -> None:  # as another thread's call does while lending
-        with facade._loop._lend_lock:
-            locked.set()
-            release.wait()
-
-    holder = threading.Thread(target=hold_the_lending_lock)
-    holder.start()
-    locked.wait()
 
     def child() -> int:  # finalizers must not wait for a lock no thread will release
         nonlocal facade, items
@@ -384,10 +374,7 @@ def test_a_forked_child_may_drop_the_parents_client_and_iterator() -> None:
         gc.collect()
         return 0
 
-    try:
+    with held_by_another_thread(facade._loop._lend_lock):  # as a call does while lending
         assert exit_code_in_fork(child) == 0
-    finally:
-        release.set()
-        holder.join()
     assert next(items) == 1
     facade.close()
