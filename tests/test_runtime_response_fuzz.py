@@ -13,6 +13,7 @@ through both paths and compares what the server receives.
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
 from itertools import pairwise
 from typing import Any
 
@@ -74,6 +75,17 @@ def pieces(data: bytes, cuts: list[int]) -> list[bytes]:
     """``data`` cut at the given points (taken modulo its length)."""
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
     return [data[a:b] for a, b in pairwise(points)]  # the points are distinct: no empty piece
+
+
+async def each_path(base_url: str, **options: Any) -> AsyncIterator[Transport]:
+    """A transport on the fast path, then one through httpx, each closed after its turn."""
+    for http in ("auto", "httpx"):
+        transport = Transport(base_url, http=http, **options)
+        assert transport.fast_path is (http == "auto")
+        try:
+            yield transport
+        finally:
+            await transport.aclose()
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -169,15 +181,9 @@ def test_generated_requests_reach_the_wire_alike(
 
     async def send_both() -> None:
         async with serve(record) as server:
-            for http in ("auto", "httpx"):
-                transport = Transport(
-                    f"http://127.0.0.1:{server.port}/base/",
-                    http=http,
-                    user_agent="ua/1",
-                    headers=defaults,
-                )
+            base_url = f"http://127.0.0.1:{server.port}/base/"
+            async for transport in each_path(base_url, user_agent="ua/1", headers=defaults):
                 await transport.send(request)
-                await transport.aclose()
 
     anyio.run(send_both, backend=backend)
     assert seen[0] == seen[1]
@@ -216,13 +222,11 @@ def test_redirect_chains_are_followed_alike(
 
     async def send_both() -> None:
         async with serve(redirecting) as server:
-            for http in ("auto", "httpx"):
-                transport = Transport(
-                    f"http://127.0.0.1:{server.port}/",
-                    http=http,
-                    follow_redirects=True,
-                    headers={"Authorization": "Bearer t"},
-                )
+            async for transport in each_path(
+                f"http://127.0.0.1:{server.port}/",
+                follow_redirects=True,
+                headers={"Authorization": "Bearer t"},
+            ):
                 response = await transport.send(Request(method, "hop/0", content=content))
                 results.append(
                     (
@@ -231,7 +235,6 @@ def test_redirect_chains_are_followed_alike(
                         [r.status_code for r in response.history],
                     )
                 )
-                await transport.aclose()
 
     anyio.run(send_both, backend=backend)
     assert results[0] == results[1] == (200, b"done", statuses)
