@@ -34,6 +34,7 @@ import os
 import socket
 import ssl
 from collections.abc import Callable, Mapping
+from itertools import zip_longest
 from typing import Any, Final
 
 import anyio
@@ -165,9 +166,7 @@ def _alternating_families(infos: list[_AddressInfo]) -> list[_AddressInfo]:
     first = infos[0][0]
     same = [info for info in infos if info[0] == first]
     other = [info for info in infos if info[0] != first]
-    mixed = [info for pair in zip(same, other, strict=False) for info in pair]
-    shorter = min(len(same), len(other))
-    return mixed + same[shorter:] + other[shorter:]
+    return [info for pair in zip_longest(same, other) for info in pair if info is not None]
 
 
 async def _connect_to(info: _AddressInfo) -> SocketStream:
