@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 import trustme
-from anyio.abc import SocketStream
+from anyio.abc import SocketStream, TaskGroup
 from test_runtime_fast_transport import UPLOAD, deaf_server, respond, serve
 
 from gps_tracker import AsyncClient as GpsClient
@@ -369,6 +369,101 @@ async def test_a_full_pool_is_a_pool_timeout(path: str) -> None:
                 await transport.send(Request("GET", "/waits"))
             assert caught.value.kind == "PoolTimeout"
             group.cancel_scope.cancel()
+        await transport.aclose()
+
+
+# The attempt deadline, shorter than every httpx timeout here, names the phase it stopped:
+# a request still waiting for a connection or connecting was not sent and may be re-sent.
+
+
+async def hold(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+    """Answers with the path; ``/holds...`` and ``/download`` after 0.5 s."""
+    path = head.split(b" ", 2)[1]
+    if path.startswith((b"/holds", b"/download")):
+        await anyio.sleep(0.5)
+    await stream.send(respond(path))
+    return True
+
+
+async def hold_the_only_connection(transport: Transport, group: TaskGroup) -> None:
+    """Start a request that holds ``transport``'s one connection for 0.5 s."""
+    group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
+    await anyio.sleep(0.05)
+
+
+async def test_the_attempt_deadline_in_the_pool_wait_is_a_pool_timeout(path: str) -> None:
+    async with serve(hold) as server:
+        transport = make(
+            path, f"http://127.0.0.1:{server.port}", timeout=5.0,
+            limits=httpx.Limits(max_connections=1), retry=RetryPolicy(max_retries=0),
+        )  # fmt: skip
+        async with anyio.create_task_group() as group:
+            await hold_the_only_connection(transport, group)
+            transport.attempt_timeout = 0.2
+            with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+                await transport.send(Request("GET", "/waits"))
+            assert caught.value.kind == "PoolTimeout"
+        await transport.aclose()
+
+
+async def test_the_attempt_deadline_in_a_connect_is_a_connect_timeout(path: str) -> None:
+    with deaf_server() as port:  # the TCP connect succeeds; nobody answers the TLS hello
+        transport = make(
+            path, f"https://127.0.0.1:{port}", timeout=5.0, attempt_timeout=0.2,
+            retry=RetryPolicy(max_retries=0),
+        )  # fmt: skip
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("POST", "/x", content=b"{}"))
+        assert caught.value.kind == "ConnectTimeout"
+        await transport.aclose()
+
+
+async def test_the_attempt_deadline_in_an_upload_is_a_write_timeout(path: str) -> None:
+    with deaf_server() as port:
+        transport = make(
+            path, f"http://127.0.0.1:{port}", timeout=5.0, attempt_timeout=0.2,
+            retry=RetryPolicy(max_retries=0),
+        )  # fmt: skip
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("POST", "/upload", content=UPLOAD))
+        assert caught.value.kind == "WriteTimeout"
+        await transport.aclose()
+
+
+async def test_a_post_the_attempt_deadline_stopped_in_the_pool_wait_is_sent_again(
+    path: str,
+) -> None:
+    """It never left, so it is re-sent (a POST is not re-sent after a ReadTimeout), and
+    the server gets it exactly once."""
+    async with serve(hold) as server:
+        transport = make(
+            path, f"http://127.0.0.1:{server.port}", timeout=5.0,
+            limits=httpx.Limits(max_connections=1),
+        )  # fmt: skip
+        async with anyio.create_task_group() as group:
+            await hold_the_only_connection(transport, group)
+            transport.attempt_timeout = 0.3
+            with anyio.fail_after(3):
+                response = await transport.send(Request("POST", "/publish", content=b"{}"))
+        assert response.content == b"/publish"
+        assert server.requests == 2  # the GET and one POST
+        await transport.aclose()
+
+
+async def test_open_names_the_attempt_deadline_as_send_does(path: str) -> None:
+    """A download (:meth:`Transport.open`, through httpx's client on both paths)."""
+    async with serve(hold) as server:
+        transport = make(
+            path, f"http://127.0.0.1:{server.port}", timeout=5.0,
+            limits=httpx.Limits(max_connections=1),
+        )  # fmt: skip
+        async with anyio.create_task_group() as group:
+            await hold_the_only_connection(transport, group)
+            transport.attempt_timeout = 0.2
+            with anyio.fail_after(3), pytest.raises(httpx.PoolTimeout):
+                await transport.open(Request("GET", "/download"))
+        with anyio.fail_after(3), pytest.raises(httpx.ReadTimeout):
+            await transport.open(Request("GET", "/download"))  # answered after 0.5 s
         await transport.aclose()
 
 

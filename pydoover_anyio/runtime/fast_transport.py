@@ -61,6 +61,7 @@ import httptools
 import httpx
 
 from . import _socket
+from ._attempt_progress import PROGRESS_EXTENSION, AttemptProgress, Phase
 from ._request_head import Framing, RequestHeadWriter
 
 __all__ = ["AnyioHTTPTransport"]
@@ -400,7 +401,11 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         self._heads = RequestHeadWriter()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self.send_request(request)
+        response = await self.send_request(request)
+        progress: AttemptProgress | None = request.extensions.get(PROGRESS_EXTENSION)
+        if progress is not None:  # the body (what httpx still reads) is the answer too
+            progress.reach(Phase.ANSWERING)
+        return response
 
     async def send_request(
         self, request: httpx.Request, *, deadline: float | None = None, whole: bool = False
@@ -485,6 +490,11 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                         stream=stream,
                         extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
                     )
+            except BaseException:
+                progress: AttemptProgress | None = request.extensions.get(PROGRESS_EXTENSION)
+                if progress is not None:  # someone's deadline may have stopped it here
+                    progress.reach(_phase(holding, connection))
+                raise
             finally:
                 if holding:
                     slots.release()
@@ -592,6 +602,16 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
             if connection.received:
                 raise httpx.ReadError(f"connection lost: {exc}", request=request) from exc
             raise _StaleConnectionError from exc
+
+
+def _phase(holding: bool, connection: _Connection | None) -> Phase:
+    """How far a request had got when it failed (``connection``: its latest)."""
+    if not holding:
+        return Phase.WAITING
+    if connection is None:
+        return Phase.CONNECTING
+    # An earlier connection that went stale may have taken the request: it counts too.
+    return Phase.ANSWERING if connection.sent else Phase.SENDING
 
 
 class _StreamedBody(httpx.AsyncByteStream):

@@ -47,6 +47,7 @@ import h11
 import httpx
 from httpx import _utils as httpx_utils
 
+from ._attempt_progress import PROGRESS_EXTENSION, AttemptProgress, timeout_error
 from .errors import ClientClosedError
 from .fast_transport import AnyioHTTPTransport
 from .retry import RetryPolicy, retry_async
@@ -109,6 +110,26 @@ def _may_have_been_applied(reason: httpx.Response | BaseException) -> bool:
     if isinstance(reason, httpx.Response):
         return reason.status_code >= 500
     return not isinstance(reason, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def _watch_progress(client: httpx.AsyncClient, request: httpx.Request) -> AttemptProgress | None:
+    """Put an :class:`AttemptProgress` on ``request`` if its transport reports phases:
+    httpx's own (through httpcore's ``trace`` extension) or :class:`AnyioHTTPTransport`;
+    exactly these classes, not subclasses that may send differently. Not with request
+    event hooks or an auth flow, which may send a request other than this one."""
+    transport_for_url = getattr(client, "_transport_for_url", None)  # httpx's, not public
+    if transport_for_url is None or client.event_hooks["request"] or client.auth is not None:
+        return None
+    kind = type(transport_for_url(request.url))
+    if kind is AnyioHTTPTransport:
+        progress = AttemptProgress()
+        request.extensions[PROGRESS_EXTENSION] = progress
+        return progress
+    if kind is httpx.AsyncHTTPTransport:
+        progress = AttemptProgress()
+        request.extensions["trace"] = progress.trace  # (a request built here has none)
+        return progress
+    return None
 
 
 def _grouped(params: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
@@ -408,24 +429,28 @@ class Transport:
     ) -> httpx.Response:
         """One attempt through ``httpx.AsyncClient.send`` within the attempt deadline.
 
+        The deadline's timeout is named after the phase the attempt had reached (see
+        :mod:`._attempt_progress`), so the retry layer knows whether it may have been
+        applied; where the connection layer cannot tell, it is a ``ReadTimeout``.
         httpx lets h11's ``LocalProtocolError`` escape unwrapped when a body does not
         match its declared ``Content-Length``; it is raised as httpx's own here, as the
         fast path raises it.
         """
+        limit = self.attempt_timeout
         try:
-            if self.attempt_timeout is None:
+            if limit is None:
                 return await self._client.send(
                     request, stream=stream, follow_redirects=self._redirects
                 )
-            with anyio.fail_after(self.attempt_timeout):
-                return await self._client.send(
-                    request, stream=stream, follow_redirects=self._redirects
-                )
-        except TimeoutError as exc:
-            awaited = "response" if stream else "complete response"
-            raise httpx.ReadTimeout(
-                f"no {awaited} within {self.attempt_timeout} s", request=request
-            ) from exc
+            progress = _watch_progress(self._client, request)
+            try:
+                with anyio.fail_after(limit):
+                    return await self._client.send(
+                        request, stream=stream, follow_redirects=self._redirects
+                    )
+            except TimeoutError as exc:
+                awaited = "response" if stream else "complete response"
+                raise timeout_error(progress, request, limit, awaited) from exc
         except h11.LocalProtocolError as exc:
             raise httpx.LocalProtocolError(str(exc), request=request) from exc
 
