@@ -135,6 +135,8 @@ class _FixedStatusError(HTTPError):
     """An :class:`HTTPError` for one status; pydoover's ``(message, url)`` constructor."""
 
     fixed_status: ClassVar[int]
+    #: The message of one built without one (pydoover's wording, e.g. ``"Not found"``).
+    default_message: ClassVar[str]
 
     def __init__(
         self,
@@ -147,12 +149,12 @@ class _FixedStatusError(HTTPError):
         """Build the error.
 
         Args:
-            message: What to show after the request; defaults to the status phrase.
+            message: What to show after the request; defaults to ``default_message``.
             url: The request URL (redacted here).
             method: The request method.
             body: The response text; defaults to ``message``.
         """
-        text = HTTPStatus(self.fixed_status).phrase if message is None else message
+        text = self.default_message if message is None else message
         super().__init__(self.fixed_status, text, url, method=method, body=body)
 
 
@@ -160,24 +162,28 @@ class BadRequestError(_FixedStatusError):
     """The server rejected the request as malformed or invalid (400)."""
 
     fixed_status = 400
+    default_message = "Bad request"
 
 
 class UnauthorizedError(_FixedStatusError):
     """The token is missing, expired or invalid (401)."""
 
     fixed_status = 401
+    default_message = "Unauthorized"
 
 
 class ForbiddenError(_FixedStatusError):
     """The token is valid but may not do this (403)."""
 
     fixed_status = 403
+    default_message = "Forbidden"
 
 
 class NotFoundError(_FixedStatusError):
     """No such agent, channel, message, alarm, ... (404)."""
 
     fixed_status = 404
+    default_message = "Not found"
 
 
 _BY_STATUS: dict[int, type[_FixedStatusError]] = {

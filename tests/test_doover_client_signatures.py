@@ -116,7 +116,7 @@ def test_same_public_names_and_settings_on_instances(theirs: type, ours: type) -
 
 @pytest.mark.parametrize(("theirs", "ours"), PAIRS)
 def test_methods_have_the_same_parameters(theirs: type, ours: type) -> None:
-    # Compared on instances: the sync facade's methods are descriptors bound per client.
+    # Compared on instances, bound, as callers use them.
     their_client, our_client = theirs(token="t"), ours(token="t")
     differing = {}
     try:

@@ -112,7 +112,11 @@ def test_long_bodies_are_truncated_and_empty_ones_show_the_phrase() -> None:
 
 
 def test_pydoover_style_constructors() -> None:
-    assert str(NotFoundError()) == "HTTP 404 on : Not Found"
+    assert str(NotFoundError()) == "HTTP 404 on : Not found"
+    for name in ("BadRequestError", "UnauthorizedError", "ForbiddenError", "NotFoundError"):
+        ours, theirs = getattr(errors, name)(), getattr(pydoover_api, name)()
+        assert str(ours) == str(theirs), name
+        assert ours.args == theirs.args, name
     assert str(NotFoundError("gone", "https://h/x")) == "HTTP 404 on https://h/x: gone"
     assert str(HTTPError(409, "conflict", "https://h/x")) == "HTTP 409 on https://h/x: conflict"
     assert (

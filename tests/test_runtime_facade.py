@@ -305,17 +305,21 @@ def test_sync_wrapped_context_sees_the_body_exception(client: SyncRecorder) -> N
     assert client.recorder.events == ["tally open", "tally closed at 2"]
 
 
-def test_sync_wrapped_context_exits_what_it_entered_when_the_wrap_fails(
-    client: SyncRecorder,
-) -> None:
-    def refuse(loop: LoopHandle, tally: Tally) -> SyncTally:
-        raise RuntimeError("no twin")
+def refuse(loop: LoopHandle, tally: Tally) -> SyncTally:
+    raise RuntimeError("no twin")
 
-    failing = sync_wrapped_context(Recorder.tally, refuse)
-    with pytest.raises(ExceptionGroup) as caught:  # through the tally's task group, as
-        failing.__get__(client, SyncRecorder)(1).__enter__()  # from a with body
-    assert caught.group_contains(RuntimeError, match="no twin")
-    assert client.recorder.events == ["tally open", "tally closed at 1"]
+
+class RefusingRecorder(SyncRecorder):
+    tally = sync_wrapped_context(Recorder.tally, refuse)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_wrapped_context_exits_what_it_entered_when_the_wrap_fails(backend: str) -> None:
+    with RefusingRecorder(backend) as client:
+        with pytest.raises(ExceptionGroup) as caught:  # through the tally's task group, as
+            client.tally(1).__enter__()  # from a with body
+        assert caught.group_contains(RuntimeError, match="no twin")
+        assert client.recorder.events == ["tally open", "tally closed at 1"]
 
 
 def test_calling_from_the_loop_thread_raises_instead_of_deadlocking(client: SyncRecorder) -> None:

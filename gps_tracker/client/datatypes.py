@@ -326,34 +326,36 @@ class Device(_DeviceBase):
         return _DEVICE_TYPES.keys()
 
     @staticmethod
-    def get(data: Mapping[str, Any]) -> Device:
+    def get(device_data: Mapping[str, Any]) -> Device:
         """Build the right ``Device`` subclass for a device object, dispatched on ``type``.
 
         The mapping is not modified. An unknown type starting with ``tracker_`` is read as a
         ``Tracker01`` when it has that shape.
 
         Args:
-            data: The decoded JSON object of one device.
+            device_data: The decoded JSON object of one device (0.9.2's name).
 
         Returns:
             The device model.
 
         Raises:
-            UnknownAnswerScheme: ``data`` has no str ``type`` or does not fit the model.
+            UnknownAnswerScheme: ``device_data`` has no str ``type`` or does not fit the model.
             UnknownDeviceType: The ``type`` is not supported.
         """
-        kind = data.get("type") if isinstance(data, Mapping) else None
+        kind = device_data.get("type") if isinstance(device_data, Mapping) else None
         if not isinstance(kind, str):
-            raise exceptions.UnknownAnswerScheme(data, "`type`: missing or not a string", Device)
+            raise exceptions.UnknownAnswerScheme(
+                device_data, "`type`: missing or not a string", Device
+            )
         cls = _DEVICE_TYPES.get(kind)
         if cls is not None:
-            return form(cls, data)
+            return form(cls, device_data)
         if _is_tracker_kind(kind):
             try:
-                return msgspec.convert(data, Tracker01)
+                return msgspec.convert(device_data, Tracker01)
             except msgspec.ValidationError:
                 pass
-        raise exceptions.UnknownDeviceType(dict(data))
+        raise exceptions.UnknownDeviceType(dict(device_data))
 
 
 class Android(Device):
@@ -501,14 +503,14 @@ def _is_tracker_kind(kind: str) -> bool:
     return kind.startswith("tracker_")
 
 
-def form(cls: type[_T], mapping: Any) -> _T:
+def form(cls: type[_T], data: Any) -> _T:
     """Build a model from a decoded JSON mapping (the 0.9.2 generic builder).
 
     Unknown keys are ignored. The mapping is not modified.
 
     Args:
         cls: The model class, e.g. ``User`` or ``TrackerConfig``.
-        mapping: The decoded JSON object.
+        data: The decoded JSON object (0.9.2's name; the spec's table says ``mapping``).
 
     Returns:
         The model instance.
@@ -517,6 +519,6 @@ def form(cls: type[_T], mapping: Any) -> _T:
         UnknownAnswerScheme: A required key is missing or a value has the wrong type.
     """
     try:
-        return msgspec.convert(mapping, cls)
+        return msgspec.convert(data, cls)
     except msgspec.ValidationError as exc:
-        raise exceptions.UnknownAnswerScheme(mapping, str(exc), cls) from exc
+        raise exceptions.UnknownAnswerScheme(data, str(exc), cls) from exc

@@ -122,19 +122,22 @@ class UnknownAnswerScheme(GpsTrackerException):
 class ApiConnectionError(GpsTrackerException):
     """The API could not be reached (DNS, refused connection, timeout, TLS, disconnect).
 
-    The message is empty as in 0.9.2; the transport error is chained as ``__cause__``.
+    Raised by the clients with an empty message, as in 0.9.2; the transport error is
+    chained as ``__cause__``. Built by hand it takes any arguments, as 0.9.2's did (a
+    test's ``ApiConnectionError("offline")``).
 
     Attributes:
         request: ``"METHOD url"`` of the failed request, or ``None``.
     """
 
-    def __init__(self, *, request: str | None = None) -> None:
+    def __init__(self, *args: object, request: str | None = None) -> None:
         """Build the error.
 
         Args:
+            args: the exception's arguments (``args``, and the message).
             request: ``"METHOD url"`` of the failed request (no credentials).
         """
-        super().__init__()
+        super().__init__(*args)
         self.request = request
         if request is not None:
             self.add_note(f"request: {request}")

@@ -37,8 +37,17 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, suppress
-from types import MethodType, TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from types import TracebackType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -143,13 +152,23 @@ _F = TypeVar("_F", bound=SyncFacade[Any])
 
 
 class _Bridged(Generic[P, T]):
-    """Shared machinery of the facade descriptors: name, docs, signature."""
+    """Shared machinery of the facade descriptors: the blocking function and its name.
+
+    Once its class is created, it puts that function in its own place
+    (``__set_name__``), so the class holds a plain function, as for a method written out:
+    ``inspect.signature``, ``help`` and ``mock.create_autospec`` see the async method's
+    parameters, and ``Client.get_users(client)`` works. The descriptor protocol below is
+    only what type checkers see.
+    """
 
     def __init__(self, method: Callable[Concatenate[Any, P], Any]) -> None:
         self._name = method.__name__
-        self.__doc__ = method.__doc__
-        self.__wrapped__ = method
         self._impl = _make_impl(self._invoke, method)
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._impl.__qualname__ = f"{owner.__qualname__}.{name}"
+        self._impl.__module__ = owner.__module__
+        setattr(owner, name, self._impl)
 
     def _invoke(self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]) -> T:
         raise NotImplementedError
@@ -161,14 +180,13 @@ class _Bridged(Generic[P, T]):
         loop = facade._loop_for_call()
         return loop, functools.partial(getattr(facade._async_client, self._name), *args, **kw)
 
-    @overload
-    def __get__(self, obj: None, owner: type[Any]) -> _Bridged[P, T]: ...
-    @overload
-    def __get__(self, obj: object, owner: type[Any]) -> Callable[P, T]: ...
-    def __get__(self, obj: object, owner: type[Any]) -> Any:
-        if obj is None:
-            return self
-        return MethodType(self._impl, obj)
+    if TYPE_CHECKING:
+
+        @overload
+        def __get__(self, obj: None, owner: type[Any]) -> Callable[Concatenate[Any, P], T]: ...
+        @overload
+        def __get__(self, obj: object, owner: type[Any]) -> Callable[P, T]: ...
+        def __get__(self, obj: object, owner: type[Any]) -> Any: ...
 
 
 def _make_impl(invoke: Callable[..., Any], method: Callable[..., Any]) -> Callable[..., Any]:
