@@ -21,9 +21,9 @@ Rules this module enforces:
   answering, which errs towards not re-sending). An event it does not know counts as
   answering, for the same reason.
 * Only a transport known to report every phase is watched (the transport module
-  decides), because for
-  it "nothing reported" means "still waiting for a connection". Any other transport (a
-  mock, a caller's own) gets no progress, and its deadline is a ``ReadTimeout`` as before.
+  decides), because for it "nothing reported" means "still waiting for a connection".
+  Any other transport (a mock, a caller's own) gets no progress, and its deadline is a
+  ``ReadTimeout`` as before.
 """
 
 from __future__ import annotations
