@@ -709,6 +709,22 @@ def test_argument_model_constructors_match_pydoover(name: str) -> None:
     assert _parameters(getattr(ours, name)) == _parameters(getattr(theirs, name))
 
 
+def test_from_dict_and_to_dict_take_pydoovers_parameters() -> None:
+    """A keyword call (``Aggregate.from_dict(payload=...)``) works as with pydoover."""
+    differing = {}
+    for name in sorted(set(dir(theirs)) & set(dir(ours))):
+        reference = getattr(theirs, name)
+        if not inspect.isclass(reference):
+            continue
+        for method in ("from_dict", "to_dict"):
+            if hasattr(reference, method):
+                expected = _parameters(getattr(reference, method))
+                actual = _parameters(getattr(getattr(ours, name), method))
+                if actual != expected:
+                    differing[f"{name}.{method}"] = (expected, actual)
+    assert not differing
+
+
 @pytest.mark.parametrize("name", ["threshold", "rate", "compare", "time_of_day", "time_between"])
 def test_condition_constructors_match_pydoover(name: str) -> None:
     assert _parameters(getattr(ours.Condition, name)) == _parameters(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 
@@ -60,6 +60,11 @@ class Attachment(Model, gc=False):
         url: Any = self.url
         if size is msgspec.UNSET or url is msgspec.UNSET:
             raise ValueError("an attachment needs `size` and `url`")
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> Self:
+        """:meth:`Model.from_dict`, under pydoover's parameter name for this model."""
+        return super().from_dict(payload)
 
 
 class File(ValueObject):
@@ -117,6 +122,11 @@ class Aggregate(Model):
 
     def __post_init__(self) -> None:
         self.last_updated = ms_to_optional_datetime(self.last_updated)
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> Self:
+        """:meth:`Model.from_dict`, under pydoover's parameter name for this model."""
+        return super().from_dict(payload)
 
     @property
     def last_updated_ms(self) -> int | None:
