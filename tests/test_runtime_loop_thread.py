@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -20,6 +21,7 @@ import pytest
 from fork_support import exit_code_in_fork
 
 from pydoover_anyio.runtime import _socket
+from pydoover_anyio.runtime._backend import loop_thread
 from pydoover_anyio.runtime._backend.loop_thread import Backend, LoopThread, LoopThreadClosedError
 
 
@@ -314,6 +316,42 @@ def test_ctrl_c_waits_for_the_cleanup_at_most_cancel_grace() -> None:
     assert time.monotonic() - began < 0.9
     assert not cleaned.is_set()
     assert cleaned.wait(5)  # finished by the loop thread
+    loop.close()
+
+
+class _InterruptedOnWaking:
+    """A call's lock whose waiting acquire (its second) succeeds and then raises
+    ``KeyboardInterrupt``: a Ctrl-C that lands just after the call finished."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._acquires = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        self._acquires += 1
+        if self._acquires == 2:
+            raise KeyboardInterrupt
+        return got
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_ctrl_c_just_after_the_call_finished_is_raised_at_once(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not after ``cancel_grace``: the caller already holds the finished call's lock."""
+    loop = LoopThread(backend, name="lending-test", cancel_grace=5)
+    monkeypatch.setattr(LoopThread, "_can_run_here", lambda self, on_main: False)
+    monkeypatch.setattr(loop_thread, "_thread", SimpleNamespace(allocate_lock=_InterruptedOnWaking))
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        loop.call(where)
+    assert time.monotonic() - began < 2
+    monkeypatch.undo()
+    assert loop.call(where)  # still usable
     loop.close()
 
 

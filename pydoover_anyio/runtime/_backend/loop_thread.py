@@ -92,7 +92,17 @@ class LoopThreadClosedError(ClientClosedError):
 class _Call(Generic[T]):
     """One cross-thread call: its function, outcome and the lock the caller waits on."""
 
-    __slots__ = ("args", "cancel_requested", "error", "fn", "handle", "here", "lock", "result")
+    __slots__ = (
+        "args",
+        "cancel_requested",
+        "done",
+        "error",
+        "fn",
+        "handle",
+        "here",
+        "lock",
+        "result",
+    )
 
     def __init__(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> None:
         self.fn = fn
@@ -104,6 +114,12 @@ class _Call(Generic[T]):
         self.handle: Any = None  # asyncio.Task or trio.CancelScope, set on the loop
         self.cancel_requested = False
         self.here = False  # run on the caller's thread (asyncio, idle loop)
+        self.done = False  # set just before the lock is released
+
+    def finish(self) -> None:
+        """Mark the call done and wake its caller (the last step of whoever ends it)."""
+        self.done = True
+        self.lock.release()
 
 
 # What the asyncio loop's selector does when the loop is about to wait.
@@ -278,9 +294,12 @@ class LoopThread:
         try:
             call.lock.acquire()
         except BaseException:
-            call.cancel_requested = True
-            self._submit_quietly(self._cancel, call)
-            call.lock.acquire(timeout=self.cancel_grace)
+            # A Ctrl-C may land just after the acquire succeeded: then the call is done,
+            # this thread holds its lock, and waiting for it again would block.
+            if not call.done:
+                call.cancel_requested = True
+                self._submit_quietly(self._cancel, call)
+                call.lock.acquire(timeout=self.cancel_grace)
             raise
         if call.error is not None:
             raise call.error
@@ -338,7 +357,7 @@ class LoopThread:
         try:
             self._submit(fn, call)
         except LoopThreadClosedError:
-            call.lock.release()
+            call.finish()
 
     # -- loop side ---------------------------------------------------------------------
 
@@ -460,11 +479,11 @@ class LoopThread:
             if call.here:
                 assert self._loop is not None
                 self._loop.lending.mode = _DRAIN
-            call.lock.release()
+            call.finish()
 
     def _spawn_asyncio(self, call: _Call[Any]) -> None:
         if call.cancel_requested:
-            call.lock.release()
+            call.finish()
             return
         self._create_task(call)
 
@@ -540,7 +559,7 @@ class LoopThread:
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
                     call.error = exc
                 finally:
-                    call.lock.release()
+                    call.finish()
 
             def spawn(call: _Call[Any]) -> None:
                 nursery.start_soon(run, call)
