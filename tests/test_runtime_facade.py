@@ -78,6 +78,15 @@ class Recorder:
                 self.events.append(f"exit {name}")
 
     @asynccontextmanager
+    async def unreachable(self) -> AsyncIterator[None]:
+        """Never finishes entering (a server that never answers)."""
+        try:
+            await anyio.sleep(30)
+        finally:
+            self.events.append("entering cancelled")
+        yield
+
+    @asynccontextmanager
     async def stream(self, n: int) -> AsyncIterator[AsyncIterator[int]]:
         yield self.count(n)
 
@@ -129,6 +138,7 @@ class SyncRecorder(SyncFacade[Recorder]):
     slow = sync_method(Recorder.slow)
     count = sync_iterator(Recorder.count)
     session = sync_context(Recorder.session)
+    unreachable = sync_context(Recorder.unreachable)
     stream = sync_context(Recorder.stream)
     tally = sync_wrapped_context(Recorder.tally, SyncTally)
 
@@ -192,6 +202,20 @@ def test_ctrl_c_cancels_the_call_and_leaves_the_client_usable(client: SyncRecord
     assert time.monotonic() - started < 10
     # The task was cancelled and its (shielded) cleanup finished before the re-raise.
     assert client.recorder.events == ["cleanup done"]
+    assert client.add(41) == 42
+
+
+def test_ctrl_c_while_a_with_is_still_entering_cancels_the_enter(client: SyncRecorder) -> None:
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), client.unreachable():
+        pytest.fail("entered")
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert client.recorder.events == ["entering cancelled"]
     assert client.add(41) == 42
 
 

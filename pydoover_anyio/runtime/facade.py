@@ -458,26 +458,31 @@ class _Runner(Generic[T]):
         self.enter_error: BaseException | None = None
         self.exit_error: BaseException | None = None
         self.suppress = False
+        #: Cancelled by :meth:`finish` while the manager is still being entered (the
+        #: caller gave up waiting): it covers the whole run, since ``__aenter__`` may
+        #: leave scopes of its own open (a task group) until ``__aexit__``.
+        self._scope = anyio.CancelScope()
 
     async def run(self) -> None:
         try:
-            try:
-                manager = self._factory()
-                self.value = await manager.__aenter__()
-            except Exception as exc:  # noqa: BLE001 - re-raised on the caller's side
-                self.enter_error = exc
-                return
-            self._entered.set()
-            try:
-                await self._exit_requested.wait()
-            except BaseException as exc:  # the loop is shutting down: exit, then go
-                with anyio.CancelScope(shield=True), anyio.move_on_after(_EXIT_GRACE):
-                    await manager.__aexit__(type(exc), exc, exc.__traceback__)
-                raise
-            try:
-                self.suppress = bool(await manager.__aexit__(*self._exit_info))
-            except Exception as exc:  # noqa: BLE001 - re-raised on the caller's side
-                self.exit_error = exc
+            with self._scope:
+                try:
+                    manager = self._factory()
+                    self.value = await manager.__aenter__()
+                except Exception as exc:  # noqa: BLE001 - re-raised on the caller's side
+                    self.enter_error = exc
+                    return
+                self._entered.set()
+                try:
+                    await self._exit_requested.wait()
+                except BaseException as exc:  # the loop is shutting down: exit, then go
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(_EXIT_GRACE):
+                        await manager.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
+                try:
+                    self.suppress = bool(await manager.__aexit__(*self._exit_info))
+                except Exception as exc:  # noqa: BLE001 - re-raised on the caller's side
+                    self.exit_error = exc
         finally:
             self._entered.set()
             self._done.set()
@@ -492,6 +497,8 @@ class _Runner(Generic[T]):
     async def finish(self, exc_info: tuple[Any, Any, Any]) -> bool:
         self._exit_info = exc_info
         self._exit_requested.set()
+        if not self._entered.is_set():  # still in ``__aenter__``: nothing to exit
+            self._scope.cancel()
         await self._done.wait()
         if self.exit_error is not None:
             raise self.exit_error
