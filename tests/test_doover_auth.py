@@ -30,6 +30,9 @@ CLIENT_SECRET = "s3cr3t-value-do-not-log"
 REFRESH_TOKEN = "rt-original-0001"
 AUTH_CLIENT_ID = "3f0c9a1e-0000-4000-8000-abcdefabcdef"
 
+#: Valid JSON nested past msgspec's depth limit (decoding it raises RecursionError).
+DEEP_JSON = b'{"extra":' + b"[" * 5000 + b"]" * 5000 + b',"access_token":"a"}'
+
 
 def credentials_auth(
     server: TokenServer, clock: FakeClock, **kwargs: object
@@ -401,6 +404,7 @@ def _failure_cases() -> list[object]:
         pytest.param(httpx.Response(200, json={"access_token": 5}), "malformed", id="wrong-type"),
         pytest.param(httpx.Response(200, json={"access_token": ""}), "empty", id="empty-token"),
         pytest.param(httpx.Response(200, json=[1]), "malformed", id="json-array"),
+        pytest.param(httpx.Response(200, content=DEEP_JSON), "malformed", id="nested-too-deep"),
     ]
 
 

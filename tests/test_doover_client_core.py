@@ -233,6 +233,17 @@ async def test_malformed_body_is_a_decode_error(
     assert len(api_requests(emu)) == 1  # a complete 2xx answer is not re-sent
 
 
+async def test_json_nested_too_deep_is_a_decode_error() -> None:
+    deep = b'{"data":' + b"[" * 5000 + b"]" * 5000 + b"}"  # msgspec: a RecursionError
+    answer = httpx.MockTransport(lambda request: httpx.Response(200, content=deep))
+    async with (
+        httpx.AsyncClient(transport=answer) as http,
+        AsyncDataClient("http://doover.test/api", token="t", http_client=http) as client,
+    ):
+        with pytest.raises(ResponseDecodeError):
+            await client.fetch_channel_aggregate(1, "c")
+
+
 async def test_html_page_is_a_decode_error(
     emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:

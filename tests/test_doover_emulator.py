@@ -217,6 +217,8 @@ def test_unknown_paths_methods_and_ids(emu: DooverEmulator, http: httpx.Client, 
     bad_json = http.post(f"/agents/{agent}/channels/pump/messages", content=b"{nope")
     assert bad_json.status_code == 400
     assert "JSON" in bad_json.json()["message"]
+    deep = b'{"data":' + b"[" * 5000 + b"]" * 5000 + b"}"  # valid JSON, nested too deep
+    assert http.post(f"/agents/{agent}/channels/pump/messages", content=deep).status_code == 400
     assert http.post(f"/agents/{agent}/channels/pump/messages", json={"x": 1}).status_code == 400
     assert http.get(f"/agents/{agent}/channels/pump/messages?limit=x").status_code == 400
     assert http.get(f"/agents/{agent}/channels/pump/messages?before=-1").status_code == 400

@@ -191,6 +191,10 @@ async def test_malformed_and_unknown_frames_are_skipped(
             '{"op":0,"t":"MessageCreate","d":{"bad":1}}',
             '{"op":0,"t":"SomethingNew","d":{}}',
             '{"op":42,"d":{}}',
+            # Nested past msgspec's depth limit (a RecursionError, not a DecodeError):
+            "[" * 5000 + "]" * 5000,
+            '{"op":0,"t":"MessageCreate","d":' + "[" * 5000 + "]" * 5000 + "}",
+            '{"op":3,"d":' + "[" * 5000 + "]" * 5000 + "}",
         ):
             emu.gateway.inject(bad)
         await client.create_message(agent, CHANNEL, {"ok": 1})

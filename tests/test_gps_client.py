@@ -170,6 +170,15 @@ async def test_missing_field_fixture_raises_unknown_answer_scheme() -> None:
 
 
 @pytest.mark.anyio
+async def test_json_nested_too_deep_raises_unknown_answer_scheme() -> None:
+    deep = b"[" * 5000 + b"]" * 5000  # valid JSON; msgspec raises RecursionError for it
+    answer = httpx.MockTransport(lambda request: httpx.Response(200, content=deep))
+    async with AsyncClient(CONFIG, httpx.AsyncClient(transport=answer)) as client:
+        with pytest.raises(UnknownAnswerScheme):
+            await client.get_users()
+
+
+@pytest.mark.anyio
 async def test_empty_location_window_fixture_gives_no_locations() -> None:
     client = await replay_one("200_tracker_data_empty_deviceid-878858")
     # Bounds are widened by one second each way (and filtered exactly client-side), so

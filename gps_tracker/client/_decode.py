@@ -75,7 +75,7 @@ def _as_json(body: bytes | msgspec.Raw) -> Any:
     """Return the body decoded as plain JSON, or its text when it is not JSON."""
     try:
         return msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep
         return bytes(body).decode("utf-8", errors="replace")
 
 
@@ -83,7 +83,8 @@ def _decode(decoder: msgspec.json.Decoder[_T], body: bytes | msgspec.Raw, cls: t
     """Decode ``body`` with ``decoder``, turning every failure into ``UnknownAnswerScheme``."""
     try:
         return decoder.decode(body)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+    # ValidationError is a DecodeError too; JSON nested too deep is a RecursionError.
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise UnknownAnswerScheme(_as_json(body), str(exc), cls) from exc
 
 

@@ -292,7 +292,7 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return msgspec.json.decode(response.content) if response.content else None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep
         return None
 
 

@@ -202,7 +202,7 @@ class TokenEndpointAuth(TokenAuth):
             )
         try:
             decoded = _decode_token_response(response.content)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: too deep
             raise TokenRefreshError(
                 f"token endpoint sent a malformed answer (HTTP {response.status_code}) "
                 f"on {where}: {exc}"

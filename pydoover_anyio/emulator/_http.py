@@ -250,7 +250,7 @@ def decode_json(body: bytes) -> Any:
     """Parse JSON (msgspec), raising a 400 :class:`ApiError` when it is not valid."""
     try:
         return _JSON_DECODER.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: too deep
         raise ApiError(400, f"invalid JSON body: {exc}") from None
 
 

@@ -68,6 +68,11 @@ class FrameError(ValueError):
     """A frame that is not valid JSON or not the documented shape (logged, skipped)."""
 
 
+#: What decoding a bad frame raises: msgspec's errors, and a ``RecursionError`` for JSON
+#: nested past its depth limit (valid JSON, so not a ``DecodeError``).
+_UNDECODABLE: Final = (msgspec.DecodeError, ValueError, TypeError, RecursionError)
+
+
 class Envelope(msgspec.Struct, gc=False):
     """``{"op", "d", "s"?, "t"?}``; ``d`` stays undecoded until ``t`` is known."""
 
@@ -172,7 +177,7 @@ def decode_frame(frame: bytes | str) -> tuple[int | None, Any] | None:
     """
     try:
         decoded = _FRAME.decode(frame)
-    except (msgspec.DecodeError, ValueError, TypeError):
+    except _UNDECODABLE:
         return None
     if decoded.op != OP_DISPATCH:
         return None
@@ -206,7 +211,7 @@ def decode_envelope(frame: bytes | str) -> Envelope:
     """
     try:
         return _ENVELOPE.decode(frame)
-    except msgspec.DecodeError as exc:
+    except _UNDECODABLE as exc:
         raise FrameError(f"undecodable frame: {exc}") from None
 
 
@@ -225,7 +230,7 @@ def decode_dispatch(name: str, payload: msgspec.Raw) -> Any:
         return None
     try:
         value = decoder.decode(payload)
-    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+    except _UNDECODABLE as exc:
         raise FrameError(f"bad {name} payload: {exc}") from None
     return _event(value)
 

@@ -102,6 +102,7 @@ def decode(
         return None
     try:
         value: T = _decoder(type_).decode(content)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+    # ValidationError is a DecodeError too; JSON nested too deep is a RecursionError.
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ResponseDecodeError(method, url, status, str(exc)) from exc
     return value
