@@ -1,12 +1,18 @@
-"""What the gateway tests share: fast settings, an emulator with a channel, ``next_of``."""
+"""What the gateway tests share: fast settings, an emulator with a channel, ``next_of``,
+and a scripted server for behaviour the emulator does not have."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import anyio
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
 
 from pydoover_anyio import GatewaySettings
 from pydoover_anyio.emulator import DooverEmulator
@@ -43,3 +49,53 @@ async def next_of(events: Any, kind: type, within: float = 5.0) -> Any:
         event = await events.__anext__()
     assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
     return event
+
+
+Script = Callable[[ServerConnection, int], None]
+
+
+class ScriptedGateway:
+    """A WebSocket server on loopback (websockets' threaded one) that runs
+    ``script(connection, n)`` for its n-th connection (from 1)."""
+
+    def __init__(self, script: Script) -> None:
+        self._script = script
+        self._lock = threading.Lock()
+        self.connections = 0
+        self._server = serve(self._handle, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/gateway"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptedGateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+    def _handle(self, connection: ServerConnection) -> None:
+        with self._lock:
+            self.connections += 1
+            n = self.connections
+        with suppress(ConnectionClosed):
+            self._script(connection, n)
+
+
+def send(connection: ServerConnection, frame: dict[str, Any]) -> None:
+    connection.send(json.dumps(frame))
+
+
+def receive(connection: ServerConnection) -> dict[str, Any]:
+    frame: dict[str, Any] = json.loads(connection.recv())
+    return frame
+
+
+def serve_after_identify(connection: ServerConnection) -> None:
+    """Ready, then a ChannelSync for every Subscribe, until the client leaves."""
+    send(connection, {"op": 0, "t": "Ready", "d": {"session_id": "1", "session_token": "t"}})
+    while True:
+        frame = receive(connection)
+        if frame["op"] == 12:
+            sync = {"channel": frame["d"]["channel"], "aggregate": {"data": {}}}
+            send(connection, {"op": 0, "t": "ChannelSync", "d": sync})

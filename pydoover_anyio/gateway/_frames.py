@@ -13,6 +13,8 @@ Rules this module enforces (DESIGN rule 6):
   event. So an unknown ``t`` or ``op`` is still skipped (:func:`decode_dispatch` returns
   ``None`` for it) and a bad frame still raises :class:`FrameError` with the reason;
   the caller logs and skips it.
+* ``Hello`` always takes the two-step path and is never malformed: any ``d`` yields
+  one, keeping a heartbeat interval only when it is a positive, finite number.
 * Both paths decode in lax mode: ids sent as JSON strings become exact ``int`` (see
   :mod:`pydoover_anyio.models._decode`); ``op`` and ``s`` may be strings too.
 * Outbound frames are encoded here only, as compact JSON bytes; ids go out as strings.
@@ -20,6 +22,7 @@ Rules this module enforces (DESIGN rule 6):
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, Union
 
 import msgspec
@@ -83,10 +86,11 @@ class Envelope(msgspec.Struct, gc=False):
 
 
 class Hello(msgspec.Struct):
-    """``Hello``: answered with Identify or Resume. ``heartbeat_interval`` (ms) is honoured
-    when a server sends it (none observed so far)."""
+    """``Hello``: answered with Identify or Resume, whatever its ``d`` (see
+    :func:`decode_dispatch`). ``heartbeat_interval`` (ms) is honoured when a server sends
+    one (none observed so far), if it is a positive, finite number."""
 
-    heartbeat_interval: int | None = None
+    heartbeat_interval: float | None = None
 
 
 class WireSubscription(msgspec.Struct):
@@ -119,7 +123,6 @@ _ENVELOPE: Final = msgspec.json.Decoder(Envelope, strict=False)
 #: ``t`` -> the type ``d`` decodes into. MessageCreate's ``d`` is a bare Message; a
 #: server error names no channel (:func:`_event` makes both events).
 _PAYLOADS: Final[dict[str, type[Any]]] = {
-    "Hello": Hello,
     "Ready": Ready,
     "ChannelSync": ev.ChannelSync,
     "MessageCreate": Message,
@@ -159,6 +162,7 @@ _FRAME: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder(
 #: The event type -> its ``t`` (for log messages).
 _NAMES: Final[dict[type[Any], str]] = {
     **{type_: name for name, type_ in _PAYLOADS.items()},
+    Hello: "Hello",
     ev.MessageCreate: "MessageCreate",
     ev.GatewayError: "WSSErrorEvent",
 }
@@ -225,6 +229,8 @@ def decode_dispatch(name: str, payload: msgspec.Raw) -> Any:
     Raises:
         FrameError: ``d`` does not have the event's shape.
     """
+    if name == "Hello":
+        return _hello(payload)
     decoder = _DECODERS.get(name)
     if decoder is None:
         return None
@@ -233,6 +239,19 @@ def decode_dispatch(name: str, payload: msgspec.Raw) -> Any:
     except _UNDECODABLE as exc:
         raise FrameError(f"bad {name} payload: {exc}") from None
     return _event(value)
+
+
+def _hello(payload: msgspec.Raw) -> Hello:
+    """A Hello whatever its ``d``: it only has to start Identify or Resume (the spec's is
+    ``{}``; a missing, null or odd ``d`` must not leave the client waiting)."""
+    try:
+        d = msgspec.json.decode(payload)
+    except _UNDECODABLE:
+        d = None
+    interval: Any = d.get("heartbeat_interval") if isinstance(d, dict) else None
+    if type(interval) not in (int, float) or not 0 < interval < math.inf:
+        interval = None  # absent, not a number (a bool, a string), zero, negative, inf, nan
+    return Hello(heartbeat_interval=interval)
 
 
 #: The placeholder channel of a server error before it is fanned out per subscription.

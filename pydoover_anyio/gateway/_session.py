@@ -18,12 +18,15 @@ three tasks that all end with it:
 
 Between connections the runner refreshes the token and waits a full-jitter exponential
 backoff (``reconnect_base`` doubling up to ``reconnect_cap``, reset by each Ready);
-after SessionCancelled it reconnects at once. It stops when nothing is wanted (no
-subscription, no queued request) and starts again on demand.
+after SessionCancelled it reconnects at once (once: until the next Ready, another one is
+backed off from, so a server that cancels every Identify is not hammered). It stops
+when nothing is wanted (no subscription, no queued request) and starts again on demand.
 
 Errors: connection failures, 5xx and 429 are retried for ever. A refused upgrade (401
 after one token refresh, 403, 404, other 4xx) or a failed token refresh is final: every
-subscription and waiting request raises it, as the package's typed exception.
+subscription and waiting request raises it, as the package's typed exception. So are
+three connections in a row that the server closes before Ready with a refusal code
+(1008 or 4000-4999, see :func:`_refuses`): a ``DooverAPIError`` naming the code.
 """
 
 from __future__ import annotations
@@ -62,6 +65,17 @@ _RETRYABLE_STATUS: Final = frozenset({408, 429})
 #: deploy or an overloaded proxy (e.g. the 52x of some CDNs), and REST's narrower set
 #: (500/502/503/504) is about one request, not a long-lived connection.
 _FINAL_SERVER_STATUS: Final = frozenset({501, 505})
+#: Close codes that refuse a session when they come before Ready: policy violation
+#: (1008), and the 4000-4999 range servers use for their own reasons (a revoked token,
+#: say). The spec names none (UNRESOLVED), so they are not final at once (a server may
+#: use one for a passing condition): only this many refusals in a row, with the usual
+#: backoff between them, end the subscriptions. Any other close is retried for ever.
+_REFUSALS_TO_GIVE_UP: Final = 3
+
+
+def _refuses(code: int | None) -> bool:
+    """Whether a close code before Ready refuses the session (see above)."""
+    return code == 1008 or (code is not None and 4000 <= code <= 4999)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,8 @@ class GatewaySession:
         self._heartbeats_acked = False
         self._heartbeat_ack: anyio.Event | None = None
         self._dead = False
+        #: How the server closed this connection before Ready, if with a refusal code.
+        self._refusal: WebSocketClosed | None = None
         self._scope: anyio.CancelScope | None = None
         self.connections = 0
         """How many connections were opened (for tests and diagnostics)."""
@@ -264,22 +280,31 @@ class GatewaySession:
 
     async def _run_connections(self) -> None:
         attempt = 0
+        refusals = 0  # connections closed with a refusal code before Ready, in a row
+        may_skip_backoff = True  # one immediate reconnect per SessionCancelled streak
         try:
             while not self.protocol.idle and not self._closed:
                 try:
                     got_ready = await self._connection()
                 except _Fatal as fatal:
-                    self._failure = fatal.error
-                    logger.error("gateway failed for good: %s", fatal.error)  # noqa: TRY400 - expected
-                    self._fail_all(fatal.error)
+                    self._give_up(fatal.error)
+                    return
+                refusals = 0 if got_ready or self._refusal is None else refusals + 1
+                if refusals >= _REFUSALS_TO_GIVE_UP:
+                    self._give_up(self._refused(refusals))
                     return
                 if got_ready:
                     attempt = 0
+                    may_skip_backoff = True
                 if self.protocol.idle or self._closed:
                     break
                 if self._reconnect_now:
+                    # SessionCancelled: Identify afresh at once, but only once until the
+                    # next Ready (a server that cancels every Identify is backed off from).
                     self._reconnect_now = False
-                    continue
+                    if may_skip_backoff:
+                        may_skip_backoff = False
+                        continue
                 delay = pr.reconnect_delay(
                     attempt, base=self.settings.reconnect_base, cap=self.settings.reconnect_cap
                 )
@@ -295,6 +320,20 @@ class GatewaySession:
             self._running = False
             if not self.protocol.idle and not self._closed and self._failure is None:
                 self._changed()  # demand arrived while stopping: start again
+
+    def _give_up(self, error: BaseException) -> None:
+        self._failure = error
+        logger.error("gateway failed for good: %s", error)
+        self._fail_all(error)
+
+    def _refused(self, times: int) -> DooverAPIError:
+        """The final error after ``times`` refusals in a row (see :func:`_refuses`)."""
+        closed = self._refusal
+        assert closed is not None
+        return DooverAPIError(
+            f"the gateway at {self.url} refused the session {times} times in a row "
+            f"before Ready ({closed})"
+        )
 
     async def _open(self) -> WebSocket:
         settings = self.settings
@@ -339,6 +378,7 @@ class GatewaySession:
     async def _connection(self) -> bool:
         """One connection, from connect to close; returns whether it reached Ready."""
         settings = self.settings
+        self._refusal = None
         try:
             with anyio.fail_after(settings.open_timeout):
                 ws = await self._open()
@@ -406,6 +446,8 @@ class GatewaySession:
                             self._wake_writer()
         except WebSocketClosed as exc:
             logger.info("gateway connection closed: %s", exc)
+            if _refuses(exc.code) and not self._ready.is_set():
+                self._refusal = exc
             scope.cancel()
 
     def _on_output(self, out: pr.Output, scope: anyio.CancelScope) -> None:
@@ -480,9 +522,12 @@ class GatewaySession:
         self._heartbeat_ack = anyio.Event()
         self.protocol.heartbeat()
         self._wake_writer()
+        # A server's shorter heartbeat interval is kept to; a longer one is not waited
+        # for, so liveness stays bounded by ping_interval + ping_timeout.
+        interval = min(self._heartbeat_interval or settings.ping_interval, settings.ping_interval)
         try:
             while True:
-                await anyio.sleep(self._heartbeat_interval or settings.ping_interval)
+                await anyio.sleep(interval)
                 pong = await ws.ping()
                 ack: anyio.Event | None = None
                 if self._heartbeats_acked:

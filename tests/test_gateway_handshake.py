@@ -1,0 +1,106 @@
+"""What the client does with a server's odd handshakes (a scripted server, not the
+emulator): any Hello starts Identify, SessionCancelled on every Identify is backed off
+from, and closes that refuse the session end the subscriptions instead of hanging."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import anyio
+import pytest
+from gateway_support import FAST, ScriptedGateway, receive, send, serve_after_identify
+from websockets.sync.server import ServerConnection
+
+from pydoover_anyio import AsyncDataClient, ChannelSync
+from pydoover_anyio.errors import DooverAPIError
+
+pytestmark = pytest.mark.anyio
+
+
+def client_for(gateway: ScriptedGateway) -> AsyncDataClient:
+    client = AsyncDataClient("http://127.0.0.1:9/api", token="t", gateway_url=gateway.url)
+    client.gateway_settings = FAST
+    return client
+
+
+HELLOS = [
+    '{"op":0,"t":"Hello"}',
+    '{"op":0,"t":"Hello","d":null}',
+    '{"op":0,"t":"Hello","d":"hi"}',
+    '{"op":0,"t":"Hello","d":{"heartbeat_interval":41250.5}}',
+    '{"op":0,"t":"Hello","d":{"heartbeat_interval":-1000}}',
+    '{"op":0,"t":"Hello","d":{"heartbeat_interval":true}}',
+    '{"op":0,"t":"Hello","d":{"heartbeat_interval":"20000"}}',
+    '{"op":0,"t":"Hello","d":{"heartbeat_interval":1e999}}',
+]
+
+
+@pytest.mark.parametrize("hello", HELLOS)
+async def test_any_hello_is_answered_with_identify(hello: str) -> None:
+    def script(connection: ServerConnection, n: int) -> None:
+        connection.send(hello)
+        assert receive(connection)["op"] == 10
+        serve_after_identify(connection)
+
+    with ScriptedGateway(script) as gateway:
+        async with client_for(gateway) as client:
+            with anyio.fail_after(5):
+                async with client.subscribe(1, "c") as events:
+                    assert isinstance(await events.__anext__(), ChannelSync)
+                    await anyio.sleep(0.3)  # keepalive rounds: none fails on the interval
+        assert gateway.connections == 1
+
+
+async def test_session_cancelled_on_every_identify_is_backed_off_from() -> None:
+    def cancel(connection: ServerConnection, n: int) -> None:
+        send(connection, {"op": 0, "t": "Hello", "d": {}})
+        assert receive(connection)["op"] == 10
+        send(connection, {"op": 3, "d": {}})
+        connection.close()
+
+    with ScriptedGateway(cancel) as gateway:
+        async with client_for(gateway) as client:
+            client.gateway_settings = dataclasses.replace(
+                FAST, reconnect_base=0.5, reconnect_cap=0.5
+            )
+            with anyio.move_on_after(1.5):
+                async with client.subscribe(1, "c"):
+                    pytest.fail("subscribed")
+    # One immediate reconnect, then a backoff of 0.25 s on average (it was hundreds).
+    assert 2 <= gateway.connections <= 20
+
+
+def closing_with(code: int) -> ScriptedGateway:
+    def close(connection: ServerConnection, n: int) -> None:
+        send(connection, {"op": 0, "t": "Hello", "d": {}})
+        receive(connection)
+        connection.close(code, "no session for you")
+
+    return ScriptedGateway(close)
+
+
+@pytest.mark.parametrize("code", [1008, 4000, 4004, 4999])
+async def test_refusing_closes_before_ready_end_the_subscription(
+    code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.CRITICAL, logger="pydoover_anyio.gateway")
+    with closing_with(code) as gateway:
+        async with client_for(gateway) as client:
+            with anyio.fail_after(5), pytest.raises(DooverAPIError) as caught:
+                async with client.subscribe(1, "c"):
+                    pytest.fail("subscribed")
+    assert f"code {code}" in str(caught.value)
+    assert "3 times in a row" in str(caught.value)
+    assert gateway.connections == 3
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1011, 1012])
+async def test_other_closes_before_ready_are_retried(code: int) -> None:
+    with closing_with(code) as gateway:
+        async with client_for(gateway) as client:
+            with anyio.move_on_after(1) as waited:
+                async with client.subscribe(1, "c"):
+                    pytest.fail("subscribed")
+    assert waited.cancelled_caught  # still trying, no error
+    assert gateway.connections > 3
