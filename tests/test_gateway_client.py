@@ -419,3 +419,27 @@ async def test_a_stalled_consumer_does_not_stall_pings(emu: DooverEmulator, agen
         assert [type(await next_of(ev, object)) for _ in range(10)] == [MessageCreate] * 10
         assert (await next_of(ev, EventsDropped)).count == 300
         await next_of(ev, ChannelSync)
+
+
+async def test_a_second_subscribers_first_event_is_its_channel_sync(
+    emu: DooverEmulator, agent: int
+) -> None:
+    """Even with events of the channel already in flight when it subscribes."""
+    async with client_for(emu) as client, client.subscribe(agent, CHANNEL) as first:
+        await next_of(first, ChannelSync)
+        emu.gateway.faults.hold = True  # events queued server-side, sent on release
+        emu.state.add_messages(agent, CHANNEL, [{"i": i} for i in range(3)])
+        seen: list[object] = []
+
+        async def second() -> None:
+            async with client.subscribe(agent, CHANNEL) as events:
+                seen.append(await events.__anext__())
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(second)
+                await anyio.sleep(0.2)
+                emu.gateway.faults.hold = False
+        assert isinstance(seen[0], ChannelSync)
+        for i in range(3):  # the first subscriber still gets them all
+            assert (await next_of(first, MessageCreate)).message.data == {"i": i}

@@ -12,7 +12,7 @@ import pytest
 from gateway_support import FAST, ScriptedGateway, receive, send, serve_after_identify
 from websockets.sync.server import ServerConnection
 
-from pydoover_anyio import AsyncDataClient, ChannelSync
+from pydoover_anyio import AsyncDataClient, ChannelSync, EventsDropped
 from pydoover_anyio.errors import DooverAPIError
 
 pytestmark = pytest.mark.anyio
@@ -104,3 +104,38 @@ async def test_other_closes_before_ready_are_retried(code: int) -> None:
                     pytest.fail("subscribed")
     assert waited.cancelled_caught  # still trying, no error
     assert gateway.connections > 3
+
+
+async def test_a_resync_pending_when_the_subscriber_leaves_does_not_keep_reconnecting() -> None:
+    """Events dropped on overflow ask for a ChannelSync; if the connection is gone by
+    then and the subscriber leaves, nothing is left to keep the gateway busy."""
+    channel = {"agent_id": "1", "name": "c"}
+
+    def overflow_then_go_down(connection: ServerConnection, n: int) -> None:
+        if n > 1:  # down from now on: accept, then close at once
+            connection.close(1011)
+            return
+        send(connection, {"op": 0, "t": "Hello", "d": {}})
+        receive(connection)  # Identify
+        send(connection, {"op": 0, "t": "Ready", "d": {"session_id": "s", "session_token": "t"}})
+        receive(connection)  # Subscribe
+        sync = {"channel": channel, "aggregate": {"data": {}}}
+        send(connection, {"op": 0, "s": 1, "t": "ChannelSync", "d": sync})
+        for i in range(10):  # more than buffer_size=2
+            message = {"id": str(100 + i), "author_id": "1", "channel": channel, "data": {}}
+            send(connection, {"op": 0, "s": 2 + i, "t": "MessageCreate", "d": message})
+        connection.close(1011)
+
+    with ScriptedGateway(overflow_then_go_down) as gateway:
+        async with client_for(gateway) as client:
+            with anyio.fail_after(5):
+                async with client.subscribe(1, "c", buffer_size=2) as events:
+                    await anyio.sleep(0.3)  # the first connection is gone by then
+                    assert gateway.connections >= 2
+                    async for event in events:
+                        if isinstance(event, EventsDropped):
+                            break
+            await anyio.sleep(0.2)  # an attempt already under way when it left may finish
+            settled = gateway.connections
+            await anyio.sleep(0.5)
+            assert gateway.connections == settled  # it reconnected every 10-50 ms before

@@ -80,6 +80,40 @@ def test_hello_identify_ready_and_nothing_before_ready() -> None:
     assert p.pending_ops == 0
 
 
+def test_a_request_cancelled_before_the_writer_took_it_is_not_sent() -> None:
+    """A caller that gave up (and may send again) must not have it delivered anyway."""
+    p = GatewayProtocol()
+    connect(p)
+    ticket = p.one_shot(KEY, {"attempt": 1})
+    kept = p.sync_channel(KEY)
+    p.cancel(ticket)
+    assert [(op, t) for op, t in ((json.loads(f)["op"], t) for f, t in p.data_to_send())] == [
+        (14, kept)
+    ]
+
+
+def test_a_resync_lapses_with_the_last_subscriber() -> None:
+    """A resync asked for while disconnected is sent at the next Ready, unless nobody
+    subscribes to the channel any more; either way it never keeps the session busy."""
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    p.receive(frame("ChannelSync", {"channel": CHANNEL, "aggregate": AGG}, s=1))
+    p.connection_lost()
+    p.resync(KEY)
+    assert p.pending_ops == 0
+    p.connection_made()
+    p.receive(frame("Hello", {}))
+    ready(p, session="1", subs=[{"channel": CHANNEL}])
+    assert [op for op, _ in sent(p) if op != 11] == [14]
+    p.connection_lost()
+    p.resync(KEY)
+    p.unsubscribe(KEY)
+    assert p.idle
+    p.resync(KEY)  # a channel nobody subscribes to: nothing
+    assert p.idle
+
+
 def test_refcounted_wire_subscription() -> None:
     p = GatewayProtocol()
     connect(p)

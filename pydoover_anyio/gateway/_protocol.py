@@ -23,7 +23,10 @@ Rules this module enforces (spec §7, §8 #27-#32):
   server can replay what was missed (#27).
 * SyncChannel / OneShot requests are queued until a Ready connection takes them and are
   kept until the owner confirms they were written (:meth:`sent`), so a connection lost
-  before the write does not drop them (#28).
+  before the write does not drop them (#28). One cancelled before it was handed to the
+  writer is not sent.
+* A resync (:meth:`resync`, after a consumer missed events) is not such a request: it
+  lapses with the channel's last subscriber.
 * ``SessionCancelled`` (op 3) forgets the session: the next Hello is answered with
   Identify.
 """
@@ -246,6 +249,17 @@ class GatewayProtocol:
             self._wire.discard(key)
         return True
 
+    def resync(self, key: ChannelKey) -> None:
+        """Ask for a fresh ChannelSync of a subscribed channel (its consumer missed events):
+        now when Ready, else at the next Ready. It is no request to wait for: it lapses
+        when the channel's last subscriber leaves, so it never keeps the session busy."""
+        wanted = self._wanted.get(key)
+        if wanted is None:
+            return
+        self._unsynced.add(key)
+        if self.phase is Phase.READY:
+            self._outbox.append((fr.sync_channel(*key, wanted.organisation_id), None))
+
     def sync_channel(self, key: ChannelKey, organisation_id: int | None = None) -> int:
         """Queue a SyncChannel request (op 14); returns its ticket."""
         org = organisation_id if organisation_id is not None else self.organisation_id
@@ -303,9 +317,11 @@ class GatewayProtocol:
             op.on_wire = False
 
     def data_to_send(self) -> list[tuple[bytes, int | None]]:
-        """Frames to write now, in order, each with its request ticket (or ``None``)."""
+        """Frames to write now, in order, each with its request ticket (or ``None``);
+        a request cancelled since it was queued is left out."""
         out, self._outbox = self._outbox, []
-        return out
+        ops = self._ops
+        return [item for item in out if item[1] is None or item[1] in ops]
 
     def sent(self, ticket: int) -> None:
         """A request's frame was written; it is no longer pending."""

@@ -254,7 +254,7 @@ class GatewaySession:
             self._failure = None  # everything that saw the failure is gone: try again
 
     def _request_sync(self, key: ChannelKey) -> None:
-        self.protocol.sync_channel(key)
+        self.protocol.resync(key)
         self._changed()
 
     def _changed(self) -> None:

@@ -14,6 +14,11 @@ event as the whole decode. Here an available event is returned at once, with a
 checkpoint every :data:`CHECKPOINT_EVERY` events so that a consumer that never awaits
 anything else still lets other tasks run and can be cancelled.
 
+A subscriber's first event is its own ChannelSync (or a GatewayError, the server's
+answer instead): events routed to it before that (a second subscriber of a channel
+already live, whose sync is asked for with op 14) are not delivered. They predate its
+starting point, and the ChannelSync that follows reflects them.
+
 Scheduling, so that a consumer that keeps up is never dropped from: one socket read can
 hold thousands of events, so the reader yields to the scheduler after at most
 :data:`CHECKPOINT_EVERY` routed events (never more than a consumer takes between two
@@ -76,6 +81,7 @@ class Subscription:
         self._dropped_total = 0
         self._waiter: anyio.Event | None = None
         self._synced = anyio.Event()
+        self._answered = False  # the first ChannelSync (or GatewayError) came: _synced
         self._request_sync = request_sync
         self._error: BaseException | None = None
         self._closed = False
@@ -111,6 +117,12 @@ class Subscription:
             Whether the event was buffered and the buffer is now more than half full:
             the reader should let the consumer run.
         """
+        kind = type(event)
+        if not self._answered:
+            if kind is not ChannelSync and kind is not GatewayError:
+                return False  # before its first ChannelSync (see the module docstring)
+            self._answered = True
+            self._synced.set()
         items = self._items
         size = len(items)
         if self._dropped and size < self.buffer_size:
@@ -121,9 +133,6 @@ class Subscription:
             self._dropped_total += 1
             return False
         items.append(event)
-        kind = type(event)
-        if kind is ChannelSync or kind is GatewayError:  # the server answered
-            self._synced.set()
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
