@@ -91,9 +91,11 @@ def receive(connection: ServerConnection) -> dict[str, Any]:
     return frame
 
 
-def serve_after_identify(connection: ServerConnection) -> None:
-    """Ready, then a ChannelSync for every Subscribe, until the client leaves."""
-    send(connection, {"op": 0, "t": "Ready", "d": {"session_id": "1", "session_token": "t"}})
+def serve_after_identify(connection: ServerConnection, ready: Any = None) -> None:
+    """Ready (``ready`` as its ``d``), then a ChannelSync for every Subscribe, until the
+    client leaves."""
+    d = {"session_id": "1", "session_token": "t"} if ready is None else ready
+    send(connection, {"op": 0, "t": "Ready", "d": d})
     while True:
         frame = receive(connection)
         if frame["op"] == 12:

@@ -52,6 +52,29 @@ async def test_any_hello_is_answered_with_identify(hello: str) -> None:
         assert gateway.connections == 1
 
 
+READIES = [
+    {"session_id": 204119000000000004, "session_token": "t"},
+    {"session_id": "s", "session_token": 5, "subscriptions": None},
+]
+
+
+@pytest.mark.parametrize("ready", READIES)
+async def test_a_ready_with_numbers_for_ids_or_null_subscriptions_is_taken(
+    ready: dict[str, object],
+) -> None:
+    def script(connection: ServerConnection, n: int) -> None:
+        send(connection, {"op": 0, "t": "Hello", "d": {}})
+        receive(connection)
+        serve_after_identify(connection, ready)
+
+    with ScriptedGateway(script) as gateway:
+        async with client_for(gateway) as client:
+            with anyio.fail_after(5):
+                async with client.subscribe(1, "c") as events:
+                    assert isinstance(await events.__anext__(), ChannelSync)
+        assert gateway.connections == 1
+
+
 async def test_session_cancelled_on_every_identify_is_backed_off_from() -> None:
     def cancel(connection: ServerConnection, n: int) -> None:
         send(connection, {"op": 0, "t": "Hello", "d": {}})

@@ -14,7 +14,9 @@ Rules this module enforces (DESIGN rule 6):
   ``None`` for it) and a bad frame still raises :class:`FrameError` with the reason;
   the caller logs and skips it.
 * ``Hello`` always takes the two-step path and is never malformed: any ``d`` yields
-  one, keeping a heartbeat interval only when it is a positive, finite number.
+  one, keeping a heartbeat interval only when it is a positive, finite number. A
+  ``Ready`` the one-pass decode refuses is read laxly there: ids and tokens sent as
+  numbers, ``subscriptions: null``.
 * Both paths decode in lax mode: ids sent as JSON strings become exact ``int`` (see
   :mod:`pydoover_anyio.models._decode`); ``op`` and ``s`` may be strings too.
 * Outbound frames are encoded here only, as compact JSON bytes; ids go out as strings.
@@ -114,6 +116,16 @@ class Ready(msgspec.Struct):
     replayed: bool = False
 
 
+class _LaxReady(msgspec.Struct):
+    """A ``Ready`` the one-pass decode refused: ids or tokens sent as numbers, or
+    ``subscriptions: null`` (refusing it would leave the client reconnecting for ever)."""
+
+    session_id: str | int
+    session_token: str | int
+    subscriptions: list[WireSubscription] | None = None
+    replayed: bool = False
+
+
 class _ServerError(msgspec.Struct):
     message: str = ""
 
@@ -138,7 +150,9 @@ _PAYLOADS: Final[dict[str, type[Any]]] = {
 _DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     name: msgspec.json.Decoder(type_, strict=False, dec_hook=dec_hook)
     for name, type_ in _PAYLOADS.items()
+    if name != "Ready"  # see _ready
 }
+_LAX_READY: Final = msgspec.json.Decoder(_LaxReady, strict=False, dec_hook=dec_hook)
 
 
 def _tagged_frame(name: str, payload: type[Any]) -> type[msgspec.Struct]:
@@ -231,6 +245,8 @@ def decode_dispatch(name: str, payload: msgspec.Raw) -> Any:
     """
     if name == "Hello":
         return _hello(payload)
+    if name == "Ready":
+        return _ready(payload)
     decoder = _DECODERS.get(name)
     if decoder is None:
         return None
@@ -252,6 +268,20 @@ def _hello(payload: msgspec.Raw) -> Hello:
     if type(interval) not in (int, float) or not 0 < interval < math.inf:
         interval = None  # absent, not a number (a bool, a string), zero, negative, inf, nan
     return Hello(heartbeat_interval=interval)
+
+
+def _ready(payload: msgspec.Raw) -> Ready:
+    """A Ready, also with ids sent as numbers or ``subscriptions: null``.
+
+    Raises:
+        FrameError: no session id or token, or another field of the wrong shape.
+    """
+    try:
+        lax = _LAX_READY.decode(payload)
+    except _UNDECODABLE as exc:
+        raise FrameError(f"bad Ready payload: {exc}") from None
+    subscriptions = lax.subscriptions or []
+    return Ready(str(lax.session_id), str(lax.session_token), subscriptions, lax.replayed)
 
 
 #: The placeholder channel of a server error before it is fanned out per subscription.
