@@ -512,3 +512,51 @@ async def test_misuse_is_refused_clearly(client: AsyncDataClient, agent: int, ch
     for name, bad in (("concurrency", 0), ("batch_size", 51), ("linger", -1), ("buffer_size", 0)):
         with pytest.raises(ValueError, match=name):
             client.ingest(**{name: bad})
+
+
+@pytest.mark.anyio
+async def test_a_put_that_accepted_its_item_returns_its_id_even_when_cancelled(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    """The put that fills a batch yields; a cancellation there must not make it raise
+    after the item was accepted (a caller retrying it would store it twice)."""
+    returned = []
+    async with client.ingest(batch_size=5, linger=0, raise_on_failure=False) as ingest:
+        with anyio.CancelScope() as scope:
+            for seq in range(4):
+                returned.append(await ingest.put(agent, channel, {"seq": seq}))
+            scope.cancel()
+            returned.append(await ingest.put(agent, channel, {"seq": 4}))  # fills the batch
+            await anyio.lowlevel.checkpoint()  # the cancellation lands here
+        assert scope.cancelled_caught
+    assert len(returned) == 5
+    assert ingest.report.accepted == 5
+    assert len(emu.state.messages(agent, channel)) == 5
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_exit_flush_is_not_reported_complete(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    emu.faults.stall(1, 1.0, path=BATCH)
+    ingest = client.ingest(concurrency=1, batch_size=5, linger=0, buffer_size=100)
+    with anyio.move_on_after(0.3) as timed_out:
+        async with ingest:
+            for seq in range(20):
+                await ingest.put(agent, channel, {"seq": seq})
+    assert timed_out.cancelled_caught
+    report = ingest.report
+    assert report.failures
+    assert not report.complete
+
+
+@pytest.mark.anyio
+async def test_a_failure_sent_again_keeps_its_suppressed_hooks(
+    client: AsyncDataClient, agent: int
+) -> None:
+    async with client.ingest(linger=0, raise_on_failure=False) as ingest:
+        await ingest.put(agent, "no_such_channel", {"x": 1}, suppress_hooks=True, ttl=60)
+    (failure,) = ingest.report.failures
+    assert failure.suppress_hooks is True
+    again = failure.to_item()
+    assert (again.suppress_hooks, again.ttl, again.message_id) == (True, 60, failure.message_id)

@@ -315,3 +315,36 @@ def test_sync_failures_raise_ingest_error_at_exit(
         run()
     assert raised.value.report.succeeded == 1
     assert raised.value.report.of_kind("rejected")[0].data == {"n": 1}
+
+
+def test_ctrl_c_during_the_exit_flush_stops_the_ingestor_there(
+    emu: DooverEmulator, agent: int, channel: str
+) -> None:
+    """The report is final when the KeyboardInterrupt comes out of the ``with``, and
+    nothing is sent after it (the exit flush used to go on in the background)."""
+    emu.faults.stall(1, 1.5, path=BATCH)
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(0.3, signal.pthread_kill, args=(main, signal.SIGINT))
+    ingestors: list[Ingestor] = []
+
+    def fill(ingest: Ingestor) -> None:  # then leave the block: Ctrl-C lands in its exit
+        ingestors.append(ingest)
+        for n in range(20):
+            ingest.put(agent, channel, {"n": n})
+        timer.start()
+
+    with DataClient(emu.url, token=emu.token, **client_options()) as client:
+        with (
+            pytest.raises(KeyboardInterrupt),
+            client.ingest(concurrency=1, batch_size=5, buffer_size=100, linger=0) as ingest,
+        ):
+            fill(ingest)
+        timer.join()
+        report = ingestors[0].report
+        stored = len(emu.state.messages(agent, channel))
+        assert not report.complete
+        assert report.succeeded + len(report.failures) == 20
+        time.sleep(2)  # past the stall: a background flush would have sent the rest
+        assert ingestors[0].report is report
+        assert len(emu.state.messages(agent, channel)) == stored

@@ -87,6 +87,15 @@ class Recorder:
         yield
 
     @asynccontextmanager
+    async def slow_exit(self) -> AsyncIterator[None]:
+        """Takes 30 s to exit (a flush to a slow server)."""
+        yield
+        try:
+            await anyio.sleep(30)
+        finally:
+            self.events.append("exit cancelled")
+
+    @asynccontextmanager
     async def stream(self, n: int) -> AsyncIterator[AsyncIterator[int]]:
         yield self.count(n)
 
@@ -139,6 +148,7 @@ class SyncRecorder(SyncFacade[Recorder]):
     count = sync_iterator(Recorder.count)
     session = sync_context(Recorder.session)
     unreachable = sync_context(Recorder.unreachable)
+    slow_exit = sync_context(Recorder.slow_exit)
     stream = sync_context(Recorder.stream)
     tally = sync_wrapped_context(Recorder.tally, SyncTally)
 
@@ -216,6 +226,20 @@ def test_ctrl_c_while_a_with_is_still_entering_cancels_the_enter(client: SyncRec
     timer.join()
     assert time.monotonic() - started < 5
     assert client.recorder.events == ["entering cancelled"]
+    assert client.add(41) == 42
+
+
+def test_ctrl_c_while_a_with_is_exiting_cancels_the_exit(client: SyncRecorder) -> None:
+    """Not left running in the background after the KeyboardInterrupt."""
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), client.slow_exit():
+        timer.start()
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert client.recorder.events == ["exit cancelled"]  # before the re-raise
     assert client.add(41) == 42
 
 

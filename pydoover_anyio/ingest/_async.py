@@ -295,7 +295,9 @@ class AsyncIngestor:
         if len(self._buffer) % self.batch_size == 0:
             # A batch is ready: let the batcher (and everyone else) run. Otherwise put
             # returns without a checkpoint, which keeps a tight producer loop cheap.
-            await anyio.lowlevel.checkpoint()
+            # Shielded: the item is accepted, so put must return its id; a cancellation
+            # raised here would make a caller who retries store it twice.
+            await anyio.lowlevel.cancel_shielded_checkpoint()
         return message_id
 
     async def put_many(self, items: Iterable[BatchMutationItem]) -> list[int]:
@@ -498,12 +500,14 @@ class AsyncIngestor:
             self._workers.cancel_scope.cancel()
         self._more.set()
         self._room.set()
+        drained = False  # the exit's flush ran to its end (not cancelled from outside)
         try:
             # No exception is handed to the group: the block's own exception must reach
             # the caller as itself, not inside an ExceptionGroup.
             await group.__aexit__(None, None, None)
+            drained = True
         finally:
-            report = self._finish(complete=normal and self._crash is None)
+            report = self._finish(complete=normal and drained and self._crash is None)
         if self._crash is not None:
             self._crash.add_note(f"pydoover_anyio ingest stopped: {report.summary()}")
             raise self._crash

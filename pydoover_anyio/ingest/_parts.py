@@ -136,4 +136,5 @@ def failure(
         error=error,
         exception=exception,
         stored=stored,
+        suppress_hooks=wire.get("suppress_hooks"),
     )

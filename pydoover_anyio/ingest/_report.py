@@ -53,6 +53,7 @@ class IngestFailure:
         exception: The request's exception, when there was one.
         stored: ``False`` when the server certainly does not hold it, ``None`` when it
             may (never ``True``).
+        suppress_hooks: Whether it was put with hooks suppressed (``None``: not said).
     """
 
     agent_id: int
@@ -65,6 +66,7 @@ class IngestFailure:
     error: str
     exception: BaseException | None = None
     stored: bool | None = False
+    suppress_hooks: bool | None = None
 
     def to_item(self) -> BatchMutationItem:
         """The item again, with its id (for ``batch_create_messages`` or ``put_many``)."""
@@ -75,6 +77,7 @@ class IngestFailure:
             message_id=self.message_id,
             timestamp=self.timestamp,
             ttl=self.ttl,
+            suppress_hooks=self.suppress_hooks,
         )
 
 

@@ -494,6 +494,11 @@ class _Runner(Generic[T]):
             raise self.enter_error
         return self.value  # type: ignore[return-value]
 
+    async def cancel(self) -> None:
+        """Cancel the run wherever it is (an exit under way, say) and wait for its end."""
+        self._scope.cancel()
+        await self._done.wait()
+
     async def finish(self, exc_info: tuple[Any, Any, Any]) -> bool:
         self._exit_info = exc_info
         self._exit_requested.set()
@@ -556,4 +561,12 @@ class _BlockingContext(AbstractContextManager[T]):
     ) -> bool:
         if self._iterator is not None:
             self._iterator.close()
-        return self._loop.call(self._runner.finish, (exc_type, exc, tb))
+        try:
+            return self._loop.call(self._runner.finish, (exc_type, exc, tb))
+        except BaseException:
+            # Interrupted while exiting (Ctrl-C): the exit is cancelled, as cancelling
+            # an ``async with`` cancels its exit, and its cleanup waited for.
+            if not self._loop.closed:
+                with suppress(Exception):
+                    self._loop.call(self._runner.cancel)
+            raise
