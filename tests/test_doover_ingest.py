@@ -4,6 +4,7 @@ are in test_doover_ingest_sync.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -560,3 +561,55 @@ async def test_a_failure_sent_again_keeps_its_suppressed_hooks(
     assert failure.suppress_hooks is True
     again = failure.to_item()
     assert (again.suppress_hooks, again.ttl, again.message_id) == (True, 60, failure.message_id)
+
+
+def steady_backoff(client: AsyncDataClient) -> None:
+    """Every backoff at its ceiling (no jitter), so a test can act during one."""
+    client._transport.retry = dataclasses.replace(client._transport.retry, random=lambda: 1.0)
+
+
+@pytest.mark.anyio
+async def test_an_item_whose_stored_answer_was_unreadable_stays_maybe_stored(
+    emu: DooverEmulator, agent: int, channel: str
+) -> None:
+    """Stored, but the 200 was garbled; the client closes during the resend's backoff:
+    the failure must not say "certainly not stored"."""
+    emu.faults.malformed(1, path=BATCH, after=True)
+    client = AsyncDataClient(emu.url, token=emu.token, agent_id=agent, retry_delay=0.5)
+    steady_backoff(client)
+    async with client, anyio.create_task_group() as group:
+
+        async def close_during_the_backoff() -> None:
+            await anyio.sleep(0.25)
+            await client.aclose()
+
+        group.start_soon(close_during_the_backoff)
+        async with client.ingest(batch_size=5, linger=0, raise_on_failure=False) as ingest:
+            for seq in range(5):
+                await ingest.put(agent, channel, {"seq": seq})
+    held = {int(m["id"]) for m in emu.state.messages(agent, channel)}
+    assert len(held) == 5
+    assert ingest.report.failures
+    assert all(f.stored is None for f in ingest.report.failures if f.message_id in held)
+
+
+@pytest.mark.anyio
+async def test_a_rejected_item_waiting_to_go_again_is_not_in_doubt(
+    emu: DooverEmulator, agent: int
+) -> None:
+    """The server refused it (success: false); the block raises before it goes again."""
+    client = AsyncDataClient(emu.url, token=emu.token, agent_id=agent, retry_delay=2.0)
+    steady_backoff(client)
+    ingest = client.ingest(linger=0, retry_item=lambda result: True)
+
+    async def put_then_fail() -> None:
+        await ingest.put(agent, "no_such_channel", {"x": 1})
+        await anyio.sleep(0.5)  # answered; the resend waits out its backoff
+        raise KeyError("boom")
+
+    async with client:
+        with pytest.raises(KeyError):
+            async with ingest:
+                await put_then_fail()
+    (failure,) = ingest.report.failures
+    assert (failure.kind, failure.stored) == (FailureKind.NOT_SENT, False)

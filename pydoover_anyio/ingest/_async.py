@@ -569,6 +569,7 @@ class AsyncIngestor:
     async def _send_flight(self, flight: Flight) -> None:
         policy = self._retry_policy()
         attempt = 0
+        answered = False  # a 2xx came back, unreadable: that attempt may have stored them
         while flight.items:
             attempt += 1
             sent = flight.items
@@ -581,6 +582,7 @@ class AsyncIngestor:
                 results = check_results(sent, response)
             except (ResponseDecodeError, AnswerMismatchError) as error:
                 # A 2xx whose answer is unreadable: the ids make a resend harmless.
+                answered = True
                 if attempt <= policy.max_retries:
                     await anyio.sleep(policy.delay(attempt))
                     continue
@@ -588,10 +590,14 @@ class AsyncIngestor:
             except Exception as error:  # noqa: BLE001 - reported item by item, with the error
                 if not isinstance(error, HTTPError | ClientClosedError):
                     logger.warning("ingest batch request failed: %s", error)
-                self._fail(flight, FailureKind.REQUEST_FAILED, error, stored=may_be_stored(error))
+                stored = None if answered else may_be_stored(error)
+                self._fail(flight, FailureKind.REQUEST_FAILED, error, stored=stored)
             else:
                 flight.items = self._settle(sent, results, retry=attempt <= policy.max_retries)
                 if flight.items:
+                    # The server refused these (success: false): not stored, so until they
+                    # go again, stopping reports them not sent rather than in doubt.
+                    flight.attempted = False
                     self._progressed()
                     await anyio.sleep(policy.delay(attempt))
                     continue
