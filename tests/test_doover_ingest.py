@@ -613,3 +613,18 @@ async def test_a_rejected_item_waiting_to_go_again_is_not_in_doubt(
                 await put_then_fail()
     (failure,) = ingest.report.failures
     assert (failure.kind, failure.stored) == (FailureKind.NOT_SENT, False)
+
+
+@pytest.mark.anyio
+async def test_items_an_earlier_attempt_may_have_stored_are_not_said_unstored(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    """Stored but answered 503; the transport's retry is refused (403): maybe stored."""
+    emu.faults.fail(1, 503, path=BATCH, after=True)
+    emu.faults.fail(1, 403, path=BATCH)
+    async with client.ingest(batch_size=5, linger=0, raise_on_failure=False) as ingest:
+        for seq in range(5):
+            await ingest.put(agent, channel, {"seq": seq})
+    assert len(emu.state.messages(agent, channel)) == 5
+    failures = ingest.report.failures
+    assert [(f.kind, f.stored) for f in failures] == [(FailureKind.REQUEST_FAILED, None)] * 5

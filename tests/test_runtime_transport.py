@@ -15,6 +15,7 @@ from pydoover_anyio.runtime import (
     gather_bounded,
     pipeline,
 )
+from pydoover_anyio.runtime.transport import earlier_attempt_may_have_applied
 
 FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.001)
 
@@ -110,6 +111,28 @@ async def test_server_errors_are_retried_then_mapped() -> None:
     with pytest.raises(ApiError) as caught:
         await transport.send(Request("GET", "x"))
     assert caught.value.status == 500
+
+
+@pytest.mark.anyio
+async def test_the_final_error_says_whether_an_earlier_attempt_may_have_applied() -> None:
+    """A 403 after a 503 says nothing ran *then*; the 503's attempt may have run."""
+    statuses = iter([503, 403])
+    transport = transport_for(httpx.MockTransport(lambda r: httpx.Response(next(statuses))))
+    with pytest.raises(ApiError) as caught:
+        await transport.send(Request("PUT", "x", content=b"{}"))
+    assert caught.value.status == 403
+    assert earlier_attempt_may_have_applied(caught.value)
+
+    refused = transport_for(httpx.MockTransport(lambda r: httpx.Response(403)))
+    with pytest.raises(ApiError) as caught:
+        await refused.send(Request("PUT", "x", content=b"{}"))
+    assert not earlier_attempt_may_have_applied(caught.value)
+
+    limited = iter([429, 403])  # a 429 ran nothing either
+    transport = transport_for(httpx.MockTransport(lambda r: httpx.Response(next(limited))))
+    with pytest.raises(ApiError) as caught:
+        await transport.send(Request("PUT", "x", content=b"{}"))
+    assert not earlier_attempt_may_have_applied(caught.value)
 
 
 @pytest.mark.anyio

@@ -20,6 +20,7 @@ from ..errors import HTTPError, TokenRefreshError
 from ..models import BatchMutationResponse
 from ..models.batch import BatchMutationResult
 from ..runtime import ClientClosedError
+from ..runtime.transport import earlier_attempt_may_have_applied
 from ..snowflake import datetime_to_ms
 from ._report import FailureKind, IngestFailure
 
@@ -93,6 +94,8 @@ def timestamp_ms(value: datetime | int) -> int:
 
 def may_be_stored(error: BaseException) -> bool | None:
     """``False`` when a failed request certainly stored nothing, else ``None``."""
+    if earlier_attempt_may_have_applied(error):  # the transport's own retries
+        return None
     if isinstance(error, HTTPError):
         # A 4xx batch answer comes before anything runs (spec §3.7); 408 and 5xx may not.
         return False if error.status < 500 and error.status != 408 else None

@@ -59,6 +59,7 @@ __all__ = [
     "Request",
     "Transport",
     "describe",
+    "earlier_attempt_may_have_applied",
 ]
 
 logger = logging.getLogger("pydoover_anyio.runtime")
@@ -101,6 +102,17 @@ class Request:
         if self.idempotent is not None:
             return self.idempotent
         return self.method.upper() in _IDEMPOTENT_METHODS
+
+
+#: Set on an error :meth:`Transport.send` raises after an attempt that may have taken effect.
+_MAYBE_APPLIED: Final = "_pydoover_anyio_maybe_applied"
+
+
+def earlier_attempt_may_have_applied(error: BaseException) -> bool:
+    """Whether an earlier attempt of the request :meth:`Transport.send` failed with
+    ``error`` may have reached the server and taken effect (a 5xx, a connection lost
+    after sending), whatever the last attempt said (a 4xx says nothing ran *then*)."""
+    return getattr(error, _MAYBE_APPLIED, False) is True
 
 
 def _may_have_been_applied(reason: httpx.Response | BaseException) -> bool:
@@ -355,19 +367,24 @@ class Transport:
             )
 
         try:
-            response = await retry_async(
-                self.retry, run_attempt, idempotent=request.is_idempotent, on_retry=log_retry
-            )
-        except httpx.TransportError as exc:
-            self._raise_transport_error(exc, describe(request.method, built.url))
-        if maybe_applied and response.status_code == 404 and request.method.upper() == "DELETE":
-            # The answer to an earlier attempt was lost, and that attempt may have done the
-            # delete: the resource is gone, which is what was asked for.
-            logger.info(
-                "%s: 404 after a re-send, taken as deleted", describe(request.method, built.url)
-            )
-            response = httpx.Response(204, request=response.request)
-        self._check_response(response)
+            try:
+                response = await retry_async(
+                    self.retry, run_attempt, idempotent=request.is_idempotent, on_retry=log_retry
+                )
+            except httpx.TransportError as exc:
+                self._raise_transport_error(exc, describe(request.method, built.url))
+            if maybe_applied and response.status_code == 404 and request.method.upper() == "DELETE":
+                # The answer to an earlier attempt was lost, and that attempt may have done
+                # the delete: the resource is gone, which is what was asked for.
+                logger.info(
+                    "%s: 404 after a re-send, taken as deleted", describe(request.method, built.url)
+                )
+                response = httpx.Response(204, request=response.request)
+            self._check_response(response)
+        except Exception as error:
+            if maybe_applied:  # whatever the last attempt says (a 4xx, a closed client)
+                setattr(error, _MAYBE_APPLIED, True)
+            raise
         return response
 
     async def open(self, request: Request) -> httpx.Response:
