@@ -36,6 +36,7 @@ from gps_tracker.client.datatypes import (
     _is_tracker_kind,
 )
 from gps_tracker.client.exceptions import _ISSUES_URL, UnknownAnswerScheme, UnknownDeviceType
+from pydoover_anyio.runtime._json import UNDECODABLE_JSON
 
 __all__ = [
     "decode_device",
@@ -75,7 +76,7 @@ def _as_json(body: bytes | msgspec.Raw) -> Any:
     """Return the body decoded as plain JSON, or its text when it is not JSON."""
     try:
         return msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep
+    except UNDECODABLE_JSON:
         return bytes(body).decode("utf-8", errors="replace")
 
 
@@ -83,8 +84,7 @@ def _decode(decoder: msgspec.json.Decoder[_T], body: bytes | msgspec.Raw, cls: t
     """Decode ``body`` with ``decoder``, turning every failure into ``UnknownAnswerScheme``."""
     try:
         return decoder.decode(body)
-    # ValidationError is a DecodeError too; JSON nested too deep is a RecursionError.
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except UNDECODABLE_JSON as exc:
         raise UnknownAnswerScheme(_as_json(body), str(exc), cls) from exc
 
 

@@ -28,6 +28,7 @@ from pydoover_anyio.runtime import (
     gather_bounded,
     pipeline,
 )
+from pydoover_anyio.runtime._json import UNDECODABLE_JSON
 
 from .. import paging
 from . import _decode
@@ -292,7 +293,7 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return msgspec.json.decode(response.content) if response.content else None
-    except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep
+    except UNDECODABLE_JSON:
         return None
 
 

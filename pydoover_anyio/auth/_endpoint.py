@@ -31,6 +31,7 @@ import msgspec
 
 from ..errors import TokenRefreshError
 from ..runtime import describe
+from ..runtime._json import UNDECODABLE_JSON
 from ._base import Clock, TokenAuth
 from ._token import ExpiryInput
 
@@ -202,7 +203,7 @@ class TokenEndpointAuth(TokenAuth):
             )
         try:
             decoded = _decode_token_response(response.content)
-        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: too deep
+        except UNDECODABLE_JSON as exc:
             raise TokenRefreshError(
                 f"token endpoint sent a malformed answer (HTTP {response.status_code}) "
                 f"on {where}: {exc}"

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from pydoover_anyio._emulation.asgi import JSON_CONTENT_TYPE
+from pydoover_anyio.runtime._json import UNDECODABLE_JSON
 
 __all__ = [
     "ApiError",
@@ -250,7 +251,7 @@ def decode_json(body: bytes) -> Any:
     """Parse JSON (msgspec), raising a 400 :class:`ApiError` when it is not valid."""
     try:
         return _JSON_DECODER.decode(body)
-    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: too deep
+    except UNDECODABLE_JSON as exc:
         raise ApiError(400, f"invalid JSON body: {exc}") from None
 
 

@@ -31,6 +31,7 @@ import msgspec
 
 from pydoover_anyio.models import ChannelID, Message
 from pydoover_anyio.models._base import dec_hook
+from pydoover_anyio.runtime._json import UNDECODABLE_JSON
 
 from . import events as ev
 
@@ -73,9 +74,8 @@ class FrameError(ValueError):
     """A frame that is not valid JSON or not the documented shape (logged, skipped)."""
 
 
-#: What decoding a bad frame raises: msgspec's errors, and a ``RecursionError`` for JSON
-#: nested past its depth limit (valid JSON, so not a ``DecodeError``).
-_UNDECODABLE: Final = (msgspec.DecodeError, ValueError, TypeError, RecursionError)
+#: What decoding a bad frame raises (a dec_hook's ValueError or TypeError included).
+_UNDECODABLE: Final = (*UNDECODABLE_JSON, ValueError, TypeError)
 
 
 class Envelope(msgspec.Struct, gc=False):

@@ -22,6 +22,7 @@ import msgspec
 
 from pydoover_anyio.errors import ResponseDecodeError
 
+from ..runtime._json import UNDECODABLE_JSON
 from ._base import dec_hook
 
 __all__ = ["decode"]
@@ -102,7 +103,6 @@ def decode(
         return None
     try:
         value: T = _decoder(type_).decode(content)
-    # ValidationError is a DecodeError too; JSON nested too deep is a RecursionError.
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except UNDECODABLE_JSON as exc:
         raise ResponseDecodeError(method, url, status, str(exc)) from exc
     return value
