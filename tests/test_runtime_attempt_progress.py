@@ -9,6 +9,8 @@ cautious ``ReadTimeout`` (a request that may have been applied is not re-sent).
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import httpx
@@ -67,6 +69,26 @@ async def idle_hook(request: httpx.Request) -> None:
 ONE = httpx.Limits(max_connections=1)
 
 
+@asynccontextmanager
+async def waiting_for_the_only_connection(
+    http: httpx.AsyncClient, max_retries: int
+) -> AsyncIterator[Transport]:
+    """A transport over ``http`` whose one connection a request to a server that never
+    answers holds; the requests after it have an attempt deadline of 0.2 s."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")  # never answers
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with http, listener, anyio.create_task_group() as group:
+        transport = Transport(
+            f"http://127.0.0.1:{port}", client=http, timeout=5.0,
+            retry=RetryPolicy(max_retries=max_retries, backoff_base=0.001),
+        )  # fmt: skip
+        group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
+        await anyio.sleep(0.05)
+        transport.attempt_timeout = 0.2
+        yield transport
+        group.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize(
     "client",
     [
@@ -78,45 +100,26 @@ ONE = httpx.Limits(max_connections=1)
     ids=["mock transport", "transport subclass", "request hook", "auth flow"],
 )
 async def test_a_deadline_where_the_phase_is_unknown_is_a_read_timeout(client: object) -> None:
-    """A POST stopped while it waits for the only connection (which a request to a
-    server that never answers holds): nothing was sent, but nothing reported may also
-    mean that nobody reports, so it counts as maybe applied and is not re-sent."""
+    """A POST stopped while it waits for the only connection: nothing was sent, but
+    nothing reported may also mean that nobody reports, so it counts as maybe applied
+    and is not re-sent."""
     http: httpx.AsyncClient = client()  # type: ignore[operator]
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")  # never answers
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with http, listener, anyio.create_task_group() as group:
-        transport = Transport(
-            f"http://127.0.0.1:{port}", client=http, timeout=5.0,
-            retry=RetryPolicy(max_retries=3, backoff_base=0.001),
-        )  # fmt: skip
-        group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
-        await anyio.sleep(0.05)
-        transport.attempt_timeout = 0.2
+    async with waiting_for_the_only_connection(http, max_retries=3) as transport:
         with anyio.fail_after(3), pytest.raises(httpx.ReadTimeout, match="attempt deadline"):
             await transport.send(Request("POST", "/publish", content=b"{}"))
-        group.cancel_scope.cancel()
 
 
 async def test_a_plain_httpx_client_names_the_pool_wait(caplog: pytest.LogCaptureFixture) -> None:
     """The same POST through a client that reports its phases is re-sent until the
     attempts run out: it never left."""
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with httpx.AsyncClient(limits=ONE) as http, listener, anyio.create_task_group() as group:
-        transport = Transport(
-            f"http://127.0.0.1:{port}", client=http, timeout=5.0,
-            retry=RetryPolicy(max_retries=2, backoff_base=0.001),
-        )  # fmt: skip
-        group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
-        await anyio.sleep(0.05)
-        transport.attempt_timeout = 0.2
+    http = httpx.AsyncClient(limits=ONE)
+    async with waiting_for_the_only_connection(http, max_retries=2) as transport:
         with (
             caplog.at_level(logging.INFO, logger="pydoover_anyio.runtime"),
             anyio.fail_after(3),
             pytest.raises(httpx.PoolTimeout, match="attempt deadline"),
         ):
             await transport.send(Request("POST", "/publish", content=b"{}"))
-        group.cancel_scope.cancel()
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
     assert len(retries) == 2
     assert all("after PoolTimeout" in message for message in retries)

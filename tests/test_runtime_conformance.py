@@ -11,13 +11,14 @@ from __future__ import annotations
 import gzip
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 import trustme
-from anyio.abc import SocketStream, TaskGroup
+from anyio.abc import SocketStream
 from test_runtime_fast_transport import UPLOAD, deaf_server, respond, serve
 
 from gps_tracker import AsyncClient as GpsClient
@@ -351,31 +352,6 @@ async def test_an_upload_the_server_does_not_read_is_a_write_timeout(path: str) 
         await transport.aclose()
 
 
-async def test_a_full_pool_is_a_pool_timeout(path: str) -> None:
-    async def slow(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
-        await anyio.sleep(1)
-        await stream.send(respond(b"late"))
-        return True
-
-    async with serve(slow) as server:
-        transport = make(
-            path, f"http://127.0.0.1:{server.port}", timeout=httpx.Timeout(5, pool=0.1),
-            limits=httpx.Limits(max_connections=1), retry=RetryPolicy(max_retries=0),
-        )  # fmt: skip
-        async with anyio.create_task_group() as group:
-            group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
-            await anyio.sleep(0.1)
-            with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
-                await transport.send(Request("GET", "/waits"))
-            assert caught.value.kind == "PoolTimeout"
-            group.cancel_scope.cancel()
-        await transport.aclose()
-
-
-# The attempt deadline, shorter than every httpx timeout here, names the phase it stopped:
-# a request still waiting for a connection or connecting was not sent and may be re-sent.
-
-
 async def hold(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
     """Answers with the path; ``/holds...`` and ``/download`` after 0.5 s."""
     path = head.split(b" ", 2)[1]
@@ -385,25 +361,44 @@ async def hold(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
     return True
 
 
-async def hold_the_only_connection(transport: Transport, group: TaskGroup) -> None:
-    """Start a request that holds ``transport``'s one connection for 0.5 s."""
-    group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
-    await anyio.sleep(0.05)
+@asynccontextmanager
+async def one_connection_held(path: str, **options: Any) -> AsyncIterator[tuple[Transport, Any]]:
+    """A transport of one connection to a ``hold`` server, and the server; a request
+    holds that connection for 0.5 s from the start (the block waits for it at the end)."""
+    async with serve(hold) as server:
+        transport = make(
+            path, f"http://127.0.0.1:{server.port}", limits=httpx.Limits(max_connections=1),
+            **options,
+        )  # fmt: skip
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(transport.send, Request("GET", "/holds-the-only-connection"))
+                await anyio.sleep(0.05)
+                yield transport, server
+        finally:
+            await transport.aclose()
+
+
+async def test_a_full_pool_is_a_pool_timeout(path: str) -> None:
+    no_retry = RetryPolicy(max_retries=0)
+    timeout = httpx.Timeout(5, pool=0.1)
+    async with one_connection_held(path, timeout=timeout, retry=no_retry) as (transport, _):
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/waits"))
+        assert caught.value.kind == "PoolTimeout"
+
+
+# The attempt deadline, shorter than every httpx timeout here, names the phase it stopped:
+# a request still waiting for a connection or connecting was not sent and may be re-sent.
 
 
 async def test_the_attempt_deadline_in_the_pool_wait_is_a_pool_timeout(path: str) -> None:
-    async with serve(hold) as server:
-        transport = make(
-            path, f"http://127.0.0.1:{server.port}", timeout=5.0,
-            limits=httpx.Limits(max_connections=1), retry=RetryPolicy(max_retries=0),
-        )  # fmt: skip
-        async with anyio.create_task_group() as group:
-            await hold_the_only_connection(transport, group)
-            transport.attempt_timeout = 0.2
-            with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
-                await transport.send(Request("GET", "/waits"))
-            assert caught.value.kind == "PoolTimeout"
-        await transport.aclose()
+    no_retry = RetryPolicy(max_retries=0)
+    async with one_connection_held(path, timeout=5.0, retry=no_retry) as (transport, _):
+        transport.attempt_timeout = 0.2
+        with anyio.fail_after(3), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/waits"))
+        assert caught.value.kind == "PoolTimeout"
 
 
 async def test_the_attempt_deadline_in_a_connect_is_a_connect_timeout(path: str) -> None:
@@ -435,36 +430,23 @@ async def test_a_post_the_attempt_deadline_stopped_in_the_pool_wait_is_sent_agai
 ) -> None:
     """It never left, so it is re-sent (a POST is not re-sent after a ReadTimeout), and
     the server gets it exactly once."""
-    async with serve(hold) as server:
-        transport = make(
-            path, f"http://127.0.0.1:{server.port}", timeout=5.0,
-            limits=httpx.Limits(max_connections=1),
-        )  # fmt: skip
-        async with anyio.create_task_group() as group:
-            await hold_the_only_connection(transport, group)
-            transport.attempt_timeout = 0.3
-            with anyio.fail_after(3):
-                response = await transport.send(Request("POST", "/publish", content=b"{}"))
-        assert response.content == b"/publish"
-        assert server.requests == 2  # the GET and one POST
-        await transport.aclose()
+    async with one_connection_held(path, timeout=5.0) as (transport, server):
+        transport.attempt_timeout = 0.3
+        with anyio.fail_after(3):
+            response = await transport.send(Request("POST", "/publish", content=b"{}"))
+    assert response.content == b"/publish"
+    assert server.requests == 2  # the GET and one POST
 
 
 async def test_open_names_the_attempt_deadline_as_send_does(path: str) -> None:
     """A download (:meth:`Transport.open`, through httpx's client on both paths)."""
-    async with serve(hold) as server:
-        transport = make(
-            path, f"http://127.0.0.1:{server.port}", timeout=5.0,
-            limits=httpx.Limits(max_connections=1),
-        )  # fmt: skip
-        async with anyio.create_task_group() as group:
-            await hold_the_only_connection(transport, group)
-            transport.attempt_timeout = 0.2
-            with anyio.fail_after(3), pytest.raises(httpx.PoolTimeout):
-                await transport.open(Request("GET", "/download"))
+    async with one_connection_held(path, timeout=5.0) as (transport, _):
+        transport.attempt_timeout = 0.2
+        with anyio.fail_after(3), pytest.raises(httpx.PoolTimeout):
+            await transport.open(Request("GET", "/download"))
+        await anyio.sleep(0.5)  # the holding request has its answer by now
         with anyio.fail_after(3), pytest.raises(httpx.ReadTimeout):
             await transport.open(Request("GET", "/download"))  # answered after 0.5 s
-        await transport.aclose()
 
 
 async def test_a_response_that_is_not_http_is_a_protocol_error(path: str) -> None:

@@ -199,11 +199,16 @@ def test_eight_threads_at_once(client: SyncRecorder) -> None:
     assert results == {i: [i + k for k in range(200)] for i in range(8)}
 
 
-def test_ctrl_c_cancels_the_call_and_leaves_the_client_usable(client: SyncRecorder) -> None:
-    assert threading.current_thread() is threading.main_thread()
+def ctrl_c_after(seconds: float) -> threading.Timer:
+    """A timer (not started) that sends SIGINT to the main thread, as Ctrl-C does."""
     main = threading.main_thread().ident
     assert main is not None
-    timer = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
+    return threading.Timer(seconds, signal.pthread_kill, args=(main, signal.SIGINT))
+
+
+def test_ctrl_c_cancels_the_call_and_leaves_the_client_usable(client: SyncRecorder) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    timer = ctrl_c_after(0.2)
     timer.start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
@@ -216,9 +221,7 @@ def test_ctrl_c_cancels_the_call_and_leaves_the_client_usable(client: SyncRecord
 
 
 def test_ctrl_c_while_a_with_is_still_entering_cancels_the_enter(client: SyncRecorder) -> None:
-    main = threading.main_thread().ident
-    assert main is not None
-    timer = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
+    timer = ctrl_c_after(0.2)
     timer.start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt), client.unreachable():
@@ -231,9 +234,7 @@ def test_ctrl_c_while_a_with_is_still_entering_cancels_the_enter(client: SyncRec
 
 def test_ctrl_c_while_a_with_is_exiting_cancels_the_exit(client: SyncRecorder) -> None:
     """Not left running in the background after the KeyboardInterrupt."""
-    main = threading.main_thread().ident
-    assert main is not None
-    timer = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
+    timer = ctrl_c_after(0.2)
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt), client.slow_exit():
         timer.start()
