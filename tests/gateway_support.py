@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import Any
 
 import anyio
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 from websockets.sync.server import ServerConnection, serve
 
 from pydoover_anyio import GatewaySettings
@@ -56,13 +58,15 @@ Script = Callable[[ServerConnection, int], None]
 
 class ScriptedGateway:
     """A WebSocket server on loopback (websockets' threaded one) that runs
-    ``script(connection, n)`` for its n-th connection (from 1)."""
+    ``script(connection, n)`` for its n-th connection (from 1), each upgrade answered
+    after ``upgrade_delay`` seconds."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, upgrade_delay: float = 0.0) -> None:
         self._script = script
         self._lock = threading.Lock()
         self.connections = 0
-        self._server = serve(self._handle, "127.0.0.1", 0)
+        self._upgrade_delay = upgrade_delay
+        self._server = serve(self._handle, "127.0.0.1", 0, process_request=self._delay_upgrade)
         self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/gateway"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -73,6 +77,9 @@ class ScriptedGateway:
     def __exit__(self, *exc_info: object) -> None:
         self._server.shutdown()
         self._thread.join(5)
+
+    def _delay_upgrade(self, connection: ServerConnection, request: Request) -> None:
+        time.sleep(self._upgrade_delay)
 
     def _handle(self, connection: ServerConnection) -> None:
         with self._lock:

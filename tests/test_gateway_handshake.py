@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 import anyio
 import pytest
@@ -101,6 +102,27 @@ def closing_with(code: int) -> ScriptedGateway:
         connection.close(code, "no session for you")
 
     return ScriptedGateway(close)
+
+
+async def test_open_timeout_bounds_the_connect_and_the_handshake_together() -> None:
+    """A slow upgrade leaves Hello..Ready only what is left of ``open_timeout``: a Ready
+    later than that (though sooner than ``open_timeout`` after the Hello) is too late."""
+    open_timeout, delay = 1.5, 0.9
+
+    def script(connection: ServerConnection, n: int) -> None:
+        send(connection, {"op": 0, "t": "Hello", "d": {}})
+        assert receive(connection)["op"] == 10
+        if n == 1:
+            time.sleep(delay)  # Ready at about 1.8 s from the connect: late
+        serve_after_identify(connection)
+
+    with ScriptedGateway(script, upgrade_delay=delay) as gateway:
+        async with client_for(gateway) as client:
+            client.gateway_settings = dataclasses.replace(FAST, open_timeout=open_timeout)
+            with anyio.fail_after(10):
+                async with client.subscribe(1, "c") as events:
+                    assert isinstance(await events.__anext__(), ChannelSync)
+        assert gateway.connections == 2
 
 
 @pytest.mark.parametrize("code", [1008, 4000, 4004, 4999])

@@ -164,6 +164,7 @@ class GatewaySession:
         self._reconnect_now = False
         self._heartbeat_interval: float | None = None
         self._received_at = 0.0  # anyio.current_time() of the connection's last read
+        self._ready_deadline = 0.0  # open_timeout after the connection's connect began
         self._heartbeats_acked = False
         self._heartbeat_ack: anyio.Event | None = None
         self._dead = False
@@ -379,6 +380,7 @@ class GatewaySession:
         """One connection, from connect to close; returns whether it reached Ready."""
         settings = self.settings
         self._refusal = None
+        self._ready_deadline = anyio.current_time() + settings.open_timeout
         try:
             with anyio.fail_after(settings.open_timeout):
                 ws = await self._open()
@@ -511,7 +513,8 @@ class GatewaySession:
 
     async def _keepalive(self, ws: WebSocket, scope: anyio.CancelScope) -> None:
         settings = self.settings
-        with anyio.move_on_after(settings.open_timeout) as handshake:
+        # The connect and upgrade spent part of open_timeout; Hello..Ready gets the rest.
+        with anyio.CancelScope(deadline=self._ready_deadline) as handshake:
             await self._ready.wait()
         if handshake.cancelled_caught:
             logger.warning("gateway: no Ready within %s s; reconnecting", settings.open_timeout)
