@@ -295,8 +295,9 @@ class DooverTimeoutError(DooverConnectionError, httpx.TimeoutException, TimeoutE
     """No complete response in time (connect, read, write, pool or overall deadline)."""
 
 
-def connection_error(error: httpx.TransportError, where: str) -> DooverConnectionError:
-    """Wrap a final transport failure; fits ``Transport(map_transport_error=...)``.
+def connection_error(error: httpx.RequestError, where: str) -> DooverConnectionError:
+    """Wrap a final transport failure, a redirect loop or a body whose content coding
+    cannot be undone; fits ``Transport(map_transport_error=...)``.
 
     Args:
         error: The httpx error of the last attempt (the caller chains it as the cause).

@@ -22,6 +22,8 @@ from anyio.abc import SocketStream
 from test_runtime_fast_transport import UPLOAD, deaf_server, respond, serve
 
 from gps_tracker import AsyncClient as GpsClient
+from gps_tracker import Config
+from gps_tracker.client.exceptions import ApiConnectionError
 from gps_tracker.emulator import InvoxiaEmulator
 from pydoover_anyio import AsyncDataClient
 from pydoover_anyio.emulator import DooverEmulator
@@ -41,7 +43,7 @@ class ApiError(Exception):
 
 
 class UnreachableError(Exception):
-    def __init__(self, exc: httpx.TransportError, where: str) -> None:
+    def __init__(self, exc: httpx.RequestError, where: str) -> None:
         super().__init__(f"{where}: {type(exc).__name__}")
         self.kind = type(exc).__name__
 
@@ -240,8 +242,9 @@ async def test_each_path_decodes_gzip_and_follows_redirects(bodies_server: str, 
     assert redirected.content == b"abcdefg"
     assert [r.status_code for r in redirected.history] == [302]
     assert str(redirected.url).endswith("/chunked")
-    with pytest.raises(httpx.TooManyRedirects):
+    with pytest.raises(UnreachableError) as caught:  # the mapper sees a redirect loop too
         await transport.send(Request("GET", "/loop"))
+    assert caught.value.kind == "TooManyRedirects"
     await transport.aclose()
 
 
@@ -671,6 +674,27 @@ async def test_the_gps_client_gives_the_same_results() -> None:
     assert ours == theirs
 
 
+@pytest.mark.parametrize("http", ["auto", "httpx"])
+async def test_a_corrupt_content_coding_is_each_clients_connection_error(http: str) -> None:
+    corrupt = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nJUNK"
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(corrupt)
+        return True
+
+    async with serve(handler) as server:
+        url = f"http://127.0.0.1:{server.port}"
+        async with AsyncDataClient(url, token="t", http=http) as doover:  # type: ignore[arg-type]
+            with pytest.raises(DooverConnectionError, match="DecodingError"):
+                await doover.fetch_channel(1, "c")
+        session = httpx.AsyncClient() if http == "httpx" else None
+        async with GpsClient(Config("u", "p", url), session) as gps:
+            with pytest.raises(ApiConnectionError):
+                await gps.get_users()
+        if session is not None:
+            await session.aclose()
+
+
 # -- TLS with a private CA (verify=) ---------------------------------------------------------
 
 
@@ -740,3 +764,70 @@ async def test_tls_bodies_keep_alive_and_refusal_are_the_same(authority: trustme
         assert results[0][0][2] == BIG
         # Two clients with one connection each (all kept alive), two refused handshakes.
         assert server.connections == 4
+
+
+REFUSED_ANSWERS = {
+    # llhttp would take these as chunked (a body still gzipped), or read until the close.
+    "gzip-then-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    "gzip-only": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nJUNK",
+    "chunked-twice": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\n"
+    ),
+    "blank-line-first": b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "status-099": b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok",
+}
+
+
+@pytest.mark.parametrize("answer", list(REFUSED_ANSWERS))
+async def test_answers_h11_refuses_are_refused(path: str, answer: str) -> None:
+    raw = REFUSED_ANSWERS[answer]
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(raw)
+        return False
+
+    async with serve(handler) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
+        with anyio.fail_after(5), pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/"))
+        assert caught.value.kind == "RemoteProtocolError"
+        await transport.aclose()
+
+
+async def test_a_corrupt_content_coding_reaches_the_error_mapper(path: str) -> None:
+    """httpx's DecodingError is no TransportError; the mapper sees it all the same."""
+    corrupt = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nJUNK"
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(corrupt)
+        return True
+
+    async with serve(handler) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}")
+        with pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("GET", "/"))
+        assert caught.value.kind == "DecodingError"
+        assert server.requests == 1  # a complete answer: not re-sent
+        await transport.aclose()
+
+
+async def test_a_connection_our_request_asked_to_close_is_not_reused(path: str) -> None:
+    """The server answers, then closes as asked, slowly: a request put on that
+    connection meanwhile would fail, and a POST would not be retried."""
+
+    async def honours_close(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(respond(b"answer %d" % n))
+        if b"\r\nconnection: close" in head.lower():
+            await anyio.sleep(0.2)  # reads nothing more on it
+            return False
+        return True
+
+    async with serve(honours_close) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}")
+        await transport.send(Request("GET", "/bye", headers=(("Connection", "keep-alive, Close"),)))
+        with anyio.fail_after(5):
+            response = await transport.send(Request("POST", "/items", content=b"{}"))
+        assert response.text == "answer 2"
+        assert server.connections == 2
+        await transport.aclose()

@@ -309,5 +309,5 @@ def _check_response(response: httpx.Response) -> None:
     raise error_class(json_answer=_json_or_none(response), status=status, request=where)
 
 
-def _connection_error(error: httpx.TransportError, where: str) -> Exception:
+def _connection_error(error: httpx.RequestError, where: str) -> Exception:
     return ApiConnectionError(request=where)

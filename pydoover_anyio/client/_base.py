@@ -29,13 +29,13 @@ import httpx
 from .._wire import build_query, channel_segment, json_body, multipart_body
 from ..auth import AsyncAuth, build_auth
 from ..auth._endpoint import TokenEndpointAuth
-from ..errors import DooverConnectionError, UnauthorizedError, connection_error, error_for_status
+from ..errors import UnauthorizedError, connection_error, error_for_status
 from ..models import File
 from ..models._decode import decode
-from ..runtime import ClientClosedError, Request, RetryPolicy, Transport, describe
+from ..runtime import ClientClosedError, Request, RetryPolicy, Transport
 from ..runtime.transport import HttpImplementation
 
-__all__ = ["DEFAULT_BASE_URL", "NO_BODY", "ClientCore", "too_many_redirects"]
+__all__ = ["DEFAULT_BASE_URL", "NO_BODY", "ClientCore"]
 
 #: The production data API.
 DEFAULT_BASE_URL: Final = "https://data.doover.com/api"
@@ -435,11 +435,3 @@ class ClientCore:
                 if not await self.auth.refresh_after_unauthorized(rejected):
                     raise
                 refreshed = True
-            except httpx.TooManyRedirects as exc:  # not an httpx.TransportError
-                url = self._transport.url(request.path)
-                raise too_many_redirects(request.method, url, exc) from exc
-
-
-def too_many_redirects(method: str, url: str, exc: httpx.TooManyRedirects) -> DooverConnectionError:
-    """The error for a redirect loop (httpx does not count it as a transport error)."""
-    return DooverConnectionError(f"{describe(method, url)} failed: {exc}", method=method, url=url)

@@ -41,7 +41,6 @@ import httpx
 
 from ..errors import DooverConnectionError, ResponseDecodeError
 from ..runtime import Request, describe
-from ._base import too_many_redirects
 
 if TYPE_CHECKING:
     from ._base import ClientCore
@@ -272,7 +271,7 @@ class AttachmentDownload:
                 await self._wait_before_retry(exc)
                 continue
             except httpx.TooManyRedirects as exc:
-                raise too_many_redirects("GET", self.url, exc) from exc
+                raise core._transport.map_error(exc, self._where) from exc
             if 200 <= response.status_code < 300:
                 try:
                     usable = await self._adopt(response)

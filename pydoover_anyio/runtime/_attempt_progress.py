@@ -33,10 +33,20 @@ from typing import Any, Final
 
 import httpx
 
-__all__ = ["PROGRESS_EXTENSION", "AttemptProgress", "Phase", "timeout_error"]
+__all__ = [
+    "NOT_SENT_ERRORS",
+    "PROGRESS_EXTENSION",
+    "AttemptProgress",
+    "Phase",
+    "sent_error",
+    "timeout_error",
+]
 
 #: The request extension under which :class:`AnyioHTTPTransport` reports its phase.
 PROGRESS_EXTENSION: Final = "pydoover_anyio.progress"
+
+#: Failures before the request went out: a pool wait, a connect (or TLS handshake).
+NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class Phase(IntEnum):
@@ -105,3 +115,16 @@ def timeout_error(
     if phase is Phase.SENDING:
         return httpx.WriteTimeout(f"the request was not sent {why}", request=request)
     return httpx.ReadTimeout(f"no {awaited} {why}", request=request)
+
+
+def sent_error(
+    error: httpx.TransportError, request: httpx.Request, first: str
+) -> httpx.TransportError:
+    """A failure before sending (:data:`NOT_SENT_ERRORS`) of a second step of an attempt
+    whose request may already have reached the server (``first`` says how: a redirect
+    answered it, or a reused connection closed after taking it), as the error of such an
+    attempt: a ``ReadTimeout`` for a timeout, else a ``RemoteProtocolError``."""
+    message = f"{first}, then {type(error).__name__}: {error}"
+    if isinstance(error, httpx.TimeoutException):
+        return httpx.ReadTimeout(message, request=request)
+    return httpx.RemoteProtocolError(message, request=request)

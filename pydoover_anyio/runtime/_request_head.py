@@ -14,6 +14,7 @@ into lines of its own, i.e. inject headers. Rules this module enforces, as h11 d
   the body is framed (:class:`Framing`); the transport sends the body that way and
   refuses a body of another length than the one declared, so a caller's
   ``Content-Length`` can never let body bytes pass for the start of another request.
+* ``Connection: close`` is noted, so the connection is not reused after the answer.
 * The error names a refused value's header but does not show the value (h11 does):
   it may be a credential, and error messages end up in logs.
 
@@ -47,6 +48,8 @@ class Framing(NamedTuple):
     #: (then the body must be empty).
     length: int | None
     chunked: bool
+    #: ``Connection: close``: the connection is not reused after the response.
+    close: bool = False
 
 
 class RequestHeadWriter:
@@ -86,7 +89,7 @@ class RequestHeadWriter:
 
 def _check_headers(headers: tuple[tuple[bytes, bytes], ...], request: httpx.Request) -> Framing:
     length: int | None = None
-    chunked = False
+    chunked = close = False
     for name, value in headers:
         if not _TOKEN_RE.fullmatch(name):
             raise httpx.LocalProtocolError(f"Illegal header name {name!r}", request=request)
@@ -109,4 +112,6 @@ def _check_headers(headers: tuple[tuple[bytes, bytes], ...], request: httpx.Requ
                     f"bad Content-Length {value.decode('ascii')!r}", request=request
                 )
             length = int(value)
-    return Framing(None if chunked else length, chunked)
+        elif lowered == b"connection":
+            close = close or b"close" in [token.strip() for token in value.lower().split(b",")]
+    return Framing(None if chunked else length, chunked, close)

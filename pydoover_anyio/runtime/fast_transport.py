@@ -61,10 +61,15 @@ import httptools
 import httpx
 
 from . import _socket
-from ._attempt_progress import PROGRESS_EXTENSION, AttemptProgress, Phase
+from ._attempt_progress import PROGRESS_EXTENSION, AttemptProgress, Phase, sent_error
 from ._request_head import Framing, RequestHeadWriter
 
-__all__ = ["AnyioHTTPTransport"]
+__all__ = ["REPEATABLE_EXTENSION", "AnyioHTTPTransport"]
+
+#: A request extension: ``True`` or ``False`` says whether the request may be sent again
+#: on a fresh connection when a reused one closes without answering (by default: when
+#: its method is idempotent).
+REPEATABLE_EXTENSION: Final = "pydoover_anyio.repeatable"
 
 _READ_SIZE: Final = 65536
 #: Response bytes read before the body is handed over as a stream instead.
@@ -73,6 +78,7 @@ DEFAULT_BUFFER_LIMIT: Final = 64 * 1024
 MAX_RESPONSE_HEAD: Final = 100 * 1024
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
+_CLOSED_UNANSWERED: Final = "server closed the connection without a response"
 
 Origin = tuple[bytes, bytes, int]
 
@@ -152,11 +158,23 @@ class _Connection:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.headers_complete:  # after it: a chunked body's trailers, dropped as h11 does
-            self.headers.append((name, value.rstrip(b" \t")))  # llhttp keeps trailing OWS
+            value = value.rstrip(b" \t")  # llhttp keeps trailing OWS
+            if len(name) == 17 and name.lower() == b"transfer-encoding":
+                self._check_transfer_coding(value)
+            self.headers.append((name, value))
+
+    def _check_transfer_coding(self, value: bytes) -> None:
+        """Only ``chunked``, once (as h11): llhttp would take ``gzip, chunked`` as
+        chunked and hand over a body still gzipped, or ``gzip`` as close-delimited."""
+        repeated = any(name.lower() == b"transfer-encoding" for name, _ in self.headers)
+        if repeated or value.lower() != b"chunked":
+            raise _ServerProtocolError("unsupported Transfer-Encoding (only chunked, once)")
 
     def on_headers_complete(self) -> None:
         self.headers_complete = True
         self.status = self._parser.get_status_code()
+        if self.status < 100:
+            raise _ServerProtocolError(f"invalid status code {self.status:03d}")
         # llhttp resets its flags once the message completes: read keep-alive here.
         self.keep_alive = self._parser.should_keep_alive()
 
@@ -300,14 +318,20 @@ class _Connection:
                 self.keep_alive = False
                 return
             raise _ServerProtocolError("server closed the connection mid-response") from exc
-        self.received = True
+        if not self.received:
+            if data[:1] != b"H":  # llhttp skips empty lines there; h11 (and we) refuse them
+                raise _ServerProtocolError("invalid HTTP response: no status line first")
+            self.received = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             raise _ServerProtocolError("unexpected protocol upgrade") from exc
         except httptools.HttpParserCallbackError as exc:
-            if isinstance(exc.__context__, _BytesAfterResponseError):
+            cause = exc.__context__
+            if isinstance(cause, _BytesAfterResponseError):
                 return  # complete; on_message_begin marked the connection
+            if isinstance(cause, _ServerProtocolError):
+                raise cause from None
             raise
         if not self.headers_complete:
             self.head_size += len(data)
@@ -431,7 +455,10 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         head, framing = self._heads.head(request)
         body = _request_body(request, framing)
         is_head = request.method == "HEAD"
-        safe_to_repeat = isinstance(body, bytes) and request.method.encode() in _IDEMPOTENT
+        repeatable = request.extensions.get(REPEATABLE_EXTENSION)
+        if repeatable is None:
+            repeatable = request.method.encode() in _IDEMPOTENT
+        safe_to_repeat = repeatable and isinstance(body, bytes)
         cap = _NO_DEADLINE if deadline is None else deadline
 
         slots = self._slots
@@ -456,7 +483,13 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                     scope.deadline = _NO_DEADLINE  # the connect bounds itself (cap included)
                 holding = True
                 for attempt in (1, 2):
-                    connection, reused = await self._checkout(origin, request, timeouts, cap)
+                    try:
+                        connection, reused = await self._checkout(origin, request, timeouts, cap)
+                    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                        if attempt == 1:
+                            raise
+                        # The closed connection may have taken the request: not "unsent".
+                        raise sent_error(exc, request, _CLOSED_UNANSWERED) from exc
                     connection.cap = cap
                     try:
                         status, reason, headers, content = await self._exchange(
@@ -468,13 +501,15 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                             scope.deadline = _NO_DEADLINE
                             continue
                         raise httpx.RemoteProtocolError(
-                            "server closed the connection without a response", request=request
+                            _CLOSED_UNANSWERED, request=request
                         ) from None
                     except BaseException:
                         await connection.aclose()  # shielded: also when the deadline passed
                         raise
                     scope.deadline = _NO_DEADLINE
                     connection.cap = _NO_DEADLINE  # read_more has its own read timeout
+                    if framing.close:  # the request asked the server to close it
+                        connection.keep_alive = False
                     stream: httpx.AsyncByteStream
                     if connection.complete:
                         await self._checkin(origin, connection)

@@ -23,15 +23,14 @@ import anyio
 import httpx
 import tenacity
 
+from ._attempt_progress import NOT_SENT_ERRORS
+
 __all__ = ["RetryPolicy", "parse_retry_after", "retry_async"]
 
 T = TypeVar("T")
 
 #: Statuses worth another attempt: the server was busy, overloaded or briefly broken.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-#: Transport failures after which nothing can have reached the server.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -95,7 +94,7 @@ class RetryPolicy:
         """Whether the ``attempt``-th (1-based) transport failure should be retried."""
         if attempt > self.max_retries or not isinstance(error, httpx.TransportError):
             return False
-        if isinstance(error, _NOT_SENT):
+        if isinstance(error, NOT_SENT_ERRORS):
             return True
         return idempotent and isinstance(
             error, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError

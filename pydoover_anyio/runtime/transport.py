@@ -8,7 +8,9 @@ What it adds on top of httpx:
   per attempt, so a server that drips bytes cannot hold a call forever;
 * retries by :class:`~pydoover_anyio.runtime.retry.RetryPolicy`; a ``DELETE`` re-sent
   after an attempt that may have reached the server (a 5xx, a connection lost after
-  sending) and answered 404 has done its job and returns as a 204;
+  sending) and answered 404 has done its job and returns as a 204; a request answered
+  with a redirect has reached the server, so a failed connect to where it points is
+  not a failure before sending;
 * :meth:`Transport.open` for bodies read as a stream (downloads): one attempt whose
   deadline covers the response head, each body read then bounded by the read timeout;
 * error mapping hooks: each client turns final error responses and transport failures
@@ -45,11 +47,18 @@ from urllib.parse import urlencode
 import anyio
 import h11
 import httpx
+import idna
 from httpx import _utils as httpx_utils
 
-from ._attempt_progress import PROGRESS_EXTENSION, AttemptProgress, timeout_error
+from ._attempt_progress import (
+    NOT_SENT_ERRORS,
+    PROGRESS_EXTENSION,
+    AttemptProgress,
+    sent_error,
+    timeout_error,
+)
 from .errors import ClientClosedError
-from .fast_transport import AnyioHTTPTransport
+from .fast_transport import REPEATABLE_EXTENSION, AnyioHTTPTransport
 from .retry import RetryPolicy, retry_async
 
 __all__ = [
@@ -121,7 +130,20 @@ def _may_have_been_applied(reason: httpx.Response | BaseException) -> bool:
     wait, a 408 or a 429)."""
     if isinstance(reason, httpx.Response):
         return reason.status_code >= 500
-    return not isinstance(reason, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return not isinstance(reason, NOT_SENT_ERRORS)
+
+
+def _invalid_location(error: idna.IDNAError, request: httpx.Request) -> httpx.RemoteProtocolError:
+    """What httpx raises for a Location it cannot parse, for one its IDNA check refused."""
+    message = f"Invalid URL in location header: {error}."
+    return httpx.RemoteProtocolError(message, request=request)
+
+
+def _request_of(error: httpx.RequestError) -> httpx.Request | None:
+    try:
+        return error.request
+    except RuntimeError:  # httpx raises when the error carries no request
+        return None
 
 
 def _watch_progress(client: httpx.AsyncClient, request: httpx.Request) -> AttemptProgress | None:
@@ -207,8 +229,10 @@ def _default_transport(
 
 #: Raises the client's own error for a final response it considers failed.
 ResponseCheck = Callable[[httpx.Response], None]
-#: Turns a transport failure (or an attempt deadline) into the client's own error.
-TransportErrorMapper = Callable[[httpx.TransportError, str], Exception]
+#: Turns a failed request into the client's own error: a transport failure (or an attempt
+#: deadline), a redirect loop (``TooManyRedirects``) or an undecodable body
+#: (``DecodingError``: a corrupt ``Content-Encoding``).
+TransportErrorMapper = Callable[[httpx.RequestError, str], Exception]
 
 
 def _default_check(response: httpx.Response) -> None:
@@ -229,7 +253,8 @@ class Transport:
         headers: headers added to every request (e.g. authorization).
         retry: the retry policy.
         check_response: raises the client's error for a failed final response.
-        map_transport_error: converts transport failures into the client's error.
+        map_transport_error: converts failed requests into the client's error (see
+            :data:`TransportErrorMapper`).
         follow_redirects: whether redirects are followed; with a caller-owned client
             ``True`` is asked for on every request (the client's other settings stay as
             they are), ``False`` leaves the client's own setting.
@@ -371,7 +396,7 @@ class Transport:
                 response = await retry_async(
                     self.retry, run_attempt, idempotent=request.is_idempotent, on_retry=log_retry
                 )
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # the transport's, a redirect loop, a bad body
                 self._raise_transport_error(exc, describe(request.method, built.url))
             if maybe_applied and response.status_code == 404 and request.method.upper() == "DELETE":
                 # The answer to an earlier attempt was lost, and that attempt may have done
@@ -407,8 +432,8 @@ class Transport:
         """Raise the client's error for a failed final response (``check_response``)."""
         self._check_response(response)
 
-    def map_error(self, exc: httpx.TransportError, where: str) -> Exception:
-        """The client's error for a final transport failure (``map_transport_error``).
+    def map_error(self, exc: httpx.RequestError, where: str) -> Exception:
+        """The client's error for a final failure (``map_transport_error``).
 
         Args:
             exc: the failure.
@@ -438,6 +463,9 @@ class Transport:
                 self._request_timeout
                 if self._request_timeout is not None
                 else httpx.USE_CLIENT_DEFAULT
+            ),
+            extensions=(
+                None if request.idempotent is None else {REPEATABLE_EXTENSION: request.idempotent}
             ),
         )
 
@@ -470,6 +498,13 @@ class Transport:
                 raise timeout_error(progress, request, limit, awaited) from exc
         except h11.LocalProtocolError as exc:
             raise httpx.LocalProtocolError(str(exc), request=request) from exc
+        except idna.IDNAError as exc:  # from a redirect's Location, which httpx lets escape
+            raise _invalid_location(exc, request) from exc
+        except NOT_SENT_ERRORS as exc:
+            if _request_of(exc) is request:
+                raise
+            # httpx names the request being sent: a redirect's, after the server answered.
+            raise sent_error(exc, request, "the server answered with a redirect") from exc
 
     # -- the fast path ---------------------------------------------------------------------
 
@@ -492,12 +527,11 @@ class Transport:
         if timeout is not self._timeout_source:
             self._timeout_extension = {"timeout": timeout.as_dict()}
             self._timeout_source = timeout
+        extensions = self._timeout_extension
+        if request.idempotent is not None:  # the connection layer's repeat follows it
+            extensions = {**extensions, REPEATABLE_EXTENSION: request.idempotent}
         built = httpx.Request(
-            request.method,
-            url,
-            headers=headers,
-            content=request.content,
-            extensions=self._timeout_extension,
+            request.method, url, headers=headers, content=request.content, extensions=extensions
         )
         if client.cookies.jar:  # httpx sends the client's cookies; so do we
             client.cookies.set_cookie_header(built)
@@ -537,7 +571,13 @@ class Transport:
         client = self._client
         history: list[httpx.Response] = []
         while True:
-            response = await fast.send_request(request, deadline=deadline, whole=True)
+            try:
+                response = await fast.send_request(request, deadline=deadline, whole=True)
+            except NOT_SENT_ERRORS as exc:
+                if not history:
+                    raise
+                answered = f"the server answered with a {history[0].status_code} redirect"
+                raise sent_error(exc, history[0].request, answered) from exc
             response.request = request
             response.read()  # complete already: this only decodes (gzip, ...)
             response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
@@ -548,7 +588,10 @@ class Transport:
             if response.status_code not in _REDIRECTS or not response.has_redirect_location:
                 return response
             # httpx's own redirect rules (method, body and credentials across origins).
-            request = client._build_redirect_request(request, response)
+            try:
+                request = client._build_redirect_request(request, response)
+            except idna.IDNAError as exc:
+                raise _invalid_location(exc, request) from exc
             if not client.follow_redirects:
                 response.next_request = request  # as httpx leaves it on a redirect
                 return response
@@ -556,7 +599,7 @@ class Transport:
             if len(history) > client.max_redirects:
                 raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
 
-    def _raise_transport_error(self, exc: httpx.TransportError, where: str) -> NoReturn:
+    def _raise_transport_error(self, exc: httpx.RequestError, where: str) -> NoReturn:
         error = self.map_error(exc, where)
         if error is exc:
             raise exc
