@@ -11,7 +11,12 @@ Rules this module enforces:
 * Channel names are percent-escaped into one path segment (pydoover inserted them raw, so a
   ``/``, ``?`` or ``#`` in a name reached another route). Names made only of unreserved
   characters (``A-Z a-z 0-9 - . _ ~``) give the same path as pydoover.
-* JSON bodies are compact (no spaces) UTF-8, as pydoover with orjson sends them; with
+* JSON bodies are compact (no spaces) UTF-8, as pydoover with orjson sends them. A value
+  JSON cannot hold exactly is refused, not rewritten: a NaN or infinite float (msgspec
+  would send ``null``, which in an aggregate update deletes the key) is a ``ValueError``,
+  as with pydoover's stdlib encoder. A ``Decimal`` is sent as the number it is (msgspec's
+  default is a string; pydoover refuses it). As msgspec does, ``bytes`` go as base64
+  text, sets and tuples as arrays, datetimes as RFC 3339 text. With
   ``compress="gzip"`` a body of 50 bytes or more is gzip-compressed (``mtime`` 0, so equal
   bodies compress to equal bytes). Argument models in a body are sent as their
   ``to_dict()``.
@@ -24,7 +29,9 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import math
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -34,7 +41,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from pydoover_anyio.models._base import enc_hook
+from pydoover_anyio.models._base import PlainModel, enc_hook
 from pydoover_anyio.models.channels import File
 from pydoover_anyio.snowflake import snowflake_bound
 
@@ -64,7 +71,7 @@ MIN_COMPRESS_SIZE: Final = 50
 _DEFAULT_LEVEL: Final = 6
 
 _BOUND_KEYS: Final = frozenset({"before", "after"})
-_ENCODER: Final = msgspec.json.Encoder(enc_hook=enc_hook)
+_ENCODER: Final = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
 
 
 def _query_value(key: str, value: object) -> str | None:
@@ -134,8 +141,35 @@ def encode_json(obj: object) -> bytes:
 
     Raises:
         TypeError: ``obj`` holds a value with no JSON form.
+        ValueError: ``obj`` holds a NaN or an infinity (a float or a ``Decimal``), or
+            is nested too deeply.
     """
-    return _ENCODER.encode(obj)
+    try:
+        raw = _ENCODER.encode(obj)
+    except ValueError as exc:  # a non-finite Decimal
+        raise ValueError(f"no JSON form: {exc}") from None
+    except RecursionError:
+        raise ValueError("the value is nested too deeply to send as JSON") from None
+    # msgspec writes a non-finite float as null: only then can the value hold one.
+    if b"null" in raw and _holds_non_finite(obj):
+        raise ValueError("NaN and infinite floats have no JSON form")
+    return raw
+
+
+def _holds_non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(item) for item in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_non_finite(item) for item in value)
+    if isinstance(value, PlainModel):
+        return _holds_non_finite(value.to_dict())
+    if isinstance(value, msgspec.Struct):
+        return _holds_non_finite(msgspec.structs.asdict(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _holds_non_finite(vars(value))
+    return False
 
 
 def json_body(obj: object, compress: str | None, level: int | None) -> tuple[bytes, dict[str, str]]:
@@ -151,7 +185,8 @@ def json_body(obj: object, compress: str | None, level: int | None) -> tuple[byt
 
     Raises:
         TypeError: ``obj`` has no JSON form.
-        ValueError: ``compress`` or ``level`` is not supported.
+        ValueError: ``compress`` or ``level`` is not supported, or ``obj`` holds a value
+            JSON cannot hold (see :func:`encode_json`).
     """
     if compress is not None and compress not in SUPPORTED_ENCODINGS:
         raise ValueError(f"compress must be one of {SUPPORTED_ENCODINGS} or None, not {compress!r}")
@@ -189,7 +224,8 @@ def multipart_body(json_payload: object, files: Sequence[File]) -> tuple[bytes, 
 
     Raises:
         TypeError: ``json_payload`` has no JSON form, or a file's data is not bytes.
-        ValueError: A content type contains a line break.
+        ValueError: A content type contains a line break, or ``json_payload`` holds a
+            value JSON cannot hold (see :func:`encode_json`).
     """
     payload = encode_json(json_payload)
     contents: list[tuple[str, str, bytes]] = [('name="json_payload"', "application/json", payload)]

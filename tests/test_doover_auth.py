@@ -88,6 +88,33 @@ def test_jwt_exp_is_read_without_a_signature_check() -> None:
     assert jwt_expiry("opaque-token") is None
 
 
+@pytest.mark.parametrize(
+    ("exp", "seconds"),
+    [
+        (NOW + 60, NOW + 60),
+        (str(NOW - 100), NOW - 100),
+        ("inf", math.inf),
+        (10**400, None),
+        (True, None),
+        ([1], None),
+        ("NaN", None),
+    ],
+)
+def test_jwt_exp_is_what_float_makes_of_it(exp: object, seconds: float | None) -> None:
+    """spec §2.1: ``float(exp)``; what float refuses (or NaN) means no known expiry."""
+    assert jwt_expiry(make_jwt(exp)) == seconds  # type: ignore[arg-type]
+
+
+def test_a_jwt_with_an_expired_string_exp_is_refreshed_not_sent() -> None:
+    auth = StaticTokenAuth(token=make_jwt(str(NOW - 100)))
+    assert auth.token_expires == datetime.fromtimestamp(NOW - 100, UTC)
+
+
+def test_tokens_that_are_not_jwts_have_no_expiry() -> None:
+    for token in ("a.b", "a.!!!.c", "a.bnVsbA.c", "a." + "W10" + ".c"):  # bad base64, null, []
+        assert jwt_expiry(token) is None
+
+
 def test_explicit_expiry_wins_over_the_jwt_exp() -> None:
     token = make_jwt(NOW + 3600)
     assert StaticTokenAuth(token=token).token_expires == datetime.fromtimestamp(NOW + 3600, UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 import pytest
@@ -53,6 +54,28 @@ async def test_replace_keys_log_update_and_replace_data(
     _, logged, put = api_requests(emu)
     assert parse_qsl(logged.query) == [("log_update", "true"), ("replace", "s")]
     assert put.method == "PUT"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("NaN")])
+async def test_a_value_json_cannot_hold_is_refused_not_sent_as_null(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str, value: object
+) -> None:
+    """msgspec would write a NaN as null, and a null in an update deletes the key."""
+    await client.update_channel_aggregate(agent, channel, {"temp": 21.5, "rpm": 1})
+    with pytest.raises(ValueError, match="JSON"):
+        await client.update_channel_aggregate(agent, channel, {"temp": value})
+    with pytest.raises(ValueError, match="JSON"):
+        await client.create_message(agent, channel, {"temp": [value]})
+    assert (await client.fetch_channel_aggregate(agent, channel)).data == {"temp": 21.5, "rpm": 1}
+    assert [r.method for r in api_requests(emu)] == ["PATCH", "GET"]
+
+
+async def test_a_decimal_is_sent_as_the_number_it_is(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    await client.update_channel_aggregate(agent, channel, {"reading": Decimal("1.10")})
+    assert api_requests(emu)[0].body == b'{"reading":1.10}'
+    assert (await client.fetch_channel_aggregate(agent, channel)).data == {"reading": 1.1}
 
 
 @pytest.mark.parametrize("options", [{"suppress_response": True}, {"return_aggregate": False}])

@@ -505,6 +505,11 @@ async def test_misuse_is_refused_clearly(client: AsyncDataClient, agent: int, ch
             await ingest.put(agent, channel, {"n": 1}, timestamp=datetime(2020, 1, 1))
         with pytest.raises(TypeError):
             await ingest.put(agent, channel, {"n": 1}, timestamp="now")  # type: ignore[arg-type]
+        # Refused at put, not in a batch whose other items it would fail too:
+        with pytest.raises(ValueError, match="JSON"):
+            await ingest.put(agent, channel, {"n": float("nan")})
+        with pytest.raises(TypeError, match="JSON"):
+            await ingest.put(agent, channel, {"n": object()})
         with pytest.raises(ValueError, match="replace"):
             await ingest.put_many([BatchMutationItem(agent, channel, {"n": 1}, replace=["a"])])
     with pytest.raises(RuntimeError, match="runs once"):

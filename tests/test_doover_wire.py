@@ -3,11 +3,14 @@ bodies (§6.4) and multipart uploads (§3.4)."""
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
 import email.policy
 import gzip
 import json
+import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -230,6 +233,33 @@ def test_argument_models_are_sent_as_their_wire_form() -> None:
 def test_values_without_json_form_are_refused() -> None:
     with pytest.raises(TypeError):
         json_body({"x": object()}, "gzip", None)
+
+
+@dataclasses.dataclass
+class Reading:
+    value: float
+
+
+@pytest.mark.parametrize(
+    "value",
+    [math.nan, -math.inf, (1.0, math.inf), {math.nan}, Reading(math.nan), Decimal("-Infinity")],
+)
+def test_nan_and_infinities_are_refused_wherever_they_are(value: object) -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        encode_json({"data": {"n": None, "deep": [{"v": value}]}})
+
+
+def test_nulls_and_null_text_alone_are_sent() -> None:
+    payload = {"n": None, "s": "null", "f": 1.5, "r": Reading(2.0)}
+    assert encode_json(payload) == b'{"n":null,"s":"null","f":1.5,"r":{"value":2.0}}'
+
+
+def test_a_value_nested_past_the_encoders_depth_is_a_value_error() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested"):
+        encode_json(deep)
 
 
 def test_unset_is_msgspecs_sentinel() -> None:

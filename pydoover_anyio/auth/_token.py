@@ -10,11 +10,14 @@ Rules this module enforces (spec §2.1):
 
 from __future__ import annotations
 
+import base64
 import math
 from datetime import UTC, datetime
 from typing import Final, TypeAlias
 
-import jwt
+import msgspec
+
+from ..runtime._json import UNDECODABLE_JSON
 
 #: Seconds before the expiry at which a token is already treated as expired.
 EXPIRY_BUFFER_SECONDS: Final = 30.0
@@ -56,20 +59,31 @@ def expiry_timestamp(value: ExpiryInput) -> float | None:
 def jwt_expiry(token: str) -> float | None:
     """The ``exp`` claim of a JWT in Unix seconds, or ``None`` (no signature check).
 
+    As the spec reads it: the payload segment, base64url-decoded, then ``float(exp)``,
+    so ``"exp": "1700000000"`` counts too.
+
     Args:
         token: an access token, JWT or opaque.
 
     Returns:
-        The expiry, or ``None`` for opaque tokens and JWTs without a numeric ``exp``.
+        The expiry, or ``None`` for opaque tokens and JWTs without an ``exp`` that
+        ``float`` takes (a NaN, a boolean or a number beyond a float's range neither).
     """
+    segments = token.split(".")
+    if len(segments) < 3:
+        return None
+    payload = segments[1]
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        claims = msgspec.json.decode(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, *UNDECODABLE_JSON):  # binascii.Error is a ValueError
         return None
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if exp is None or isinstance(exp, bool):
         return None
-    seconds = float(exp)
+    try:
+        seconds = float(exp)
+    except (TypeError, ValueError, OverflowError):
+        return None
     return None if math.isnan(seconds) else seconds
 
 

@@ -191,6 +191,7 @@ class GatewayMethods(ClientCore):
 
         Raises:
             TypeError: ``data`` is not JSON-serialisable.
+            ValueError: ``data`` holds a NaN or an infinity.
             ClientClosedError: the client is closed, or not entered with ``async with``.
             DooverAPIError: the gateway failed for good.
         """

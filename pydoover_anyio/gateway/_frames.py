@@ -29,6 +29,7 @@ from typing import Any, Final, Union
 
 import msgspec
 
+from pydoover_anyio._wire import encode_json
 from pydoover_anyio.models import ChannelID, Message
 from pydoover_anyio.models._base import dec_hook
 from pydoover_anyio.runtime._json import UNDECODABLE_JSON
@@ -181,8 +182,6 @@ _NAMES: Final[dict[type[Any], str]] = {
     ev.GatewayError: "WSSErrorEvent",
 }
 
-_ENCODER: Final = msgspec.json.Encoder()
-
 
 def decode_frame(frame: bytes | str) -> tuple[int | None, Any] | None:
     """Decode an op-0 dispatch of a known event in one pass (the hot path).
@@ -298,7 +297,7 @@ def _org(organisation_id: int | None) -> str | None:
 
 def encode(op: int, d: Any) -> bytes:
     """Encode a client frame ``{"op": op, "d": d}``."""
-    return _ENCODER.encode({"op": op, "d": d})
+    return encode_json({"op": op, "d": d})
 
 
 def identify(organisation_id: int | None, sharing_mode: str) -> bytes:

@@ -48,6 +48,7 @@ from typing import Any, Final, Self
 import anyio
 import anyio.abc
 
+from .._wire import encode_json
 from ..errors import HTTPError, ResponseDecodeError
 from ..models import MAX_BATCH_MUTATIONS, BatchMutationItem, BatchMutationResponse
 from ..models.batch import BatchMutationResult
@@ -279,9 +280,11 @@ class AsyncIngestor:
         Raises:
             ClientClosedError: The ingestor is not running (not entered, exiting,
                 stopped).
-            ValueError: No agent, an empty channel name, ``None`` data, or a timestamp
-                that cannot be an id (see ``docs/ingest.md``).
-            TypeError: ``timestamp`` is neither a datetime nor an int.
+            ValueError: No agent, an empty channel name, ``None`` data or data holding a
+                NaN or an infinity, or a timestamp that cannot be an id (see
+                ``docs/ingest.md``).
+            TypeError: ``data`` has no JSON form, or ``timestamp`` is neither a datetime
+                nor an int.
         """
         agent, wire, at_ms = self._prepare(
             agent_id, channel_name, data, timestamp, ttl, suppress_hooks
@@ -364,6 +367,7 @@ class AsyncIngestor:
             raise ValueError("channel_name must be a non-empty string")
         if data is None:
             raise ValueError("data is required (the server rejects a message without it)")
+        encode_json(data)  # here, not in a batch, where one bad item would fail them all
         at_ms = None if timestamp is None else timestamp_ms(timestamp)
         wire: dict[str, Any] = {
             "agent_id": str(agent),
