@@ -212,8 +212,8 @@ class DataClient(SyncFacade[AsyncDataClient]):
             A blocking iterator of messages with ``collect()``; ``close()`` it (or use
             ``with``) to stop early.
         """
-        loop = self._loop_for_call()  # first: rebuilds the async client after a fork
-        source = self._async_client.iter_messages(
+        loop, client, _ = self._loop_for_call()  # rebuilt first after a fork
+        source = client.iter_messages(
             agent_id,
             channel_name,
             before=before,
@@ -222,7 +222,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
             organisation_id=organisation_id,
             page_size=page_size,
         )
-        return MessageIterator(loop, source)
+        return MessageIterator(loop, source, owner=self)
 
     def iter_multi_agent_messages(
         self,
@@ -242,8 +242,8 @@ class DataClient(SyncFacade[AsyncDataClient]):
             A blocking iterator of messages with ``collect()``; ``close()`` it (or use
             ``with``) to stop early.
         """
-        loop = self._loop_for_call()  # first: rebuilds the async client after a fork
-        source = self._async_client.iter_multi_agent_messages(
+        loop, client, _ = self._loop_for_call()  # rebuilt first after a fork
+        source = client.iter_multi_agent_messages(
             channel_name,
             agent_ids,
             before=before,
@@ -253,7 +253,7 @@ class DataClient(SyncFacade[AsyncDataClient]):
             organisation_id=organisation_id,
             page_size=page_size,
         )
-        return MultiAgentMessageIterator(loop, source)
+        return MultiAgentMessageIterator(loop, source, owner=self)
 
     # -- every other endpoint, bridged -----------------------------------------------------
 

@@ -63,9 +63,13 @@ class Recorder:
     async def count(self, n: int, fail_at: int | None = None) -> AsyncIterator[int]:
         for i in range(n):
             if i == fail_at:
-                raise LookupError(f"failed at {i}")
+                raise LookupError(f"failed at {i}") from OSError("connection reset")
             yield i
             await anyio.lowlevel.checkpoint()
+
+    async def exiting(self) -> AsyncIterator[int]:
+        yield 1
+        raise SystemExit(3)
 
     @asynccontextmanager
     async def session(self, name: str) -> AsyncIterator[str]:
@@ -98,6 +102,18 @@ class Recorder:
     @asynccontextmanager
     async def stream(self, n: int) -> AsyncIterator[AsyncIterator[int]]:
         yield self.count(n)
+
+    @asynccontextmanager
+    async def busy_after_entering(self) -> AsyncIterator[AsyncIterator[int]]:
+        """Its loop is busy for 0.6 s just after it entered (a burst of frames, say)."""
+        self.events.append("entered")
+        native = anyio.lowlevel.current_token().native_token  # asyncio's loop, a TrioToken
+        schedule = getattr(native, "run_sync_soon", None) or native.call_soon
+        schedule(time.sleep, 0.6)
+        try:
+            yield self.count(3)
+        finally:
+            self.events.append("exited")
 
     def tally(self, start: int) -> Tally:
         return Tally(self, start)
@@ -150,6 +166,8 @@ class SyncRecorder(SyncFacade[Recorder]):
     unreachable = sync_context(Recorder.unreachable)
     slow_exit = sync_context(Recorder.slow_exit)
     stream = sync_context(Recorder.stream)
+    busy_after_entering = sync_context(Recorder.busy_after_entering)
+    exiting = sync_iterator(Recorder.exiting)
     tally = sync_wrapped_context(Recorder.tally, SyncTally)
 
     def __init__(self, backend: Any = "asyncio") -> None:
@@ -431,3 +449,84 @@ def test_a_forked_child_may_drop_the_parents_client_and_iterator() -> None:
         assert exit_code_in_fork(child) == 0
     assert next(items) == 1
     facade.close()
+
+
+def test_an_iterators_error_keeps_its_cause(client: SyncRecorder) -> None:
+    iterator = client.count(5, fail_at=1)
+    assert next(iterator) == 0
+    with pytest.raises(LookupError, match="failed at 1") as caught:
+        next(iterator)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_a_source_raising_system_exit_does_not_end_as_complete(client: SyncRecorder) -> None:
+    iterator = client.exiting()
+    assert next(iterator) == 1
+    with pytest.raises(SystemExit):
+        next(iterator)
+    assert client.add(1) == 2
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_an_iterator_or_stream_keeps_its_client_alive(backend: Any) -> None:
+    """A client only the iterator refers to is not collected (and its loop not stopped)
+    under it: ``list(Client(...).iter_locations(t))``."""
+    iterator = SyncRecorder(backend).count(300)
+    gc.collect()
+    assert list(iterator) == list(range(300))
+    with SyncRecorder(backend).stream(3) as items:
+        gc.collect()
+        assert list(items) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_while_a_stream_is_handed_over_exits_what_was_entered(backend: Any) -> None:
+    """The enter is done, the iterator over its value is still being set up (its loop is
+    busy) when Ctrl-C lands: the ``with`` never starts, so nothing else would exit it."""
+
+    def on_sigint(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # an application handler: calls go to the loop thread
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with SyncRecorder(backend) as facade:
+            timer = ctrl_c_after(0.3)
+            timer.start()
+            with pytest.raises(KeyboardInterrupt), facade.busy_after_entering() as items:
+                pytest.fail(f"handed over: {list(items)}")
+            timer.join()
+            assert facade.recorder.events == ["entered", "exited"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_threads_of_a_forked_child_rebuild_the_client_once() -> None:
+    """Eight threads of the child make their first calls at once (a preforked threaded
+    server): one loop thread and one async client, each call on its own client's loop."""
+    facade = SyncRecorder()
+    assert facade.add(1) == 2
+
+    def child() -> int:
+        barrier = threading.Barrier(8)
+        results: list[object] = []
+
+        def first_call() -> None:
+            barrier.wait()
+            try:
+                results.append(facade.add(1))
+            except BaseException as exc:  # noqa: BLE001 - reported through the exit code
+                results.append(exc)
+
+        threads = [threading.Thread(target=first_call) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        started = len(loop_threads())
+        facade.close()
+        return 0 if results == [2] * 8 and started == 1 and not loop_threads() else 1
+
+    try:
+        assert exit_code_in_fork(child, seconds=15) == 0
+    finally:
+        facade.close()

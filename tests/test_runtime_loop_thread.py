@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import pytest
 from fork_support import exit_code_in_fork
@@ -424,3 +425,54 @@ def test_a_forked_childs_copy_of_the_loop_thread_is_closed(any_loop: LoopThread)
     assert any_loop.call(where)  # the parent's loop is untouched
     any_loop.run_soon(lambda: ran.append("parent"))
     assert eventually(lambda: ran == ["parent"])
+
+
+def test_a_call_cancelled_before_its_first_step_still_answers_its_caller() -> None:
+    """The call's task is created and cancelled (by close) in one loop iteration, so its
+    coroutine never runs: the caller is answered all the same, not left waiting."""
+    loop = LoopThread("asyncio", name="close-race-test")
+    outcome: list[object] = []
+
+    async def noop() -> int:
+        return 1
+
+    def caller() -> None:
+        try:
+            outcome.append(loop.call(noop))
+        except LoopThreadClosedError as exc:
+            outcome.append(exc)
+
+    loop.run_soon(lambda: time.sleep(0.5))  # the call and the close queue up behind this
+    thread = threading.Thread(target=caller, daemon=True)
+    thread.start()
+    time.sleep(0.1)
+    loop.close()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], LoopThreadClosedError)
+
+
+def test_a_second_ctrl_c_does_not_break_into_the_running_step() -> None:
+    """The cleanup works on the loop (CPU in every step) when the second Ctrl-C lands on
+    the caller's thread: the step ends, the loop thread finishes the cleanup."""
+    loop = LoopThread("asyncio", name="lending-test", cancel_grace=10)
+    cleaned = threading.Event()
+
+    async def busy_cleanup() -> None:
+        try:
+            await anyio.sleep(30)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for _ in range(60):
+                    time.sleep(0.01)  # noqa: ASYNC251 - CPU work in the step, on purpose
+                    await anyio.lowlevel.checkpoint()
+            cleaned.set()
+
+    firing = _interrupt_main_after(0.2, 0.2)
+    with pytest.raises(KeyboardInterrupt):
+        loop.call(busy_cleanup)
+    firing.join()
+    assert cleaned.wait(5)
+    assert loop.call(where)
+    loop.close()

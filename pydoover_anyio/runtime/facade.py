@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
@@ -43,6 +45,7 @@ from typing import (
     Any,
     Concatenate,
     Generic,
+    NamedTuple,
     ParamSpec,
     Protocol,
     TypeVar,
@@ -94,32 +97,48 @@ class SyncFacade(Generic[A]):
 
     def _start(self) -> None:
         loop = LoopThread(self._backend, name=f"{type(self).__name__}-loop")
-        self._loop = loop
-        self._finalizer = weakref.finalize(self, loop.stop_nowait)
+        finalizer = weakref.finalize(self, loop.stop_nowait)
         try:
             # Entered and exited in one long-lived task on the loop, so the async client
             # may own a task group for its whole life (the gateway does).
             lifetime: _Runner[A] = loop.call(_new_runner, self._factory)
-            self._async_client: A = loop.call(lifetime.start, loop)
-            self._lifetime = lifetime
+            client = loop.call(lifetime.start, loop)
         except BaseException:
-            self._finalizer.detach()
+            finalizer.detach()
             loop.close()
             raise
+        self._finalizer = finalizer
+        # One assignment: another thread sees the old loop and client or the new ones.
+        self._bound: _Bound[A] = _Bound(loop, client, lifetime)
 
-    def _loop_for_call(self) -> LoopThread:
+    @property
+    def _loop(self) -> LoopThread:
+        return self._bound.loop
+
+    @property
+    def _async_client(self) -> A:
+        return self._bound.client
+
+    def _loop_for_call(self) -> _Bound[A]:
+        """The loop and the async client a call uses (rebuilt first after a fork)."""
         if self._closed:
             raise ClientClosedError(f"this {type(self).__name__} is closed; create a new one")
-        if self._loop.inherited:
+        bound = self._bound
+        if bound.loop.inherited:
             # A forked child: the parent's loop thread does not exist here. Abandon it and
-            # the async client (their sockets belong to the parent) and start afresh.
-            self._finalizer.detach()
-            self._start()
-        return self._loop
+            # the async client (their sockets belong to the parent) and start afresh,
+            # once, however many of the child's threads call at the same time.
+            with _rebuild_lock:
+                bound = self._bound
+                if bound.loop.inherited:
+                    self._finalizer.detach()
+                    self._start()
+                    bound = self._bound
+        return bound
 
     def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        loop = self._loop_for_call()
-        method = getattr(self._async_client, name)
+        loop, client, _ = self._loop_for_call()
+        method = getattr(client, name)
         if kwargs:
             method = functools.partial(method, **kwargs)
         return loop.call(method, *args)
@@ -130,11 +149,12 @@ class SyncFacade(Generic[A]):
             return
         self._closed = True
         self._finalizer.detach()
+        loop, _, lifetime = self._bound
         try:
-            if not self._loop.inherited:
-                self._loop.call(self._lifetime.finish, (None, None, None))
+            if not loop.inherited:
+                loop.call(lifetime.finish, (None, None, None))
         finally:
-            self._loop.close()
+            loop.close()
 
     def __enter__(self: _F) -> _F:
         return self
@@ -149,6 +169,29 @@ class SyncFacade(Generic[A]):
 
 
 _F = TypeVar("_F", bound=SyncFacade[Any])
+
+
+class _Bound(NamedTuple, Generic[T]):
+    """What a facade's calls run on: its loop thread, the async client and its runner."""
+
+    loop: LoopThread
+    client: T
+    lifetime: _Runner[T]
+
+
+#: What a forked child's facades rebuild under (renewed in every child).
+_rebuild_lock = threading.Lock()
+
+
+def _renew_rebuild_lock() -> None:
+    global _rebuild_lock  # a forked child's copy may be held by a thread it lacks
+    #: What a forked child's facades rebuild under (renewed in every child).
+
+
+_rebuild_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_renew_rebuild_lock)
 
 
 class _Bridged(Generic[P, T]):
@@ -177,8 +220,8 @@ class _Bridged(Generic[P, T]):
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> tuple[LoopThread, Callable[[], Any]]:
         """The facade's loop, and the async method bound to this call's arguments."""
-        loop = facade._loop_for_call()
-        return loop, functools.partial(getattr(facade._async_client, self._name), *args, **kw)
+        loop, client, _ = facade._loop_for_call()
+        return loop, functools.partial(getattr(client, self._name), *args, **kw)
 
     if TYPE_CHECKING:
 
@@ -229,7 +272,7 @@ class sync_iterator(_Bridged[P, Iterator[T]]):  # noqa: N801 - reads like a deco
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> Iterator[T]:
         loop, method = self._bind(facade, args, kw)
-        return BlockingIterator(loop, method)
+        return BlockingIterator(loop, method, owner=facade)
 
 
 class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
@@ -259,7 +302,7 @@ class sync_context(_Bridged[P, AbstractContextManager[T]]):  # noqa: N801
         self, facade: SyncFacade[Any], args: tuple[Any, ...], kw: dict[str, Any]
     ) -> AbstractContextManager[T]:
         loop, method = self._bind(facade, args, kw)
-        return _BlockingContext(loop, method, buffer=self._buffer, wrap=self._wrap)
+        return _BlockingContext(loop, method, buffer=self._buffer, wrap=self._wrap, owner=facade)
 
 
 class sync_stream(sync_context[P, "BlockingIterator[U]"]):  # noqa: N801
@@ -343,8 +386,10 @@ class _Pump(Generic[T]):
                     iterator = source() if callable(source) else source
                     async for item in iterator:
                         await self._send.send(item)
-        except Exception as exc:  # noqa: BLE001 - re-raised on the consumer side
-            self._failure = exc
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer side
+            self._failure = exc  # (SystemExit too: the iteration did not end)
         finally:
             self._finished.set()
 
@@ -353,9 +398,11 @@ class _Pump(Generic[T]):
         try:
             batch = [await self._receive.receive()]
         except anyio.EndOfStream:
+            batch = []
+        if not batch:
             await self._finished.wait()
             if self._failure is not None:
-                raise self._failure from None
+                raise self._failure  # as raised: its __cause__ kept, no EndOfStream context
             return []
         while len(batch) < limit:
             try:
@@ -389,6 +436,8 @@ class BlockingIterator(Iterator[T]):
     Items are pulled in batches (one cross-thread call per batch, not per item). Closing
     the iterator (``close()``, ``with``, exhaustion or garbage collection) cancels the
     producer. At most ``buffer`` items wait on the loop side and ``batch`` on this side.
+    ``owner`` (the facade it came from) is kept alive while the iterator is, so its
+    finalizer does not stop the loop under it.
     """
 
     def __init__(
@@ -398,7 +447,9 @@ class BlockingIterator(Iterator[T]):
         *,
         batch: int = STREAM_BUFFER,
         buffer: int = STREAM_BUFFER,
+        owner: object = None,
     ) -> None:
+        self._owner = owner
         self._loop = loop
         self._batch = batch
         self._buffer: deque[T] = deque()
@@ -517,7 +568,7 @@ async def _new_runner(factory: Callable[[], AbstractAsyncContextManager[T]]) -> 
 class _BlockingContext(AbstractContextManager[T]):
     """Enters and exits an async context manager on the loop; the ``with`` gives its value,
     ``wrap(loop, value)`` if a ``wrap`` is given, else an async-iterable one as a
-    :class:`BlockingIterator`."""
+    :class:`BlockingIterator`. ``owner`` is kept alive as :class:`BlockingIterator`'s."""
 
     def __init__(
         self,
@@ -526,7 +577,9 @@ class _BlockingContext(AbstractContextManager[T]):
         *,
         buffer: int = STREAM_BUFFER,
         wrap: Callable[[LoopHandle, Any], T] | None = None,
+        owner: object = None,
     ) -> None:
+        self._owner = owner
         self._loop = loop
         self._buffer = buffer
         self._wrap = wrap
@@ -541,16 +594,18 @@ class _BlockingContext(AbstractContextManager[T]):
                 with suppress(Exception):
                     self._loop.call(self._runner.finish, (type(exc), exc, exc.__traceback__))
             raise
-        if self._wrap is not None:
-            try:
+        try:
+            if self._wrap is not None:
                 return self._wrap(self._loop, value)
-            except BaseException as exc:  # entered but not handed over: exit it again
-                self.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-        if isinstance(value, AsyncIterable):
-            size = self._buffer
-            self._iterator = BlockingIterator(self._loop, value, batch=size, buffer=size)
-            return self._iterator  # type: ignore[return-value]
+            if isinstance(value, AsyncIterable):
+                size = self._buffer
+                self._iterator = BlockingIterator(
+                    self._loop, value, batch=size, buffer=size, owner=self._owner
+                )
+                return self._iterator  # type: ignore[return-value]
+        except BaseException as exc:  # entered but not handed over (a Ctrl-C): exit it
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return value  # type: ignore[no-any-return]
 
     def __exit__(

@@ -41,6 +41,7 @@ import _signal  # type: ignore[import-not-found]
 import _thread
 import asyncio
 import contextvars
+import functools
 import os
 import selectors
 import signal
@@ -83,6 +84,7 @@ _LENDABLE_SIGINT: tuple[object, ...] = (
 )
 
 _CANCELLED = "the call was cancelled because the client's event loop is shutting down"
+_CLOSED = "the client's event-loop thread is closed"
 
 
 class LoopThreadClosedError(ClientClosedError):
@@ -238,6 +240,9 @@ class LoopThread:
         self._resume = _thread.allocate_lock()
         self._resume.acquire()
         self._closing = False
+        # Held while a call is handed to the loop, and while shutdown stops taking calls:
+        # a call handed over before that is answered, never left waiting.
+        self._handover = _thread.allocate_lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
@@ -345,13 +350,14 @@ class LoopThread:
     # -- caller side -----------------------------------------------------------------
 
     def _submit(self, fn: Callable[[_Call[Any]], None], call: _Call[Any]) -> None:
-        schedule = self._schedule
-        if schedule is None:
-            raise LoopThreadClosedError("the client's event-loop thread is closed")
-        try:
-            schedule(fn, call)
-        except RuntimeError as exc:  # the loop closed between the check and the call
-            raise LoopThreadClosedError("the client's event-loop thread is closed") from exc
+        with self._handover:
+            schedule = self._schedule
+            if schedule is None:
+                raise LoopThreadClosedError(_CLOSED)
+            try:
+                schedule(fn, call)
+            except RuntimeError as exc:  # the loop closed between the check and the call
+                raise LoopThreadClosedError(_CLOSED) from exc
 
     def _submit_quietly(self, fn: Callable[[_Call[Any]], None], call: _Call[Any]) -> None:
         try:
@@ -363,6 +369,10 @@ class LoopThread:
 
     def _start(self, call: _Call[Any]) -> None:
         assert self._spawn is not None
+        if self._closing:  # handed over while the loop shuts down: no task any more
+            call.error = LoopThreadClosedError(_CLOSED)
+            call.finish()
+            return
         self._spawn(call)
 
     def _cancel(self, call: _Call[Any]) -> None:
@@ -399,8 +409,10 @@ class LoopThread:
         """Run ``call`` by driving the parked loop on this thread, then hand the loop back.
 
         Ctrl-C (main thread only) cancels the task and keeps running the loop for its
-        cleanup, at most ``cancel_grace`` seconds; a second Ctrl-C stops waiting. Either
-        way, what is left is handed to the loop thread, and KeyboardInterrupt is raised.
+        cleanup, at most ``cancel_grace`` seconds; a second Ctrl-C stops waiting once the
+        running step ends (it is not raised into a task: that could be any task on the
+        loop), a third breaks into a step that never ends. Either way, what is left is
+        handed to the loop thread, and KeyboardInterrupt is raised.
         """
         loop = self._loop
         assert loop is not None
@@ -413,7 +425,10 @@ class LoopThread:
         def on_sigint(signum: int, frame: object) -> None:
             nonlocal interrupts
             interrupts += 1
-            if interrupts > 1:
+            if interrupts == 2:  # stop waiting, at the end of the running step; not
+                loop.call_soon_from_signal(loop.stop)  # raised into whatever task runs
+                return
+            if interrupts > 2:  # a step that never yields: break into it after all
                 raise KeyboardInterrupt
             task.cancel()
             loop.call_soon_from_signal(
@@ -492,8 +507,17 @@ class LoopThread:
         task = self._loop.create_task(self._run_asyncio(call))
         call.handle = task
         self._tasks.add(task)  # asyncio keeps only weak references to tasks
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(functools.partial(self._task_done, call))
         return task
+
+    def _task_done(self, call: _Call[Any], task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not call.done:  # cancelled before its first step: its coroutine never ran
+            call.error = LoopThreadClosedError(_CANCELLED)
+            if call.here:
+                assert self._loop is not None
+                self._loop.lending.mode = _DRAIN
+            call.finish()
 
     def _begin_close_asyncio(self) -> None:
         self._closing = True
@@ -531,6 +555,9 @@ class LoopThread:
                 loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
+            with self._handover:
+                self._schedule = None
+            loop.run_until_complete(asyncio.sleep(0))  # calls handed over before: refused
         finally:
             with self._lend_lock:
                 self._parked, self._driver = False, None
@@ -564,9 +591,13 @@ class LoopThread:
             def spawn(call: _Call[Any]) -> None:
                 nursery.start_soon(run, call)
 
+            def stop() -> None:
+                self._closing = True  # from now on _start refuses calls (see there)
+                stopped.set()
+
             self._spawn = spawn
             self._cancel_handle = lambda scope: scope.cancel()
-            self._stop = stopped.set
+            self._stop = stop
             self._schedule = token.run_sync_soon
             self._ready.set()
             await stopped.wait()
