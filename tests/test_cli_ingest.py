@@ -136,3 +136,13 @@ def test_items_the_server_refuses_are_reported_by_line(
     assert report[22] == "  ... and 30 more"
     stored = emulator.state.messages(emulator.default_agent_id, "readings")
     assert sorted(m["data"]["i"] for m in stored) == list(range(51, 121))
+
+
+def test_a_missing_file_says_so_whatever_its_name(emulator: DooverEmulator, tmp_path: Path) -> None:
+    for name in ("gone", "gone.csv"):  # no extension: still "no such file", first
+        missing = tmp_path / name
+        result = cli("ingest", str(missing), "-c", "pump", home=tmp_path, env=_env(emulator))
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            f"doover-anyio: error: {missing}: No such file or directory"
+        ]

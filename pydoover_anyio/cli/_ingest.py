@@ -173,12 +173,12 @@ def ingest(
     message's time. Bad lines are reported with their line numbers and skipped; the
     exit status is 1 if any record was not stored.
     """
-    try:
-        record_format = format_for(file, kind)
-    except FileFormatError as exc:
-        raise click.BadParameter(str(exc), param_hint="FILE") from None
     ctx = click.get_current_context()
-    with click.open_file(file, "rb") as handle:
+    with click.open_file(file, "rb") as handle:  # first: a missing file says so
+        try:
+            record_format = format_for(file, kind)
+        except FileFormatError as exc:
+            raise click.BadParameter(str(exc), param_hint="FILE") from None
         binary: IO[bytes] = handle
         total = None if file == "-" else _count_lines(binary)
         if total is not None and record_format is RecordFormat.CSV:
