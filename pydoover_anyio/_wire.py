@@ -72,6 +72,8 @@ _DEFAULT_LEVEL: Final = 6
 
 _BOUND_KEYS: Final = frozenset({"before", "after"})
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
+#: Types that cannot hold a float (exact types: a subclass takes the slower checks).
+_JSON_LEAVES: Final = frozenset({str, int, bool, type(None)})
 
 
 def _query_value(key: str, value: object) -> str | None:
@@ -157,18 +159,37 @@ def encode_json(obj: object) -> bytes:
 
 
 def _holds_non_finite(value: object) -> bool:
+    """Whether ``value`` holds a NaN or an infinite float (the common types first: this
+    walks every value of a body that holds a ``null``)."""
+    kind = type(value)
+    if kind in _JSON_LEAVES:
+        return False
+    if kind is float:
+        return not math.isfinite(value)  # type: ignore[arg-type]
+    if kind is dict:
+        return _any_non_finite(value.values())  # type: ignore[attr-defined]
+    if kind is list or kind is tuple:
+        return _any_non_finite(value)  # type: ignore[arg-type]
+    # Rarer: subclasses, sets, argument models, msgspec Structs, dataclasses.
     if isinstance(value, float):
         return not math.isfinite(value)
     if isinstance(value, dict):
-        return any(_holds_non_finite(item) for item in value.values())
+        return _any_non_finite(value.values())
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_holds_non_finite(item) for item in value)
+        return _any_non_finite(value)
     if isinstance(value, PlainModel):
         return _holds_non_finite(value.to_dict())
     if isinstance(value, msgspec.Struct):
         return _holds_non_finite(msgspec.structs.asdict(value))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _holds_non_finite(vars(value))
+    return False
+
+
+def _any_non_finite(values: Iterable[object]) -> bool:
+    for item in values:  # noqa: SIM110 - a loop is faster than any() over a generator
+        if type(item) not in _JSON_LEAVES and _holds_non_finite(item):
+            return True
     return False
 
 
