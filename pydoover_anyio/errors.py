@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 import httpx
 
 from pydoover_anyio.runtime import describe
+from pydoover_anyio.runtime.transport import request_of
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -311,9 +312,6 @@ def connection_error(error: httpx.RequestError, where: str) -> DooverConnectionE
     detail = str(error)
     kind = type(error).__name__
     message = f"{where} failed: {kind}: {detail}" if detail else f"{where} failed: {kind}"
-    try:
-        request: httpx.Request | None = error.request
-    except RuntimeError:  # httpx raises when the error carries no request
-        request = None
+    request = request_of(error)
     cls = DooverTimeoutError if isinstance(error, httpx.TimeoutException) else DooverConnectionError
     return cls(message, method=method, url=url, request=request)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import trustme
 from anyio.abc import SocketStream
-from test_runtime_fast_transport import UPLOAD, deaf_server, respond, serve
+from test_runtime_fast_transport import UPLOAD, Handler, deaf_server, respond, serve
 
 from gps_tracker import AsyncClient as GpsClient
 from gps_tracker import Config
@@ -51,6 +51,20 @@ class UnreachableError(Exception):
 def check(response: httpx.Response) -> None:
     if response.status_code >= 400:
         raise ApiError(response.status_code)
+
+
+#: A 200 whose gzip body is not gzip.
+CORRUPT_GZIP = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nJUNK"
+
+
+def answering(raw: bytes) -> Handler:
+    """A handler that answers every request with ``raw`` and keeps the connection."""
+
+    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
+        await stream.send(raw)
+        return True
+
+    return handler
 
 
 def make(path: str, base_url: str, **options: Any) -> Transport:
@@ -676,13 +690,7 @@ async def test_the_gps_client_gives_the_same_results() -> None:
 
 @pytest.mark.parametrize("http", ["auto", "httpx"])
 async def test_a_corrupt_content_coding_is_each_clients_connection_error(http: str) -> None:
-    corrupt = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nJUNK"
-
-    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
-        await stream.send(corrupt)
-        return True
-
-    async with serve(handler) as server:
+    async with serve(answering(CORRUPT_GZIP)) as server:
         url = f"http://127.0.0.1:{server.port}"
         async with AsyncDataClient(url, token="t", http=http) as doover:  # type: ignore[arg-type]
             with pytest.raises(DooverConnectionError, match="DecodingError"):
@@ -781,13 +789,7 @@ REFUSED_ANSWERS = {
 
 @pytest.mark.parametrize("answer", list(REFUSED_ANSWERS))
 async def test_answers_h11_refuses_are_refused(path: str, answer: str) -> None:
-    raw = REFUSED_ANSWERS[answer]
-
-    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
-        await stream.send(raw)
-        return False
-
-    async with serve(handler) as server:
+    async with serve(answering(REFUSED_ANSWERS[answer])) as server:
         transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
         with anyio.fail_after(5), pytest.raises(UnreachableError) as caught:
             await transport.send(Request("GET", "/"))
@@ -797,13 +799,7 @@ async def test_answers_h11_refuses_are_refused(path: str, answer: str) -> None:
 
 async def test_a_corrupt_content_coding_reaches_the_error_mapper(path: str) -> None:
     """httpx's DecodingError is no TransportError; the mapper sees it all the same."""
-    corrupt = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nJUNK"
-
-    async def handler(stream: SocketStream, head: bytes, body: bytes, n: int) -> bool:
-        await stream.send(corrupt)
-        return True
-
-    async with serve(handler) as server:
+    async with serve(answering(CORRUPT_GZIP)) as server:
         transport = make(path, f"http://127.0.0.1:{server.port}")
         with pytest.raises(UnreachableError) as caught:
             await transport.send(Request("GET", "/"))

@@ -69,6 +69,7 @@ __all__ = [
     "Transport",
     "describe",
     "earlier_attempt_may_have_applied",
+    "request_of",
 ]
 
 logger = logging.getLogger("pydoover_anyio.runtime")
@@ -139,7 +140,8 @@ def _invalid_location(error: idna.IDNAError, request: httpx.Request) -> httpx.Re
     return httpx.RemoteProtocolError(message, request=request)
 
 
-def _request_of(error: httpx.RequestError) -> httpx.Request | None:
+def request_of(error: httpx.RequestError) -> httpx.Request | None:
+    """The request an httpx error names, or ``None`` (httpx raises for none)."""
     try:
         return error.request
     except RuntimeError:  # httpx raises when the error carries no request
@@ -501,7 +503,7 @@ class Transport:
         except idna.IDNAError as exc:  # from a redirect's Location, which httpx lets escape
             raise _invalid_location(exc, request) from exc
         except NOT_SENT_ERRORS as exc:
-            if _request_of(exc) is request:
+            if request_of(exc) is request:
                 raise
             # httpx names the request being sent: a redirect's, after the server answered.
             raise sent_error(exc, request, "the server answered with a redirect") from exc
