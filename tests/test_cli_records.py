@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
+import click
 import pytest
 
+from pydoover_anyio.cli._aggregate import _read_patch
 from pydoover_anyio.cli._output import format_time, parse_time
 from pydoover_anyio.cli._records import (
     BadLine,
@@ -46,6 +48,32 @@ def test_jsonl_records_timestamps_and_bad_lines() -> None:
     assert list(read_jsonl([b'{"timestamp": "x"}'], timestamp_field="")) == [
         Record(1, {"timestamp": "x"}, None)
     ]
+    # Nesting Python's json cannot read is that line's error, not the whole file's.
+    deep = b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}\n"
+    assert list(read_jsonl([deep, b'{"a": 1}'])) == [
+        BadLine(1, "invalid JSON: nested too deeply to read"),
+        Record(2, {"a": 1}, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"a": NaN}', "DATA cannot be sent: NaN and infinite floats have no JSON form"),
+        ('{"a": -Infinity}', "DATA cannot be sent: NaN and infinite floats have no JSON form"),
+        ('{"a": 1e999}', "DATA cannot be sent: NaN and infinite floats have no JSON form"),
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "DATA is nested too deeply to read"),
+        ('{"a": }', "DATA is not valid JSON: Expecting value (line 1 column 7)"),
+        ("[1]", "DATA must be a JSON object, not list"),
+    ],
+)
+def test_aggregate_patch_data_python_reads_but_json_has_not_is_a_usage_error(
+    text: str, error: str
+) -> None:
+    with pytest.raises(click.BadParameter) as raised:
+        _read_patch(text)
+    assert raised.value.message == error
+    assert _read_patch('{"a": 1.5, "b": null}') == {"a": 1.5, "b": None}
 
 
 def test_csv_cells_line_numbers_and_headers() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from .._wire import encode_json
 from ..models import Aggregate
 from ._output import compact_json
 from ._runner import Session, Settings, run, shared_options
@@ -65,10 +66,18 @@ def _read_patch(text: str) -> dict[str, Any]:
             f"{source} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
             param_hint="DATA",
         ) from None
+    except RecursionError:
+        raise click.BadParameter(
+            f"{source} is nested too deeply to read", param_hint="DATA"
+        ) from None
     if not isinstance(value, dict):
         raise click.BadParameter(
             f"{source} must be a JSON object, not {type(value).__name__}", param_hint="DATA"
         )
+    try:
+        encode_json(value)  # Python's json reads NaN, Infinity and 1e999, which JSON has not
+    except ValueError as exc:
+        raise click.BadParameter(f"{source} cannot be sent: {exc}", param_hint="DATA") from None
     return value
 
 

@@ -139,6 +139,9 @@ def read_jsonl(
         except json.JSONDecodeError as exc:
             yield BadLine(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
             continue
+        except RecursionError:
+            yield BadLine(number, "invalid JSON: nested too deeply to read")
+            continue
         if not isinstance(value, dict):
             kind = "array" if isinstance(value, list) else type(value).__name__
             yield BadLine(number, f"expected a JSON object, got {kind}")
