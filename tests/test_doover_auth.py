@@ -382,9 +382,10 @@ async def test_tasks_queued_behind_a_failed_refresh_share_its_failure() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_task_queued_behind_a_cancelled_refresh_tries_itself() -> None:
+async def test_a_task_queued_behind_a_cancelled_token_request_tries_itself() -> None:
+    # Client credentials: a cancelled request is abandoned (nothing on the server rotates).
     server = TokenServer().reply_json(503, error="down").reply_json(access_token="after")
-    auth = refresh_auth(server, FakeClock())
+    auth = credentials_auth(server, FakeClock())
     with pytest.raises(TokenRefreshError):
         await auth.ensure_token()  # leaves an earlier failure behind
     server.gate = anyio.Event()
@@ -410,6 +411,49 @@ async def test_a_task_queued_behind_a_cancelled_refresh_tries_itself() -> None:
 
     assert results == ["after"]
     assert len(server.requests) == 3
+
+
+@pytest.mark.anyio
+async def test_a_sent_refresh_outlives_its_cancelled_caller_and_keeps_the_rotated_token() -> None:
+    # The server rotates the refresh token when it takes the request: dropping the
+    # answer would leave only the retired one, and end the session.
+    server = TokenServer().reply_json(access_token="fresh", refresh_token="rt-rotated")
+    server.gate = anyio.Event()
+    auth = refresh_auth(server, FakeClock())
+    caller = anyio.CancelScope()
+    waited: list[str | None] = []
+
+    async def cancelled_caller() -> None:
+        with caller:
+            await auth.ensure_token()
+        waited.append(auth.token)  # reached only after the shielded refresh ended
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(cancelled_caller)
+        await wait_all_tasks_blocked()
+        caller.cancel()
+        await wait_all_tasks_blocked()
+        assert waited == []  # still waiting for the answer
+        server.gate.set()
+
+    assert waited == ["fresh"]
+    assert (auth.token, auth.refresh_token) == ("fresh", "rt-rotated")
+    await auth.ensure_token()  # a queued or later caller uses it: no second request
+    assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_shielded_refresh_is_still_bounded_by_the_timeout() -> None:
+    server = TokenServer().reply_json(access_token="never")
+    server.gate = anyio.Event()  # never set: the server does not answer
+    auth = refresh_auth(server, FakeClock(), timeout=0.2)
+    with anyio.CancelScope() as caller:
+        caller.cancel()
+        started = anyio.current_time()
+        with pytest.raises(TokenRefreshError, match=r"timed out after 0\.2 s"):
+            await auth.ensure_token()
+    assert anyio.current_time() - started < 5
+    assert (auth.token, auth.refresh_token) == (None, REFRESH_TOKEN)
 
 
 # --- failures -------------------------------------------------------------------------

@@ -250,7 +250,9 @@ def write_profile(home: Path, emu: DooverEmulator) -> Path:
 
 def check_written_back(path: Path, token: str | None, refresh_token: str) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert os.listdir(path.parent) == ["config"]  # the temporary file was renamed away
+    # The temporary file was renamed away; the lock file stays, private.
+    assert sorted(os.listdir(path.parent)) == [".config.lock", "config"]
+    assert stat.S_IMODE((path.parent / ".config.lock").stat().st_mode) == 0o600
     text = path.read_text()
     assert text.startswith(OTHER_BLOCKS)
     saved = ConfigManager(path=path).get("default")

@@ -5,9 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import subprocess
+import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import anyio
 import pytest
 from doover_auth_helpers import NOW, FakeClock, TokenServer, make_jwt
 
@@ -260,6 +265,64 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
         manager.write()
     assert path.read_text() == DEFAULT_BLOCK
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config"]
+
+
+def _add_profile(path: Path, name: str) -> None:
+    with ConfigManager.editing(path=path) as manager:
+        manager.create(AuthProfile(name, token=f"token-{name}"))
+        manager.write()
+
+
+def test_an_edit_waits_for_another_threads_edit(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(DEFAULT_BLOCK)
+    with ConfigManager.editing(path=path) as manager:
+        other = threading.Thread(target=_add_profile, args=(path, "other"))
+        other.start()
+        time.sleep(0.3)  # without the lock, the other edit would read and write now
+        manager.create(AuthProfile("mine", token="token-mine"))
+        manager.write()
+    other.join(10)
+    assert sorted(ConfigManager(path=path).entries) == ["default", "mine", "other"]
+
+
+def test_an_edit_waits_for_another_processs_edit(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(DEFAULT_BLOCK)
+    script = (
+        "import sys; from pydoover_anyio.auth import AuthProfile, ConfigManager\n"
+        "with ConfigManager.editing(path=sys.argv[1]) as m:\n"
+        "    m.create(AuthProfile('other')); m.write()\n"
+    )
+    with ConfigManager.editing(path=path) as manager:
+        other = subprocess.Popen([sys.executable, "-c", script, str(path)])
+        time.sleep(1.0)  # the other process starts and blocks on the lock file meanwhile
+        manager.create(AuthProfile("mine"))
+        manager.write()
+    assert other.wait(30) == 0
+    assert sorted(ConfigManager(path=path).entries) == ["default", "mine", "other"]
+    assert mode_of(tmp_path / ".config.lock") == 0o600
+
+
+@pytest.mark.anyio
+async def test_concurrent_write_backs_of_two_profiles_keep_both_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    blocks = [
+        AuthProfile(name, refresh_token=f"rt-{name}", auth_server_client_id="cid").format()
+        for name in ("a", "b")
+    ]
+    for trial in range(10):
+        path.write_text("\n".join(blocks))
+        servers = [TokenServer().reply_json(access_token=f"fresh-{n}-{trial}") for n in "ab"]
+        auths = [
+            RefreshTokenAuth.from_profile(n, config_path=path, http_client=server.client())
+            for n, server in zip("ab", servers, strict=True)
+        ]
+        async with anyio.create_task_group() as group:
+            for auth in auths:
+                group.start_soon(auth.refresh_access_token)
+        saved = ConfigManager(path=path)
+        assert [saved.entries[n].token for n in "ab"] == [f"fresh-a-{trial}", f"fresh-b-{trial}"]
 
 
 def test_a_symlinked_file_is_replaced_at_its_target(tmp_path: Path) -> None:

@@ -6,11 +6,14 @@
 the query string, so that is where they go (pydoover does the same); they never reach a
 log record or an error message (see :mod:`._endpoint`). A rotated ``refresh_token`` in
 the answer replaces the old one (pydoover ignores it, §8 #9). A failed refresh keeps
-the refresh token: one bad answer does not wipe a session (§8 #30).
+the refresh token: one bad answer does not wipe a session (§8 #30), and a refresh once
+sent runs to its end even if its caller is cancelled (the answer may hold the only
+refresh token that still works).
 
 An auth object loaded from a profile by name writes every refreshed token back to
 that profile (``TOKEN``, ``TOKEN_EXPIRES``, ``REFRESH_TOKEN``; everything else in the
-file untouched), atomically and with mode ``0600``. That is the default because an
+file untouched), atomically, with mode ``0600``, and under the file's lock
+(:meth:`~.profile.ConfigManager.editing`). That is the default because an
 auth server that rotates refresh tokens invalidates the one on disk: without the
 write-back the next run, or the doover CLI, would be locked out (§8 #10).
 """
@@ -169,32 +172,36 @@ class RefreshTokenAuth(TokenEndpointAuth):
         if self.token is not None:
             params.append(("access_token", self.token))
         params += [("refresh_token", refresh_token), ("client_id", client_id)]
-        response = await self._post_token(
-            self.token_url, params=params, secrets=(self.token, refresh_token)
-        )
-        self._accept_token(response.access_token, response.expires_in)
-        if response.refresh_token:
-            self.refresh_token = response.refresh_token
-        if self.persist_profile is not None:
-            await anyio.to_thread.run_sync(self._write_profile, self.persist_profile)
+        # Shielded, so a caller cancelled meanwhile waits for it (at most ``timeout``):
+        # once sent, the server may have rotated the refresh token away, and the answer
+        # holds the only one that still works; dropping it would end the session.
+        with anyio.CancelScope(shield=True):
+            response = await self._post_token(
+                self.token_url, params=params, secrets=(self.token, refresh_token)
+            )
+            self._accept_token(response.access_token, response.expires_in)
+            if response.refresh_token:
+                self.refresh_token = response.refresh_token
+            if self.persist_profile is not None:
+                await anyio.to_thread.run_sync(self._write_profile, self.persist_profile)
 
     def _write_profile(self, name: str) -> None:
         """Store the current tokens in profile ``name`` (created if missing); never raises."""
         try:
-            manager = ConfigManager(name, path=self.config_path)
-            entry = manager.get(name) or AuthProfile(
-                profile=name,
-                control_base_url=self.control_base_url,
-                data_base_url=self.data_base_url,
-                refresh_token_id=self.refresh_token_id,
-                auth_server_url=self.auth_server_url,
-                auth_server_client_id=self.auth_server_client_id,
-            )
-            entry.token = self.token
-            entry.token_expires = self.token_expires
-            entry.refresh_token = self.refresh_token
-            manager.create(entry)
-            manager.write()
+            with ConfigManager.editing(name, path=self.config_path) as manager:
+                entry = manager.get(name) or AuthProfile(
+                    profile=name,
+                    control_base_url=self.control_base_url,
+                    data_base_url=self.data_base_url,
+                    refresh_token_id=self.refresh_token_id,
+                    auth_server_url=self.auth_server_url,
+                    auth_server_client_id=self.auth_server_client_id,
+                )
+                entry.token = self.token
+                entry.token_expires = self.token_expires
+                entry.refresh_token = self.refresh_token
+                manager.create(entry)
+                manager.write()
         except OSError as exc:
             # The refresh itself worked: keep going with the token in memory.
             logger.warning("could not save the refreshed token to profile %r: %s", name, exc)

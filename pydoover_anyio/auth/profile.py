@@ -28,6 +28,11 @@ Rules this module enforces:
 * A later block with the same profile name wins; the earlier one is kept verbatim.
 * Writing is atomic (a temporary file in the same directory, then ``os.replace``);
   the file gets mode ``0600`` and a directory created for it ``0700``.
+* A read-edit-write made in :meth:`ConfigManager.editing` holds an exclusive lock for its
+  whole length: a lock per file within the process, and on POSIX also ``flock`` on a
+  lock file beside it (``.<name>.lock``, never removed) for other processes using this
+  library. So two write-backs of different profiles never undo each other. Programs
+  that do not take the lock (the doover CLI) can still interleave.
 """
 
 from __future__ import annotations
@@ -39,10 +44,17 @@ import math
 import os
 import re
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from ._defaults import DEFAULT_CONFIG_PATH
 from ._token import ExpiryInput, as_datetime, expiry_timestamp
@@ -172,10 +184,26 @@ class ConfigManager:
         path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.current_profile = current_profile
-        self.path = Path(os.path.expanduser(path if path is not None else DEFAULT_CONFIG_PATH))
+        self.path = _expand(path)
         self.entries: dict[str, AuthProfile] = {}
         self._blocks: list[_Block] = []
         self.read()
+
+    @classmethod
+    @contextlib.contextmanager
+    def editing(
+        cls, current_profile: str | None = None, *, path: str | os.PathLike[str] | None = None
+    ) -> Iterator[ConfigManager]:
+        """A manager read under the file's exclusive lock, held until the block ends.
+
+        Edit it and call :meth:`write` inside the block: no other edit made this way (in
+        any thread, or on POSIX in any process) can come between the read and the write.
+
+        Raises:
+            OSError: the file or its lock file cannot be read or created.
+        """
+        with _exclusive(_expand(path)):
+            yield cls(current_profile, path=path)
 
     @property
     def current(self) -> AuthProfile | None:
@@ -259,9 +287,7 @@ class ConfigManager:
         """
         target = Path(os.path.realpath(self.path))
         directory = target.parent
-        if not directory.exists():
-            directory.mkdir(mode=0o700, parents=True)
-            directory.chmod(0o700)
+        _make_directory(directory)
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as file:
@@ -274,6 +300,41 @@ class ConfigManager:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+
+
+def _expand(path: str | os.PathLike[str] | None) -> Path:
+    return Path(os.path.expanduser(path if path is not None else DEFAULT_CONFIG_PATH))
+
+
+def _make_directory(directory: Path) -> None:
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+        directory.chmod(0o700)
+
+
+#: One lock per config file (by real path) for the threads of this process.
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold ``path``'s lock: this process's, then (on POSIX) ``flock`` on its lock file."""
+    target = os.path.realpath(path)
+    with _THREAD_LOCKS_GUARD:
+        lock = _THREAD_LOCKS.setdefault(target, threading.Lock())
+    with lock:
+        if fcntl is None:  # Windows: threads only
+            yield
+            return
+        directory, name = os.path.split(target)
+        _make_directory(Path(directory))
+        fd = os.open(os.path.join(directory, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close below (or by exiting)
+            yield
+        finally:
+            os.close(fd)
 
 
 def _parse_block(text: str, separator: str) -> _Block:
