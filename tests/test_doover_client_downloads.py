@@ -309,6 +309,30 @@ async def test_a_401_refreshes_the_token_and_re_sends_once(
     assert [status for status, _ in paths(emu, stored)] == [401, 200]
 
 
+@pytest.mark.anyio
+async def test_each_resume_may_refresh_an_expired_token(
+    emu: DooverEmulator, stored: Stored
+) -> None:
+    # A long download can outlive several tokens: every reconnect gets its own refresh.
+    # Drops for the first response, the 401 that follows (it ends before the byte), and
+    # the first resume.
+    for _ in range(3):
+        emu.faults.drop(1, path=stored.message_path, at_byte=1_000_000)
+    async with AsyncDataClient(
+        emu.url, client_id=emu.client_id, client_secret=emu.client_secret, **client_options()
+    ) as c:
+        got = bytearray()
+        async with streamer(c, stored, "message")() as download:
+            async for chunk in download:
+                # Just before each drop (a response's first 1,000,000 bytes, about 983,040
+                # and 1,966,080 given): "the token expired meanwhile".
+                if any(len(got) < mark <= len(got) + len(chunk) for mark in (900_000, 1_900_000)):
+                    emu.revoke_token(c.token)
+                got += chunk
+        assert bytes(got) == BODY
+    assert [status for status, _ in paths(emu, stored)] == [200, 401, 206, 401, 206]
+
+
 # -- timeouts -----------------------------------------------------------------------------
 
 
@@ -443,6 +467,47 @@ async def test_a_resume_at_the_wrong_offset_is_refused(client: AsyncDataClient) 
         return part(DATA[10:], 10, len(DATA))
 
     with scripted(client, script), pytest.raises(DooverConnectionError, match="resume"):
+        await streamed_from(client, Attachment("a", None, 1, URL), chunk_size=1000)
+
+
+def chunked(data: bytes, cut: int | None = None, **headers: str) -> httpx.Response:
+    """A 200 with ``data`` and no ``Content-Length`` (its size unknown until the end)."""
+    extra = {k.replace("_", "-"): v for k, v in headers.items()}
+    return httpx.Response(200, headers=extra, stream=Flaky(data, cut))
+
+
+@pytest.mark.anyio
+async def test_a_body_sent_again_shorter_than_what_was_given_fails(
+    client: AsyncDataClient,
+) -> None:
+    async def script(request: httpx.Request, n: int) -> httpx.Response:
+        return chunked(DATA, cut=100_000) if n == 1 else chunked(DATA[:50_000])
+
+    with scripted(client, script) as seen, pytest.raises(DooverConnectionError, match="changed"):
+        await streamed_from(client, Attachment("a", None, 1, URL), chunk_size=1000)
+    assert len(seen) == 2
+
+
+@pytest.mark.anyio
+async def test_a_resume_answered_416_at_the_end_completes_the_download(
+    client: AsyncDataClient,
+) -> None:
+    # Every byte arrived; the connection was lost before the chunked body's end.
+    async def script(request: httpx.Request, n: int) -> httpx.Response:
+        if n == 1:
+            return chunked(DATA, cut=len(DATA), accept_ranges="bytes", etag='"v1"')
+        assert request.headers["range"] == f"bytes={len(DATA)}-"
+        return httpx.Response(416, headers={"content-range": f"bytes */{len(DATA)}"})
+
+    with scripted(client, script):
+        assert await streamed_from(client, Attachment("a", None, 1, URL), chunk_size=1000) == DATA
+
+    async def shorter(request: httpx.Request, n: int) -> httpx.Response:
+        if n == 1:
+            return chunked(DATA, cut=len(DATA), accept_ranges="bytes")
+        return httpx.Response(416, headers={"content-range": "bytes */10"})  # it changed
+
+    with scripted(client, shorter), pytest.raises(HTTPError):
         await streamed_from(client, Attachment("a", None, 1, URL), chunk_size=1000)
 
 

@@ -14,6 +14,8 @@ Every download is one :class:`AttachmentDownload`. ``fetch_*_attachment`` reads 
   a byte twice: with ``Range: bytes=N-`` when the first response offered byte ranges
   (``Accept-Ranges: bytes``) and was not content-encoded, checked against the 206's
   ``Content-Range``; otherwise the body is fetched again and its first N bytes skipped.
+  A 416 whose ``Content-Range`` is ``bytes */N`` means every byte had arrived (only the
+  end of the earlier body was lost): the download is complete.
 * Two versions are never spliced: a continuation whose ``ETag`` or size differs from the
   first response's, or a 206 at the wrong offset, restarts the download from byte 0
   where nothing has left yet (``read()``, a path destination, which is truncated) and
@@ -21,7 +23,8 @@ Every download is one :class:`AttachmentDownload`. ``fetch_*_attachment`` reads 
 * Timeouts: each attempt's response head must arrive within the client's ``timeout``,
   and no read of the body may wait longer than ``timeout``. There is no deadline for
   the whole body (its size is unbounded): wrap the call in ``anyio.fail_after`` for one.
-* A 401 refreshes the token once and re-sends, as for every request. The token goes only
+* A token about to expire is refreshed before each attempt, and a 401 refreshes it once
+  per (re)connect and re-sends, as for every request. The token goes only
   to the API's origin; httpx drops it when the server redirects to storage elsewhere.
 * A body shorter than its announced size is a :class:`DooverConnectionError`.
 """
@@ -53,6 +56,8 @@ logger = logging.getLogger("pydoover_anyio.client")
 DEFAULT_CHUNK_SIZE: Final = 64 * 1024
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+#: A 416's ``Content-Range``: the complete length of the representation.
+_UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 
 
 class Writable(Protocol):
@@ -114,7 +119,6 @@ class AttachmentDownload:
         self.received = 0
         self._where = describe("GET", self.url)
         self._send_token = core._sends_token(url_or_path)
-        self._refreshed = False
         self._attempts = 0  # sends so far, a re-send after a token refresh not counted
         self._entered = False
         self._opened = False  # a first response was taken (its size, ETag, ranges)
@@ -135,8 +139,6 @@ class AttachmentDownload:
         if self._entered:
             raise RuntimeError("an AttachmentDownload can be entered once")
         self._entered = True
-        if self._send_token:
-            await self._core.auth.ensure_token()
         await self._connect()
         return self
 
@@ -256,7 +258,10 @@ class AttachmentDownload:
         """
         core = self._core
         policy = core._transport.retry
-        while True:
+        refreshed = False  # each (re)connect may refresh once: a long download may outlive
+        while True:  # several tokens
+            if self._send_token:
+                await core.auth.ensure_token()
             headers: tuple[tuple[str, str], ...] = ()
             if self.received and self._ranges:
                 headers = (("Range", f"bytes={self.received}-"),)
@@ -272,6 +277,9 @@ class AttachmentDownload:
                 continue
             except httpx.TooManyRedirects as exc:
                 raise core._transport.map_error(exc, self._where) from exc
+            if response.status_code == 416 and self._all_given(response):
+                await response.aclose()  # the earlier body had ended: only its end was lost
+                return
             if 200 <= response.status_code < 300:
                 try:
                     usable = await self._adopt(response)
@@ -292,10 +300,10 @@ class AttachmentDownload:
             if (
                 response.status_code == 401
                 and self._send_token
-                and not self._refreshed
+                and not refreshed
                 and await core.auth.refresh_after_unauthorized(rejected)
             ):
-                self._refreshed = True
+                refreshed = True
                 self._attempts -= 1  # the re-send with a fresh token is not a retry
                 continue
             if not policy.should_retry_response(self._attempts, response, idempotent=True):
@@ -364,6 +372,16 @@ class AttachmentDownload:
             return f"the attachment changed during the download ({total} bytes, not {self.size})"
         return None
 
+    def _all_given(self, response: httpx.Response) -> bool:
+        """Whether a 416 to ``Range: bytes=N-`` says the attachment is the N bytes given."""
+        if not (self.received and self._ranges):
+            return False
+        etag = response.headers.get("etag")
+        if self._etag is not None and etag is not None and etag != self._etag:
+            return False
+        matched = _UNSATISFIED_RANGE.match(response.headers.get("content-range", ""))
+        return matched is not None and int(matched.group(1)) == self.received
+
     def _start(self, response: httpx.Response) -> None:
         """Take ``response`` (checked by :meth:`_mismatch`) as the source of the bytes
         from :attr:`received` on."""
@@ -402,6 +420,13 @@ class AttachmentDownload:
 
     async def _finish(self) -> None:
         await self._release()
+        if self._skip:  # the body sent again ended before the bytes already given
+            raise DooverConnectionError(
+                f"{self._where} failed: the attachment changed during the download (sent "
+                f"again, it ended {self._skip} bytes before the {self.received} already given)",
+                method="GET",
+                url=self.url,
+            )
         if self.size is not None and self.received != self.size:
             raise DooverConnectionError(
                 f"{self._where} failed: got {self.received} of {self.size} bytes",
