@@ -23,7 +23,8 @@ Rules this module enforces:
 * Multipart bodies (one implementation for the async and the sync client): part
   ``json_payload`` is a form field with ``Content-Type: application/json`` holding the
   compact JSON payload, followed by parts ``attachment-1``, ``attachment-2``, ... (numbered
-  from 1 as pydoover does) carrying each file's bytes, ``filename`` and content type.
+  from 1 as pydoover does) carrying each file's bytes, ``filename`` and content type. A
+  ``filename`` is escaped as pydoover's sync client (httpx) escapes it.
   Multipart bodies are never compressed.
 """
 
@@ -220,9 +221,18 @@ def json_body(obj: object, compress: str | None, level: int | None) -> tuple[byt
     return packed, {"Content-Type": "application/json", "Content-Encoding": compress}
 
 
+#: How a ``filename`` is written inside its quotes, as httpx (pydoover's sync client)
+#: writes it: ``"`` and the C0 controls but ESC percent-escaped, as browsers do, and a
+#: backslash doubled, so a server reading the value as an RFC 822 quoted-string (most
+#: multipart parsers) gets the backslash back.
+_FILENAME_ESCAPES: Final = str.maketrans(
+    {'"': "%22", "\\": "\\\\", **{chr(c): f"%{c:02X}" for c in range(0x20) if c != 0x1B}}
+)
+
+
 def _quote_header_value(value: str) -> str:
-    """A ``name``/``filename`` parameter value as browsers write it (WHATWG form rules)."""
-    return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+    """A ``filename`` parameter value, to go between double quotes."""
+    return value.translate(_FILENAME_ESCAPES)
 
 
 def _part(boundary: bytes, disposition: str, content_type: str, content: bytes) -> bytes:

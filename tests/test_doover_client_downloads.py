@@ -736,6 +736,17 @@ def test_the_emulator_serves_byte_ranges(
             assert response.headers["etag"].startswith('"')
 
 
+@pytest.mark.parametrize("sent", ["bytes=-5", "bytes=0-", "bytes=0-0"])
+def test_the_emulator_refuses_every_range_of_an_empty_file(emu: DooverEmulator, sent: str) -> None:
+    channel = emu.state.create_channel(emu.default_agent_id, "empty-files")
+    record, _ = emu.state.create_message(
+        channel, emu.default_agent_id, {}, uploads=[Upload("empty.bin", None, b"")]
+    )
+    url = Attachment.from_dict(record.attachments[0]).url
+    response = httpx.get(url, headers={"authorization": f"Bearer {emu.token}", "range": sent})
+    assert (response.status_code, response.headers["content-range"]) == (416, "bytes */0")
+
+
 def test_interrupting_faults_check_their_arguments(emu: DooverEmulator) -> None:
     with pytest.raises(ValueError, match="at_byte"):
         emu.faults.drop(at_byte=10, after=True)

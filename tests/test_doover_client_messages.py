@@ -129,10 +129,10 @@ async def test_create_message_with_files_and_download_them(
 ) -> None:
     files = [
         File("snap.jpg", "image/jpeg", 4, b"\xff\xd8\x00\x01"),
-        File("notes.txt", "text/plain", 2, b"hi"),
+        File(" C:\\logs\\notes.txt", "text/plain", 2, b"hi"),  # kept as given
     ]
     message = await client.create_message(agent, channel, {"rpm": 2}, files=files)
-    assert [a.filename for a in message.attachments] == ["snap.jpg", "notes.txt"]
+    assert [a.filename for a in message.attachments] == ["snap.jpg", " C:\\logs\\notes.txt"]
     assert message.attachments[0].content_type == "image/jpeg"
     assert message.attachments[0].size == 4
     assert await client.fetch_message_attachment(message.attachments[0]) == b"\xff\xd8\x00\x01"

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 import httpx
+import httpx._multipart
 import msgspec
 import pytest
 from hypothesis import given
@@ -301,6 +302,16 @@ def test_multipart_layout() -> None:
     assert second.get_filename() == "odd %22name%22%0D%0A.bin"
     assert second.get_content_type() == "application/octet-stream"
     assert second.get_payload(decode=True) == b"abc"
+
+
+@pytest.mark.parametrize(
+    "filename", [" C:\\new\\x.txt ", 'a "b"\r\n\t\x1b\x7f.bin', "snap é.jpg", ""]
+)
+def test_multipart_filenames_are_written_as_httpx_writes_them(filename: str) -> None:
+    # pydoover's sync client sends its files through httpx.
+    body, _ = multipart_body({}, [File(filename, "text/plain", 1, b"x")])
+    expected = httpx._multipart._format_form_param("filename", filename)
+    assert b"; " + expected + b"\r\n" in body
 
 
 def test_multipart_aggregate_payload_and_no_files() -> None:

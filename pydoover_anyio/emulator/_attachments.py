@@ -55,7 +55,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     if not first:  # a suffix: the last n bytes
         length = int(last)
-        if length == 0:
+        if length == 0 or size == 0:  # no byte to give
             raise _unsatisfiable(size)
         return max(0, size - length), size - 1
     start = int(first)

@@ -314,7 +314,6 @@ def _disposition(value: str) -> dict[str, str]:
     """The parameters of a ``Content-Disposition`` header (quoted values unquoted)."""
     parameters: dict[str, str] = {}
     for key, raw in _PARAMETER.findall(value):
-        if raw.startswith('"'):
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
-        parameters[key.lower()] = raw.strip()
+        quoted = raw.startswith('"')  # a quoted-string: kept whole, quoted-pairs undone
+        parameters[key.lower()] = re.sub(r"\\(.)", r"\1", raw[1:-1]) if quoted else raw.strip()
     return parameters
