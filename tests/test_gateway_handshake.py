@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import struct
 import time
 
 import anyio
@@ -95,11 +96,20 @@ async def test_session_cancelled_on_every_identify_is_backed_off_from() -> None:
     assert 2 <= gateway.connections <= 20
 
 
-def closing_with(code: int) -> ScriptedGateway:
+def closing_with(code: int, *, keep_tcp_open: bool = False) -> ScriptedGateway:
+    """Refuses every Identify with a Close ``code``; with ``keep_tcp_open`` the Close
+    frame is written by hand and TCP is left for the client to close."""
+
     def close(connection: ServerConnection, n: int) -> None:
         send(connection, {"op": 0, "t": "Hello", "d": {}})
         receive(connection)
-        connection.close(code, "no session for you")
+        if not keep_tcp_open:
+            connection.close(code, "no session for you")
+            return
+        payload = struct.pack("!H", code) + b"no session for you"
+        connection.socket.sendall(bytes([0x88, len(payload)]) + payload)
+        while connection.socket.recv(65536):  # the close echo, then the client's EOF
+            pass
 
     return ScriptedGateway(close)
 
@@ -125,12 +135,15 @@ async def test_open_timeout_bounds_the_connect_and_the_handshake_together() -> N
         assert gateway.connections == 2
 
 
+@pytest.mark.parametrize("keep_tcp_open", [False, True], ids=["closed", "tcp-kept-open"])
 @pytest.mark.parametrize("code", [1008, 4000, 4004, 4999])
 async def test_refusing_closes_before_ready_end_the_subscription(
-    code: int, caplog: pytest.LogCaptureFixture
+    code: int, keep_tcp_open: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # A Close frame counts when it arrives, not when the server also closes TCP (it
+    # used to be noticed only once open_timeout ran out, and then not as a refusal).
     caplog.set_level(logging.CRITICAL, logger="pydoover_anyio.gateway")
-    with closing_with(code) as gateway:
+    with closing_with(code, keep_tcp_open=keep_tcp_open) as gateway:
         async with client_for(gateway) as client:
             with anyio.fail_after(5), pytest.raises(DooverAPIError) as caught:
                 async with client.subscribe(1, "c"):

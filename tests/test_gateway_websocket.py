@@ -12,6 +12,7 @@ import base64
 import hashlib
 import random
 import struct
+from contextlib import suppress
 from typing import Any
 
 import anyio
@@ -23,7 +24,7 @@ from websockets.protocol import State
 from websockets.streams import StreamReader
 from websockets.uri import parse_uri
 
-from pydoover_anyio.gateway._websocket import HandshakeRejected, WebSocket, connect
+from pydoover_anyio.gateway._websocket import HandshakeRejected, WebSocket, WebSocketClosed, connect
 
 URI = parse_uri("ws://127.0.0.1/gateway")
 TEXT, BINARY, CONT, CLOSE, PING, PONG = 1, 2, 0, 8, 9, 10
@@ -236,19 +237,24 @@ def _accept(request: bytes) -> bytes:
     return base64.b64encode(digest)
 
 
+async def _upgrade_head(stream: anyio.abc.SocketStream) -> bytes:
+    """Read a client's upgrade request; return the 101 that accepts it."""
+    request = bytearray()
+    while b"\r\n\r\n" not in request:
+        request += await stream.receive()
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + _accept(bytes(request)) + b"\r\n\r\n"
+    )
+
+
 @pytest.mark.anyio
 async def test_frames_in_the_same_read_as_the_101_are_delivered_and_pings_answered() -> None:
     received = bytearray()
     answered = anyio.Event()
 
     async def handle(stream: anyio.abc.SocketStream) -> None:
-        request = bytearray()
-        while b"\r\n\r\n" not in request:
-            request += await stream.receive()
-        head = (
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + _accept(bytes(request)) + b"\r\n\r\n"
-        )
+        head = await _upgrade_head(stream)
         await stream.send(head + raw(TEXT, b"first") + raw(PING, b"hb") + raw(TEXT, b"second"))
         await stream.send(raw(TEXT, b"third")[:1])  # a frame cut inside its header
         await stream.send(raw(TEXT, b"third")[1:])
@@ -291,3 +297,40 @@ async def test_a_refusal_whose_body_arrives_after_the_head() -> None:
             await connect(f"ws://127.0.0.1:{port}/gateway", {})
         tg.cancel_scope.cancel()
     assert (refused.value.status, refused.value.body) == (403, "not for you")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("ending", "code", "written_back"),
+    [
+        (close_frame(1001, "going away"), 1001, [(CLOSE, struct.pack("!H", 1001))]),
+        (bytes([0x81, 127]) + (10**9).to_bytes(8, "big"), None, [(CLOSE, struct.pack("!H", 1009))]),
+    ],
+    ids=["close-frame", "oversize-header"],
+)
+async def test_a_close_is_reported_at_once_though_the_server_keeps_tcp_open(
+    ending: bytes, code: int | None, written_back: list[tuple[int, bytes]]
+) -> None:
+    # The reader learns of the close when the frame arrives; only aclose() waits for
+    # the server's EOF, for close_timeout.
+    received = bytearray()
+
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        await stream.send(await _upgrade_head(stream) + raw(TEXT, b"last") + ending)
+        with anyio.move_on_after(5), suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            while True:
+                received.extend(await stream.receive())  # never closes TCP itself
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        with anyio.fail_after(3):
+            ws = await connect(f"ws://127.0.0.1:{port}/gateway", {})
+            assert await ws.read() == [b"last"]
+            with pytest.raises(WebSocketClosed) as closed:
+                await ws.read()
+            await ws.aclose(close_timeout=0.2)
+        tg.cancel_scope.cancel()
+    assert closed.value.code == code
+    assert client_frames(bytes(received))[: len(written_back)] == written_back

@@ -24,7 +24,8 @@ Rules this module enforces:
 * Messages larger than ``max_size`` fail the connection (close 1009), as soon as a frame
   header announces too much: nothing larger is ever buffered.
 * After a Close frame or a protocol failure nothing more is delivered (websockets
-  discards the rest).
+  discards the rest), and the reader learns of the close at once: waiting for the
+  server to close TCP is left to ``aclose()``, which bounds it.
 * Writes are serialised by one lock and shielded with a deadline, so a cancelled writer
   never leaves half a frame on the wire.
 * ``aclose()`` is shielded and bounded: Close frame, wait for the server's Close and EOF
@@ -269,7 +270,10 @@ class WebSocket:
             if self._pending:
                 messages, self._pending = self._pending, []
                 return messages
-            if self._eof or proto.state is State.CLOSED:
+            # After a Close frame either way (the server's, or the client's on a protocol
+            # failure) nothing more is delivered: closed now, not once the server also
+            # closes TCP, which :meth:`aclose` waits for (at most ``close_timeout``).
+            if self._eof or proto.state is not State.OPEN:
                 raise self._closed_error()
             try:
                 data = await self._stream.receive(_READ_SIZE)
