@@ -77,10 +77,15 @@ async def test_a_ready_with_numbers_for_ids_or_null_subscriptions_is_taken(
         assert gateway.connections == 1
 
 
-async def test_session_cancelled_on_every_identify_is_backed_off_from() -> None:
+@pytest.mark.parametrize("after_ready", [False, True], ids=["on-identify", "after-ready"])
+async def test_session_cancelled_on_every_identify_is_backed_off_from(after_ready: bool) -> None:
+    # After a Ready too: a session cancelled at once does not earn a fresh immediate retry.
     def cancel(connection: ServerConnection, n: int) -> None:
         send(connection, {"op": 0, "t": "Hello", "d": {}})
         assert receive(connection)["op"] == 10
+        if after_ready:
+            ready = {"session_id": str(n), "session_token": "t"}
+            send(connection, {"op": 0, "t": "Ready", "d": ready})
         send(connection, {"op": 3, "d": {}})
         connection.close()
 

@@ -294,18 +294,18 @@ class GatewaySession:
                 if refusals >= _REFUSALS_TO_GIVE_UP:
                     self._give_up(self._refused(refusals))
                     return
-                if got_ready:
+                cancelled, self._reconnect_now = self._reconnect_now, False
+                if got_ready and not cancelled:
                     attempt = 0
                     may_skip_backoff = True
                 if self.protocol.idle or self._closed:
                     break
-                if self._reconnect_now:
-                    # SessionCancelled: Identify afresh at once, but only once until the
-                    # next Ready (a server that cancels every Identify is backed off from).
-                    self._reconnect_now = False
-                    if may_skip_backoff:
-                        may_skip_backoff = False
-                        continue
+                if cancelled and may_skip_backoff:
+                    # SessionCancelled: Identify afresh at once, but only once until a
+                    # session that is not cancelled (a server that cancels every Identify,
+                    # or every session right after its Ready, is backed off from).
+                    may_skip_backoff = False
+                    continue
                 delay = pr.reconnect_delay(
                     attempt, base=self.settings.reconnect_base, cap=self.settings.reconnect_cap
                 )
