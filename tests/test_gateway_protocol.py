@@ -74,7 +74,7 @@ def test_hello_identify_ready_and_nothing_before_ready() -> None:
         (10, {"default_connection": False, "organisation_id": "5", "sharing_mode": "internal"})
     ]
     assert p.phase is Phase.AWAITING_READY
-    assert ready(p) == [SessionReady(reconnect=False, resumed=False, replayed=False)]
+    assert ready(p) == [SessionReady(False, False, False, subscribed_again=frozenset({KEY}))]
     ops = [op for op, _ in sent(p)]
     assert ops == [12, 14, 15]
     assert p.pending_ops == 0
@@ -148,6 +148,42 @@ def test_resume_sends_seq_and_does_not_resubscribe_listed_channels() -> None:
     assert sent(p) == []  # spec §8 #29: no re-subscribe, nothing to resync
 
 
+def test_a_replayed_resume_missing_a_channel_says_its_events_were_missed() -> None:
+    other = (KEY[0], "pump_log")
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    p.subscribe(other)
+    connect(p)
+    for name in (KEY[1], other[1]):
+        p.receive(frame("ChannelSync", {"channel": {**CHANNEL, "name": name}, "aggregate": AGG}))
+    p.connection_lost()
+    listed = [{"channel": CHANNEL, "diff_only": False}]  # the server no longer holds `other`
+    p.connection_made()
+    p.receive(frame("Hello", {}))
+    (ready_out,) = ready(p, subs=listed, replayed=True)
+    assert isinstance(ready_out, SessionReady)
+    assert ready_out.replayed
+    assert ready_out.subscribed_again == {other}
+    assert (ready_out.events_missed(KEY), ready_out.events_missed(other)) == (False, True)
+    assert [(op, d["channel"]["name"]) for op, d in sent(p) if op != 11] == [(12, "pump_log")]
+
+
+@pytest.mark.parametrize(("listed_org", "unsubscribed_org"), [("7", "7"), (None, "7")])
+def test_a_channel_left_while_disconnected_is_unsubscribed_in_its_organisation(
+    listed_org: str | None, unsubscribed_org: str
+) -> None:
+    p = GatewayProtocol(organisation_id=5)
+    p.subscribe(KEY, organisation_id=7)
+    connect(p)
+    p.connection_lost()
+    p.unsubscribe(KEY)  # the last subscriber leaves while disconnected
+    entry: dict[str, Any] = {"channel": CHANNEL, "diff_only": False}
+    if listed_org is not None:
+        entry["organisation_id"] = listed_org
+    out = connect(p, subs=[entry])
+    assert out == [(13, {"channel": CHANNEL, "organisation_id": unsubscribed_org})]
+
+
 def test_resume_without_replay_asks_for_a_sync() -> None:
     p = GatewayProtocol()
     p.subscribe(KEY)
@@ -180,7 +216,8 @@ def test_session_cancelled_forgets_the_session() -> None:
     p.connection_made()
     p.receive(frame("Hello", {}))
     assert sent(p)[0][0] == 10
-    assert ready(p, session="2") == [SessionReady(reconnect=True, resumed=False, replayed=False)]
+    again = frozenset({KEY})
+    assert ready(p, session="2") == [SessionReady(True, False, False, subscribed_again=again)]
     assert [op for op, _ in sent(p)] == [12]  # a fresh session: subscribe again (-> ChannelSync)
 
 

@@ -129,11 +129,18 @@ class SessionReady:
         reconnect: A Ready was seen before on this protocol (this is a re-connection).
         resumed: The stored session was resumed.
         replayed: ... and the server confirmed it replays missed events.
+        subscribed_again: Channels the session did not hold, subscribed to again: nothing
+            of theirs is replayed, whatever ``replayed`` says.
     """
 
     reconnect: bool
     resumed: bool
     replayed: bool
+    subscribed_again: frozenset[ChannelKey] = frozenset()
+
+    def events_missed(self, key: ChannelKey) -> bool:
+        """Whether events of channel ``key`` may have been missed since the drop."""
+        return not self.replayed or key in self.subscribed_again
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +197,9 @@ class GatewayProtocol:
         self.seq: int | None = None
         self._wanted: dict[ChannelKey, _Wanted] = {}
         self._wire: set[ChannelKey] = set()
+        #: Channels whose last subscriber left while not Ready, with their organisation:
+        #: the next Ready may list them as still held (unsubscribed then).
+        self._left: dict[ChannelKey, int | None] = {}
         self._unsynced: set[ChannelKey] = set()
         self._ops: dict[int, _Op] = {}
         self._next_ticket = 0
@@ -226,6 +236,7 @@ class GatewayProtocol:
             return False
         org = organisation_id if organisation_id is not None else self.organisation_id
         wanted = self._wanted[key] = _Wanted(1, org, diff_only)
+        self._left.pop(key, None)
         if self.phase is Phase.READY:
             if key in self._wire:
                 self._outbox.append((fr.sync_channel(*key, org), None))
@@ -244,7 +255,9 @@ class GatewayProtocol:
             return False
         del self._wanted[key]
         self._unsynced.discard(key)
-        if self.phase is Phase.READY and key in self._wire:
+        if self.phase is not Phase.READY:
+            self._left[key] = wanted.organisation_id
+        elif key in self._wire:
             self._outbox.append((fr.unsubscribe(*key, wanted.organisation_id), None))
             self._wire.discard(key)
         return True
@@ -420,10 +433,14 @@ class GatewayProtocol:
         self.session = (ready.session_id, ready.session_token)
         self._resuming = False
         self.phase = Phase.READY
-        held = {(s.channel.agent_id, s.channel.name) for s in ready.subscriptions}
+        held = {(s.channel.agent_id, s.channel.name): s for s in ready.subscriptions}
         out = self._outbox
-        for key in held - self._wanted.keys():
-            out.append((fr.unsubscribe(*key, self.organisation_id), None))
+        left, self._left = self._left, {}
+        for key in held.keys() - self._wanted.keys():  # in the organisation it was held in
+            org = held[key].organisation_id
+            if org is None:
+                org = left.get(key, self.organisation_id)
+            out.append((fr.unsubscribe(*key, org), None))
         subscribed: set[ChannelKey] = set()
         for key, wanted in self._wanted.items():
             if key not in held:
@@ -441,4 +458,4 @@ class GatewayProtocol:
             out.append((op.frame, op.ticket))
         reconnect = self._ever_ready
         self._ever_ready = True
-        return SessionReady(reconnect=reconnect, resumed=resumed, replayed=replayed)
+        return SessionReady(reconnect, resumed, replayed, frozenset(subscribed))

@@ -456,15 +456,14 @@ class GatewaySession:
         if isinstance(out, pr.SessionReady):
             logger.info("gateway ready (resumed=%s, replayed=%s)", out.resumed, out.replayed)
             if out.reconnect:
-                for subs in self._routes.values():
+                for key, subs in self._routes.items():
+                    missed = out.events_missed(key)
                     for sub in subs:
                         if not sub.synced:  # new since the drop: its ChannelSync is coming
                             continue
                         sub.put(
                             Reconnected(
-                                channel=sub.channel,
-                                resumed=out.resumed,
-                                events_missed=not out.replayed,
+                                channel=sub.channel, resumed=out.resumed, events_missed=missed
                             )
                         )
             self._ready.set()
