@@ -168,6 +168,23 @@ def test_a_replayed_resume_missing_a_channel_says_its_events_were_missed() -> No
     assert [(op, d["channel"]["name"]) for op, d in sent(p) if op != 11] == [(12, "pump_log")]
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [{"diff_only": None}, {"organisation_id": ""}, {"organisation_id": {"id": 7}}],
+    ids=["null-diff-only", "empty-org", "object-org"],
+)
+def test_an_odd_subscription_entry_does_not_make_the_ready_unreadable(odd: dict[str, Any]) -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    p.connection_made()
+    p.receive(frame("Hello", {}))
+    listed = [{"channel": CHANNEL, **odd}, {"channel": 5}, "not an entry"]
+    (out,) = ready(p, subs=listed)
+    assert isinstance(out, SessionReady)
+    assert out.subscribed_again == frozenset()  # the odd entry's channel still counts as held
+    assert [op for op, _ in sent(p)] == [10, 14]  # no Subscribe again, a sync as for any Ready
+
+
 @pytest.mark.parametrize(("listed_org", "unsubscribed_org"), [("7", "7"), (None, "7")])
 def test_a_channel_left_while_disconnected_is_unsubscribed_in_its_organisation(
     listed_org: str | None, unsubscribed_org: str
@@ -204,6 +221,24 @@ def test_duplicates_by_sequence_number_are_dropped() -> None:
     assert first[0].event.message.id == 1001
     assert isinstance(p.receive(frame("MessageCreate", message(1), s=5))[0], Skipped)
     assert isinstance(p.receive(frame("MessageCreate", message(2), s=6))[0], Dispatch)
+
+
+@pytest.mark.parametrize("replayed", [True, False])
+def test_numbering_carries_over_a_resume_only_when_replayed(replayed: bool) -> None:
+    p = GatewayProtocol()
+    p.subscribe(KEY)
+    connect(p)
+    p.receive(frame("MessageCreate", message(1), s=5))
+    p.connection_lost()
+    p.connection_made()
+    p.receive(frame("Hello", {}))
+    assert sent(p)[0] == (11, {"session_id": "1", "session_token": "tok",
+                               "default_connection": False, "seq": 5})  # fmt: skip
+    listed = [{"channel": CHANNEL, "diff_only": False}]
+    ready(p, subs=listed, replayed=replayed)
+    # A server numbering each connection from 1: without a confirmed replay, s=1 is new.
+    out = p.receive(frame("ChannelSync", {"channel": CHANNEL, "aggregate": AGG}, s=1))[0]
+    assert isinstance(out, Skipped if replayed else Dispatch)
 
 
 def test_session_cancelled_forgets_the_session() -> None:

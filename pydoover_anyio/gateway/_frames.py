@@ -118,13 +118,20 @@ class Ready(msgspec.Struct):
 
 
 class _LaxReady(msgspec.Struct):
-    """A ``Ready`` the one-pass decode refused: ids or tokens sent as numbers, or
-    ``subscriptions: null`` (refusing it would leave the client reconnecting for ever)."""
+    """A ``Ready`` the one-pass decode refused: ids or tokens sent as numbers,
+    ``subscriptions: null``, or an odd subscription entry (refusing it would leave the
+    client reconnecting for ever)."""
 
     session_id: str | int
     session_token: str | int
-    subscriptions: list[WireSubscription] | None = None
+    subscriptions: list[msgspec.Raw] | None = None
     replayed: bool = False
+
+
+class _HeldChannel(msgspec.Struct):
+    """Of a subscription entry too odd to read whole, the channel: all the client needs."""
+
+    channel: ChannelID
 
 
 class _ServerError(msgspec.Struct):
@@ -154,6 +161,8 @@ _DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     if name != "Ready"  # see _ready
 }
 _LAX_READY: Final = msgspec.json.Decoder(_LaxReady, strict=False, dec_hook=dec_hook)
+_WIRE_SUBSCRIPTION: Final = msgspec.json.Decoder(WireSubscription, strict=False, dec_hook=dec_hook)
+_HELD_CHANNEL: Final = msgspec.json.Decoder(_HeldChannel, strict=False, dec_hook=dec_hook)
 
 
 def _tagged_frame(name: str, payload: type[Any]) -> type[msgspec.Struct]:
@@ -279,8 +288,21 @@ def _ready(payload: msgspec.Raw) -> Ready:
         lax = _LAX_READY.decode(payload)
     except _UNDECODABLE as exc:
         raise FrameError(f"bad Ready payload: {exc}") from None
-    subscriptions = lax.subscriptions or []
-    return Ready(str(lax.session_id), str(lax.session_token), subscriptions, lax.replayed)
+    held = [entry for raw in lax.subscriptions or [] if (entry := _held(raw)) is not None]
+    return Ready(str(lax.session_id), str(lax.session_token), held, lax.replayed)
+
+
+def _held(raw: msgspec.Raw) -> WireSubscription | None:
+    """A ``Ready`` subscription entry; its channel alone if another field is odd (e.g.
+    ``diff_only: null``); ``None`` without a readable channel (the entry is left out)."""
+    try:
+        return _WIRE_SUBSCRIPTION.decode(raw)
+    except _UNDECODABLE:
+        pass
+    try:
+        return WireSubscription(_HELD_CHANNEL.decode(raw).channel)
+    except _UNDECODABLE:
+        return None
 
 
 #: The placeholder channel of a server error before it is fanned out per subscription.

@@ -428,7 +428,11 @@ class GatewayProtocol:
             self._resuming and self.session is not None and ready.session_id == self.session[0]
         )
         replayed = resumed and ready.replayed
-        if not resumed:
+        if not replayed:
+            # Only a confirmed replay continues the old numbering for certain (spec §9
+            # leaves ``s`` across connections open): otherwise a server numbering each
+            # connection afresh would have its new events, the promised ChannelSync
+            # among them, dropped as duplicates. Consumers were told events_missed=True.
             self.seq = None
         self.session = (ready.session_id, ready.session_token)
         self._resuming = False
