@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from typing import Any
 
 import anyio
 import pytest
 
-from pydoover_anyio import ChannelSync, EventsDropped, GatewayError, MessageCreate
+from pydoover_anyio import ChannelSync, EventsDropped, GatewayError, GatewaySettings, MessageCreate
 from pydoover_anyio.gateway import Subscription, gateway_url_for
 from pydoover_anyio.gateway import _frames as fr
 from pydoover_anyio.gateway._protocol import (
@@ -407,3 +408,20 @@ async def test_consumer_waits_and_is_cancellable() -> None:
     sub.fail(RuntimeError("gone"))
     with pytest.raises(RuntimeError, match="gone"):
         await sub.__anext__()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"ping_interval": 0},
+        {"open_timeout": -1},
+        {"write_timeout": 0},
+        {"close_timeout": math.nan},
+        {"reconnect_base": 0},
+        {"reconnect_cap": 0.5, "reconnect_base": 1.0},
+        {"buffer_size": 1},
+    ],
+)
+def test_gateway_settings_refuse_values_that_cannot_work(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        GatewaySettings(**bad)  # type: ignore[arg-type]

@@ -78,6 +78,18 @@ def _refuses(code: int | None) -> bool:
     return code == 1008 or (code is not None and 4000 <= code <= 4999)
 
 
+#: The settings that must be above zero (a zero backoff would hammer a failing server).
+_POSITIVE_SETTINGS: Final = (
+    "ping_interval",
+    "ping_timeout",
+    "open_timeout",
+    "close_timeout",
+    "write_timeout",
+    "reconnect_base",
+    "reconnect_cap",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """Tunables of the gateway connection (all times in seconds).
@@ -112,9 +124,11 @@ class GatewaySettings:
     sharing_mode: str = "internal"
 
     def __post_init__(self) -> None:
-        for name in ("ping_interval", "ping_timeout", "open_timeout", "close_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
+        for name in _POSITIVE_SETTINGS:
+            if not getattr(self, name) > 0:  # NaN too
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.reconnect_cap < self.reconnect_base:
+            raise ValueError("reconnect_cap must be at least reconnect_base")
         if self.buffer_size < 2:
             raise ValueError("buffer_size must be at least 2")
 
