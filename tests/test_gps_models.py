@@ -439,10 +439,7 @@ def test_uuids_accept_upper_case() -> None:
     ("decode", "changes"),
     [
         (decode_status, {"battery": None}),
-        (decode_status, {"battery": 58.9}),
         (decode_status, {"battery": "abc"}),
-        (decode_status, {"state": None}),
-        (decode_status, {"lost_pending": "false"}),
         (decode_status, {"last_loc_latitude": "north"}),
         (decode_location, {"lat": None}),
         (decode_location, {"lat": "abc"}),
@@ -453,9 +450,6 @@ def test_uuids_accept_upper_case() -> None:
         (decode_config, {"color": None}),
         (decode_config, {"board_name": 5}),
         (decode_config, {"image": 5}),
-        (decode_config, {"notify_position": "false"}),
-        (decode_config, {"notify_long_walk": 1}),
-        (decode_config, {"firmware_path": 3}),
         (decode_config, {"icon": 1.5}),
         (decode_config, {"weight": "heavy"}),
     ],
@@ -468,15 +462,42 @@ def test_wrong_types_raise_unknown_answer_scheme(decode: Any, changes: dict[str,
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("decode", "changes", "read_as"),
     [
-        {"tracker_status": None},
-        {"tracker_config": None},
-        {"model": 5},
-        {"name": None},
-        {"version": 9},
-        {"tracker_config": config_json(notify_position=None)},
+        (decode_status, {"battery": 58.9}, 58),  # truncated
+        (decode_status, {"battery": 58.0}, 58),
+        (decode_status, {"state": None}, "None"),  # 0.9.2's str(None)
+        (decode_status, {"network_operator": 208}, "208"),
+        (decode_status, {"lost_pending": 0}, False),
+        (decode_status, {"lost_pending": "false"}, False),  # 0.9.2 made this True
+        (decode_config, {"notify_position": "true"}, True),
+        (decode_config, {"notify_long_walk": 1}, True),
+        (decode_config, {"notify_long_walk": None}, False),
+        (decode_config, {"firmware_path": 3}, "3"),
+        (decode_config, {"network_config": 3.0}, 3),
+        (decode_location, {"pkt_drop": 2.0}, 2),
     ],
+)
+def test_values_0_9_2_let_through_are_coerced_as_it_did(
+    decode: Any, changes: dict[str, Any], read_as: Any
+) -> None:
+    # One odd value must not fail a whole answer (a device list) that 0.9.2 read (spec §3).
+    ((field, _),) = changes.items()
+    assert getattr(decode(**changes), field) == read_as
+
+
+def test_a_tracker_with_values_0_9_2_let_through_is_read() -> None:
+    changes = {"name": None, "version": 9, "tracker_config": config_json(notify_position=None)}
+    tracker = _decode.decode_device(body(tracker_json(**changes)))
+    assert isinstance(tracker, Tracker01)
+    assert (tracker.name, tracker.version) == ("None", "9")
+    assert tracker.tracker_config.notify_position is False
+    assert _decode.decode_devices(body([tracker_json(version=9), tracker_json()]))[0].version == "9"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"tracker_status": None}, {"tracker_config": None}, {"model": 5}],
 )
 def test_wrong_types_in_trackers_raise_unknown_answer_scheme(changes: dict[str, Any]) -> None:
     with pytest.raises(UnknownAnswerScheme):

@@ -7,11 +7,12 @@ Decoding rules (applied when a model is built from JSON, see ``form()`` and
 ``gps_tracker.client._decode``):
 
 - Unknown keys are ignored; a missing required key or a value of the wrong type raises
-  ``UnknownAnswerScheme``.
+  ``UnknownAnswerScheme``, unless it is one 0.9.2 let through (a number or ``null`` as
+  text, a float as an int, a number as a bool): those are coerced as 0.9.2 did, by a
+  second decode that runs only when the first fails (``gps_tracker.client._decode``).
 - Numeric fields also accept numeric strings (the API sends ``lat``, ``lng`` and ``weight``
   as strings and ``mode`` as ``"6"``). This leniency is per field: msgspec validates each such
   field against ``<number> | str`` and ``__post_init__`` converts the string.
-  Everything else is strict: ``"false"`` is not a bool and ``null`` is not a str.
 - Datetimes are always timezone-aware: a value without an offset is UTC. ``null`` is
   accepted (and gives ``None``) for ``created``, ``begin_date`` and ``datetime`` as in 0.9.2.
 - UUIDs are ``uuid.UUID`` (upper case accepted).
