@@ -509,6 +509,47 @@ def test_profiles_null_raises() -> None:
         _decode.decode_user(body({"id": 1, "username": "u", "profiles": None}))
 
 
+# --- constructors convert wire values, as 0.9.2's attrs converters did ------------------------
+
+
+def test_constructors_take_wire_values() -> None:
+    location = TrackerData(**location_json())
+    assert location == decode_location()
+    assert location.datetime == datetime(2019, 11, 6, 22, 57, 45, 911989, tzinfo=UTC)
+    assert (location.lat, location.method) == (23.966175, TrackerMethod.GPS)
+    assert location.uuid == UUID("dd4175dd-7a13-4b84-b191-bb990f63ae62")
+    raw = tracker_json()
+    del raw["type"]
+    tracker = Tracker01(**raw)
+    assert isinstance(tracker.tracker_config, TrackerConfig)
+    assert isinstance(tracker.tracker_status, TrackerStatus)
+    assert tracker == Device.get(tracker_json())
+    assert tracker.tracker_status.begin_date == datetime(
+        2019, 4, 19, 19, 43, 32, 197349, tzinfo=UTC
+    )
+    phone = Android(id="222000", created=None, name="p", version="1", serial=str(UUID(int=5)))
+    assert (phone.id, phone.serial) == (222000, UUID(int=5))
+    assert User(id="1", username="u", profiles=["2"]) == User(1, "u", [2])
+    naive = datetime(2020, 1, 1)  # a naive value is read as UTC
+    assert TrackerData(**location_json(datetime=naive)).datetime == naive.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"datetime": "yesterday"}, ValueError),
+        ({"datetime": 1573080000}, TypeError),
+        ({"uuid": "not-a-uuid"}, ValueError),
+        ({"lat": "north"}, ValueError),
+    ],
+)
+def test_constructors_refuse_wire_values_that_do_not_convert(
+    changes: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        TrackerData(**location_json(**changes))
+
+
 # --- form() and Device.get() ---------------------------------------------------------------
 
 

@@ -23,7 +23,9 @@ Decoding rules (applied when a model is built from JSON, see ``form()`` and
   ``_missing_`` hook does it, so msgspec decodes the enum natively), so a new location
   method never breaks ``get_locations``; 0.9.2 raised ``ValueError`` there.
 
-The constructors do not validate; ``form(cls, mapping)`` builds a validated model from a dict.
+The constructors convert wire values as 0.9.2's did (text to datetimes, numbers and UUIDs,
+an int to ``TrackerMethod``, a mapping to a nested model) but do not validate otherwise;
+``form(cls, mapping)`` builds a validated model from a dict.
 """
 
 from __future__ import annotations
@@ -268,6 +270,30 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+def _datetime(field: str, value: Any) -> dt.datetime | None:
+    """A constructor's datetime argument: a datetime, ``None`` or wire text (as decoded)."""
+    if value is None or type(value) is dt.datetime:
+        return _aware(value)
+    if isinstance(value, str):
+        try:
+            return _aware(msgspec.convert(value, dt.datetime))
+        except msgspec.ValidationError:
+            raise ValueError(f"`{field}`: not a date-time: {value!r}") from None
+    if isinstance(value, dt.datetime):
+        return _aware(value)
+    raise TypeError(f"`{field}`: expected a datetime, got {type(value).__name__}")
+
+
+def _uuid(value: Any) -> UUID:
+    """A constructor's UUID argument: a ``UUID`` or its text."""
+    return value if type(value) is UUID else UUID(value)
+
+
+def _nested(cls: type[_T], value: Any) -> _T:
+    """A constructor's nested model argument: the model, or its JSON object (a mapping)."""
+    return form(cls, value) if isinstance(value, Mapping) else value
+
+
 class _Model(msgspec.Struct):
     """Base of all models: a repr that shows datetimes in ISO form, as 0.9.2 did."""
 
@@ -315,7 +341,7 @@ class Device(_DeviceBase):
     def __post_init__(self) -> None:
         if isinstance(self.id, str):
             self.id = _parse_int("id", self.id)
-        self.created = _aware(self.created)
+        self.created = _datetime("created", self.created)
 
     @staticmethod
     def get_types() -> KeysView[str]:
@@ -364,11 +390,19 @@ class Android(Device):
 
     serial: UUID
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.serial = _uuid(self.serial)
+
 
 class Iphone(Device):
     """A phone running the Invoxia app on iOS (serial sent in upper case)."""
 
     serial: UUID
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.serial = _uuid(self.serial)
 
 
 class Tracker(Device):
@@ -428,9 +462,9 @@ class TrackerStatus(_Model):
             self.battery = _parse_int("battery", self.battery)
         if isinstance(self.stationary, str):
             self.stationary = _parse_int("stationary", self.stationary)
-        self.begin_date = _aware(self.begin_date)
-        self.last_event = _aware(self.last_event)
-        self.last_location = _aware(self.last_location)
+        self.begin_date = _datetime("begin_date", self.begin_date)
+        self.last_event = _datetime("last_event", self.last_event)
+        self.last_location = _datetime("last_location", self.last_location)
         if isinstance(self.last_loc_latitude, str):
             self.last_loc_latitude = _parse_float("last_loc_latitude", self.last_loc_latitude)
         if isinstance(self.last_loc_longitude, str):
@@ -445,6 +479,11 @@ class Tracker01(Tracker):
     tracker_config: TrackerConfig
     tracker_status: TrackerStatus
     model: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.tracker_config = _nested(TrackerConfig, self.tracker_config)
+        self.tracker_status = _nested(TrackerStatus, self.tracker_status)
 
 
 class Tracker03(Tracker01):
@@ -468,9 +507,16 @@ class TrackerData(_Model):
 
     def __post_init__(self) -> None:
         # Inlined checks: this runs once per location and is the hot path of decoding.
+        # (Decoded values have their types; a constructor may get wire values, as 0.9.2's.)
         when = self.datetime
-        if when is not None and when.tzinfo is None:
+        if type(when) is not dt.datetime:
+            self.datetime = _datetime("datetime", when)
+        elif when.tzinfo is None:
             self.datetime = when.replace(tzinfo=_UTC)
+        if type(self.method) is not TrackerMethod:
+            self.method = TrackerMethod(self.method)
+        if type(self.uuid) is not UUID:
+            self.uuid = _uuid(self.uuid)
         if isinstance(self.lat, str):
             self.lat = _parse_float("lat", self.lat)
         if isinstance(self.lng, str):
