@@ -11,6 +11,7 @@ import math
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from fractions import Fraction
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ from gps_tracker.client.exceptions import (
     FailedQuery,
     ForbiddenQuery,
     GpsTrackerException,
+    HttpException,
     NoContentQuery,
     UnauthorizedQuery,
     UnknownAnswerScheme,
@@ -150,6 +152,24 @@ async def test_404_fixture_raises_failed_query_with_its_status() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_subclass_declared_default_is_raised_for_other_statuses() -> None:
+    # 0.9.2's hooks: ``default=True`` picks the class, ``_message(self)`` its text.
+    class Unexpected(HttpException, default=True):
+        def _message(self) -> str | None:
+            return f"unexpected answer {self.json_answer!r}"
+
+    try:
+        assert HttpException.get_default() is Unexpected
+        client = await replay_one("404_test")
+        with pytest.raises(Unexpected, match="unexpected answer None") as caught:
+            await client._get("test/")
+        assert caught.value.status == 404
+    finally:
+        HttpException._default = FailedQuery
+    assert HttpException.get_default() is FailedQuery
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     "name",
     ["404_test_except-AsyncClientConnectionError", "404_test_except-SyncClientConnectionError"],
@@ -235,6 +255,13 @@ async def test_get_locations_is_exact_and_newest_first(emulator: InvoxiaEmulator
         assert [loc.uuid for loc in await client.get_locations(tracker, max_count=137)] == (
             expected[:137]
         )
+        # Any real number, counted down from as 0.9.2 did.
+        for count, taken in ((5.0, 5), (2.5, 3), (Fraction(7, 2), 4), (-1.5, 0)):
+            located = await client.get_locations(tracker, max_count=count)
+            assert [loc.uuid for loc in located] == expected[:taken]
+        for odd in ("5", None, True):
+            with pytest.raises(TypeError, match="max_count"):
+                await client.get_locations(tracker, max_count=odd)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

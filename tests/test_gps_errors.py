@@ -53,6 +53,15 @@ def test_registering_a_code_twice_raises_value_error() -> None:
     assert HttpException.get(401) is UnauthorizedQuery
 
 
+def test_a_subclass_may_override_the_message_hook_as_in_0_9_2() -> None:
+    class Teapot(HttpException):
+        def _message(self) -> str | None:
+            return f"teapot: {self.json_answer}"
+
+    assert str(Teapot(json_answer={"x": 1})) == "teapot: {'x': 1}"
+    assert str(Teapot("given")) == "given"
+
+
 def test_subclasses_without_a_code_are_allowed() -> None:
     class Custom(FailedQuery):
         pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from types import TracebackType
@@ -34,7 +35,7 @@ from .. import paging
 from . import _decode
 from .config import Config
 from .datatypes import Device, Tracker, TrackerConfig, TrackerData, TrackerStatus, User
-from .exceptions import ApiConnectionError, FailedQuery, HttpException
+from .exceptions import ApiConnectionError, HttpException
 from .url_provider import UrlProvider
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_TIMEOUT", "AsyncClient"]
@@ -257,8 +258,9 @@ class AsyncClient:
         max_count: float,
         max_buffered: float,
     ) -> paging.LocationPlanner[TrackerData]:
-        if isinstance(max_count, bool) or not (isinstance(max_count, int) or max_count == math.inf):
-            raise TypeError("max_count must be an int (or math.inf for all locations)")
+        # Any real number, as 0.9.2 counted down from it (2.5 gives 3 locations).
+        if isinstance(max_count, bool) or not isinstance(max_count, numbers.Real):
+            raise TypeError("max_count must be a number (math.inf for all locations)")
         return paging.LocationPlanner(
             _aware(not_before),
             _aware(not_after),
@@ -304,7 +306,7 @@ def _check_response(response: httpx.Response) -> None:
     if error_class is None:
         if status < 400:
             return
-        error_class = FailedQuery
+        error_class = HttpException.get_default()
     where = describe(response.request.method, response.request.url)
     raise error_class(json_answer=_json_or_none(response), status=status, request=where)
 

@@ -34,7 +34,7 @@ import datetime as dt
 import enum
 import typing
 from collections.abc import KeysView, Mapping
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -299,9 +299,13 @@ class _Model(msgspec.Struct):
 
     def __repr__(self) -> str:
         fields = ", ".join(
-            f"{name}={_repr_value(getattr(self, name))}" for name in self.__struct_fields__
+            f"{name}={_repr_value(getattr(self, name))}" for name in self._repr_order()
         )
         return f"{type(self).__name__}({fields})"
+
+    @classmethod
+    def _repr_order(cls) -> tuple[str, ...]:
+        return cls.__struct_fields__
 
 
 def _repr_value(value: Any) -> str:
@@ -343,6 +347,12 @@ class Device(_DeviceBase):
             self.id = _parse_int("id", self.id)
         self.created = _datetime("created", self.created)
 
+    @classmethod
+    def _repr_order(cls) -> tuple[str, ...]:
+        # 0.9.2's: the device fields, ``timezone`` last of them, then the subclass's.
+        rest = tuple(name for name in cls.__struct_fields__ if name not in _DEVICE_FIELDS)
+        return (*_DEVICE_FIELDS, *rest)
+
     @staticmethod
     def get_types() -> KeysView[str]:
         """Return the supported device ``type`` values, in registration order.
@@ -383,6 +393,9 @@ class Device(_DeviceBase):
             except msgspec.ValidationError:
                 pass
         raise exceptions.UnknownDeviceType(dict(device_data))
+
+
+_DEVICE_FIELDS: Final = ("id", "created", "name", "version", "timezone")
 
 
 class Android(Device):

@@ -155,18 +155,25 @@ class HttpException(GpsTrackerException):
     code: ClassVar[int | None] = None
     default_message: ClassVar[str | None] = None
     _registry: ClassVar[dict[int, type[HttpException]]] = {}
+    _default: ClassVar[type[HttpException] | None] = None
 
-    def __init_subclass__(cls, code: int | None = None, **kwargs: Any) -> None:
-        """Register the subclass for ``code``.
+    def __init_subclass__(
+        cls, code: int | None = None, default: bool = False, **kwargs: Any
+    ) -> None:
+        """Register the subclass for ``code``, and as the default class if ``default``.
 
         Args:
             code: The HTTP status code this subclass stands for, if any.
+            default: Raise this class for error statuses without a class of their own
+                (``FailedQuery`` unless a later subclass says so, as in 0.9.2).
             **kwargs: Passed on to ``object.__init_subclass__``.
 
         Raises:
             ValueError: Another subclass is already registered for ``code``.
         """
         super().__init_subclass__(**kwargs)
+        if default:
+            HttpException._default = cls
         if code is None:
             return
         taken = HttpException._registry.get(code)
@@ -194,17 +201,16 @@ class HttpException(GpsTrackerException):
         self.json_answer = json_answer
         self.status = status if status is not None else self.code
         self.request = request
-        super().__init__(msg if msg is not None else self._message(json_answer))
+        super().__init__(msg if msg is not None else self._message())
         details = [f"request: {request}"] if request is not None else []
         if status is not None:
             details.append(f"status: {status}")
         if details:
             self.add_note(", ".join(details))
 
-    @classmethod
-    def _message(cls, json_answer: Any) -> str | None:
-        """Return the message to use when none is given explicitly."""
-        return cls.default_message
+    def _message(self) -> str | None:
+        """Return the message to use when none is given (0.9.2's hook for subclasses)."""
+        return self.default_message
 
     @classmethod
     def get(cls, code: int) -> type[HttpException] | None:
@@ -223,17 +229,17 @@ class HttpException(GpsTrackerException):
         """Return the class used for error statuses without a registered subclass.
 
         Returns:
-            ``FailedQuery``.
+            ``FailedQuery``, or the last subclass declared with ``default=True``.
         """
-        return FailedQuery
+        return HttpException._default or FailedQuery
 
 
 class UnauthorizedQuery(HttpException, code=401):
     """401: the credentials were refused; the message is the API's ``detail`` text."""
 
-    @classmethod
-    def _message(cls, json_answer: Any) -> str | None:
-        detail = json_answer.get("detail") if isinstance(json_answer, dict) else None
+    def _message(self) -> str | None:
+        answer = self.json_answer
+        detail = answer.get("detail") if isinstance(answer, dict) else None
         return detail if isinstance(detail, str) else None
 
 
@@ -249,7 +255,7 @@ class NoContentQuery(HttpException, code=204):
     default_message = "No content is associated to this query."
 
 
-class FailedQuery(HttpException):
+class FailedQuery(HttpException, default=True):
     """Any other error status (>= 400); ``status`` holds the real code."""
 
     default_message = "Query failed with unexpected exception."
