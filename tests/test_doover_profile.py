@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 from doover_auth_helpers import NOW, FakeClock, TokenServer, make_jwt
+from fork_support import exit_code_in_fork
 
 from pydoover_anyio.auth import AuthProfile, ConfigManager, RefreshTokenAuth
 
@@ -302,6 +303,32 @@ def test_an_edit_waits_for_another_processs_edit(tmp_path: Path) -> None:
     assert other.wait(30) == 0
     assert sorted(ConfigManager(path=path).entries) == ["default", "mine", "other"]
     assert mode_of(tmp_path / ".config.lock") == 0o600
+
+
+def test_a_forked_child_edits_once_the_parents_edit_in_progress_ends(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(DEFAULT_BLOCK)
+    locked, release = threading.Event(), threading.Event()
+
+    def parent_edit() -> None:
+        with ConfigManager.editing(path=path) as manager:
+            locked.set()
+            release.wait()
+            manager.create(AuthProfile("parent"))
+            manager.write()
+
+    editor = threading.Thread(target=parent_edit)
+    editor.start()
+    locked.wait()
+    threading.Timer(0.5, release.set).start()  # while the child waits for the file
+
+    def child() -> int:
+        _add_profile(path, "child")
+        return 0
+
+    assert exit_code_in_fork(child) == 0  # it used to wait for ever on the copied locks
+    editor.join()
+    assert sorted(ConfigManager(path=path).entries) == ["child", "default", "parent"]
 
 
 @pytest.mark.anyio

@@ -315,6 +315,25 @@ def _make_directory(directory: Path) -> None:
 #: One lock per config file (by real path) for the threads of this process.
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
+#: Lock files open (and ``flock``-ed) by this process's edits in progress.
+_LOCK_FILES: set[int] = set()
+
+
+def _renew_locks_in_child() -> None:
+    """A forked child starts with unheld locks: a thread of the parent may have been
+    editing. Its copies of the parent's lock files are closed, so the child's own edits
+    wait for the parent's to end (the parent's descriptor keeps its lock), not for ever."""
+    global _THREAD_LOCKS_GUARD
+    _THREAD_LOCKS.clear()
+    _THREAD_LOCKS_GUARD = threading.Lock()
+    for fd in _LOCK_FILES:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _LOCK_FILES.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_locks_in_child)
 
 
 @contextlib.contextmanager
@@ -330,10 +349,12 @@ def _exclusive(path: Path) -> Iterator[None]:
         directory, name = os.path.split(target)
         _make_directory(Path(directory))
         fd = os.open(os.path.join(directory, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        _LOCK_FILES.add(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close below (or by exiting)
             yield
         finally:
+            _LOCK_FILES.discard(fd)
             os.close(fd)
 
 
