@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -68,6 +69,34 @@ def test_iterators_with_collect_and_early_close(
         assert next(iterator).id == ids[-1]
     assert list(iterator) == []
     assert sync_client.fetch_channel(agent, channel).name == channel
+
+
+def test_iterators_fetch_pages_as_they_are_consumed(
+    emu: DooverEmulator, sync_client: DataClient, agent: int, channel: str
+) -> None:
+    # As a plain loop over pydoover's iterator: no page before the first next(), one page
+    # for the newest message, and read-ahead of at most about what was taken.
+    emu.state.add_messages(agent, channel, [{"n": i} for i in range(100)])
+
+    def pages() -> int:
+        return sum(r.path.endswith("/messages") for r in api_requests(emu))
+
+    before = pages()
+    unused = sync_client.iter_messages(agent, channel, page_size=10)
+    time.sleep(0.3)  # time enough for a reader running ahead to fetch
+    assert pages() == before
+    for message in unused:
+        assert message.data == {"n": 99}
+        break
+    time.sleep(0.3)
+    assert pages() == before + 1
+    unused.close()
+    with sync_client.iter_messages(agent, channel, page_size=10) as taken:
+        first_fifteen = [next(taken) for _ in range(15)]
+        time.sleep(0.3)
+    assert [m.data["n"] for m in first_fifteen] == list(range(99, 84, -1))
+    assert pages() - before - 1 <= 4  # 2 pages taken; at most about twice that fetched
+    assert len(sync_client.iter_messages(agent, channel, page_size=10).collect()) == 100
 
 
 def emu_now_ms() -> int:

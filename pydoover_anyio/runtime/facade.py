@@ -362,7 +362,15 @@ class sync_wrapped_context(sync_context[P, U], Generic[P, T, U]):  # noqa: N801
 
 
 class _Pump(Generic[T]):
-    """Loop side of a :class:`BlockingIterator`: a producer task and its buffer."""
+    """Loop side of a :class:`BlockingIterator`: a producer task and its buffer.
+
+    The producer takes items from the source only as the consumer asks for them:
+    none before the first batch is asked for, then at most as many ahead of what the
+    consumer has taken as it has taken (up to ``buffer``). So a source that fetches
+    pages is read at most about twice as far as consumed (``for m in it: break`` costs
+    one page, as with a plain loop), while a long iteration soon has the whole buffer
+    working ahead of it.
+    """
 
     def __init__(
         self,
@@ -377,14 +385,27 @@ class _Pump(Generic[T]):
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()
         self._failure: BaseException | None = None
+        self._lead = max(1, buffer)  # the most the producer runs ahead of the consumer
+        self._taken = 0  # items handed to the consumer
+        self._produced = 0  # items taken from the source
+        self._allowed = 0  # items the producer may have taken from the source by now
+        self._demand = anyio.Event()
 
     async def produce(self) -> None:
         try:
             with self._scope:
                 async with self._send:
                     source = self._source
-                    iterator = source() if callable(source) else source
-                    async for item in iterator:
+                    iterator = aiter(source() if callable(source) else source)
+                    while True:
+                        while self._produced >= self._allowed:
+                            await self._demand.wait()
+                            self._demand = anyio.Event()
+                        try:
+                            item = await anext(iterator)
+                        except StopAsyncIteration:
+                            break
+                        self._produced += 1
                         await self._send.send(item)
         except anyio.get_cancelled_exc_class():
             raise
@@ -395,6 +416,16 @@ class _Pump(Generic[T]):
 
     async def next_batch(self, limit: int) -> list[T]:
         """Wait for at least one item; return what is buffered (empty at the end)."""
+        taken = self._taken
+        allowed = taken + 1 + min(taken, self._lead)  # the item wanted, and the lead
+        if allowed > self._allowed:
+            self._allowed = allowed
+            self._demand.set()
+        batch = await self._receive_batch(limit)
+        self._taken += len(batch)
+        return batch
+
+    async def _receive_batch(self, limit: int) -> list[T]:
         try:
             batch = [await self._receive.receive()]
         except anyio.EndOfStream:
@@ -433,7 +464,9 @@ async def _start_pump(
 class BlockingIterator(Iterator[T]):
     """A sync iterator fed by a producer task on the loop thread.
 
-    Items are pulled in batches (one cross-thread call per batch, not per item). Closing
+    Items are pulled in batches (one cross-thread call per batch, not per item), and
+    produced on demand: nothing is taken from the source before the first ``next()``,
+    and then at most about twice what was consumed (see :class:`_Pump`). Closing
     the iterator (``close()``, ``with``, exhaustion or garbage collection) cancels the
     producer. At most ``buffer`` items wait on the loop side and ``batch`` on this side.
     ``owner`` (the facade it came from) is kept alive while the iterator is, so its
