@@ -244,6 +244,20 @@ async def test_json_nested_too_deep_is_a_decode_error() -> None:
             await client.fetch_channel_aggregate(1, "c")
 
 
+@pytest.mark.parametrize("body", [b"", b"null", b"{}", b" { } \n"])
+async def test_an_update_answered_with_nothing_gives_none(body: bytes) -> None:
+    # pydoover returned None for any empty answer of these two updates.
+    answer = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    async with (
+        httpx.AsyncClient(transport=answer) as http,
+        AsyncDataClient("http://doover.test/api", token="t", http_client=http) as client,
+    ):
+        assert await client.update_message(1, "c", 2, {"a": 1}) is None
+        assert await client.update_channel_aggregate(1, "c", {"a": 1}) is None
+        if body.strip() == b"{}":  # a dict result stays a dict
+            assert await client.invoke_ingestion_endpoint(1, 2, {}, wait=True) == {}
+
+
 async def test_html_page_is_a_decode_error(
     emu: DooverEmulator, client: AsyncDataClient, agent: int
 ) -> None:

@@ -87,7 +87,9 @@ def decode(
         status: The response status (for the error message).
         allow_empty: For endpoints that may answer with nothing (``suppress_response``,
             ``invoke`` without ``wait``): an empty or all-whitespace body, or a JSON
-            ``null``, gives ``None``. Otherwise an empty body is an error.
+            ``null``, gives ``None``; so does ``{}`` where ``type_`` is a model (pydoover
+            returned ``None`` for any empty answer of an update). Otherwise an empty body
+            is an error.
 
     Returns:
         The decoded value, or ``None`` as described for ``allow_empty``.
@@ -99,10 +101,17 @@ def decode(
         if allow_empty:
             return None
         raise ResponseDecodeError(method, url, status, "empty body where JSON was expected")
-    if allow_empty and len(content) < 16 and content.strip() == b"null":
-        return None
+    if allow_empty and len(content) < 16:
+        bare = content.translate(None, b" \t\r\n")
+        if bare == b"null" or (bare == b"{}" and _is_model(type_)):
+            return None
     try:
         value: T = _decoder(type_).decode(content)
     except UNDECODABLE_JSON as exc:
         raise ResponseDecodeError(method, url, status, str(exc)) from exc
     return value
+
+
+def _is_model(type_: object) -> bool:
+    """Whether ``type_`` is a model class (a msgspec Struct)."""
+    return isinstance(type_, type) and issubclass(type_, msgspec.Struct)
