@@ -55,10 +55,14 @@ def _read_patch(text: str) -> dict[str, Any]:
     elif text.startswith("@"):
         source = text[1:]
         try:
-            with open(source, encoding="utf-8") as handle:
+            with open(source, encoding="utf-8-sig") as handle:  # a BOM is fine, as in ingest
                 text = handle.read()
         except OSError as exc:
             raise click.BadParameter(f"{source}: {exc.strerror}", param_hint="DATA") from None
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(
+                f"{source} is not UTF-8 text (byte {exc.start + 1})", param_hint="DATA"
+            ) from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..models import Channel
 from ._output import compact_json, format_time, short_json, stdout_console
@@ -60,10 +61,10 @@ def list_channels(settings: Settings, as_json: bool) -> None:
         aggregate = channel.aggregate
         updated = None if aggregate is None else aggregate.last_updated
         data = None if aggregate is None else aggregate.data
-        table.add_row(
-            channel.name,
+        table.add_row(  # data as Text: a "[" in a name or a value is not rich markup
+            Text(channel.name),
             "yes" if channel.is_private else "no",
             "-" if updated is None else format_time(updated),
-            "-" if data in (None, {}) else short_json(data, room),
+            "-" if data in (None, {}) else Text(short_json(data, room)),
         )
     console.print(table)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -75,11 +76,21 @@ def _geojson(locations: Sequence[TrackerData]) -> Iterator[str]:
     yield "\n]}\n"
 
 
+#: Characters XML 1.0 has no place for, not even as references (C0 controls but tab,
+#: LF and CR; lone surrogates; U+FFFE and U+FFFF).
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_chars(text: str) -> str:
+    """``text`` with characters XML cannot hold replaced by U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def _gpx(locations: Sequence[TrackerData], name: str) -> Iterator[str]:
     yield (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<gpx version="1.1" creator="doover-anyio" xmlns="http://www.topografix.com/GPX/1/1">\n'
-        f"  <trk>\n    <name>{escape(name)}</name>\n    <trkseg>\n"
+        f"  <trk>\n    <name>{escape(_xml_chars(name))}</name>\n    <trkseg>\n"
     )
     for location in locations:
         yield (

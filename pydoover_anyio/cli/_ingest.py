@@ -16,14 +16,20 @@ Rules this command enforces:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
+import os
+import sys
+import threading
 from array import array
-from collections.abc import Iterator
-from typing import IO, Final
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import IO, Final, TypeVar
 
 import anyio
-import anyio.to_thread
+import anyio.from_thread
+import anyio.lowlevel
 import click
 
 from ..errors import NotFoundError
@@ -43,7 +49,9 @@ from ._runner import EXIT_ERROR, EXIT_OK, PROG, CLIError, Session, Settings, run
 
 __all__ = ["ingest"]
 
-_CHUNK: Final = 512  # records parsed per trip to the worker thread
+T = TypeVar("T")
+
+_CHUNK: Final = 512  # records parsed per trip to a reader thread
 _SHOWN_ON_STDERR: Final = 100  # bad lines printed as they are found, at most
 _SHOWN_IN_REPORT: Final = 20  # failures listed in the final report, at most
 _KIND_TEXT: Final = {
@@ -75,7 +83,8 @@ def _records(
 ) -> Iterator[Record | BadLine]:
     if kind is RecordFormat.JSONL:
         return read_jsonl(handle, timestamp_field=field, unit=unit)
-    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    # utf-8-sig: a BOM goes before the csv module sees it (a quoted first header cell).
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
     return read_csv(text, timestamp_field=field, unit=unit)
 
 
@@ -84,7 +93,10 @@ class _Run:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        #: The first bad lines (those the report may list: memory stays bounded) and
+        #: how many there were.
         self.bad: list[BadLine] = []
+        self.bad_count = 0
         self.ids = array("q")
         self.lines = array("q")
 
@@ -174,7 +186,7 @@ def ingest(
     exit status is 1 if any record was not stored.
     """
     ctx = click.get_current_context()
-    with click.open_file(file, "rb") as handle:  # first: a missing file says so
+    with _open_input(file) as handle:  # first: a missing file says so
         try:
             record_format = format_for(file, kind)
         except FileFormatError as exc:
@@ -215,13 +227,15 @@ async def _ingest(
 
     def update(stats: IngestStats) -> None:
         rate = f"{stats.rate:,.0f} msg/s" if stats.elapsed > 0.2 else ""
-        bar.update(task, completed=stats.settled + len(state.bad), rate=rate)
+        bar.update(task, completed=stats.settled + state.bad_count, rate=rate)
 
     def bad_line(line: BadLine) -> None:
-        state.bad.append(line)
-        if len(state.bad) <= _SHOWN_ON_STDERR:
+        state.bad_count += 1
+        if len(state.bad) < _SHOWN_IN_REPORT:
+            state.bad.append(line)
+        if state.bad_count <= _SHOWN_ON_STDERR:
             console.out(f"{state.source}:{line.line}: {line.error}", highlight=False)
-        elif len(state.bad) == _SHOWN_ON_STDERR + 1:
+        elif state.bad_count == _SHOWN_ON_STDERR + 1:
             console.out(f"{PROG}: more bad lines follow; the report counts them", highlight=False)
 
     def next_chunk() -> list[Record | BadLine]:
@@ -239,7 +253,7 @@ async def _ingest(
         )
         try:
             async with ingestor:
-                while chunk := await anyio.to_thread.run_sync(next_chunk):
+                while chunk := await _in_daemon_thread(next_chunk):
                     for item in chunk:
                         if isinstance(item, BadLine):
                             bad_line(item)
@@ -256,13 +270,54 @@ async def _ingest(
         finally:
             if ingestor.stats.accepted and not ingestor.report.complete:
                 console.out(f"{PROG}: ingest stopped: {ingestor.report.summary()}", highlight=False)
-        done = ingestor.stats.settled + len(state.bad)
+        done = ingestor.stats.settled + state.bad_count
         bar.update(task, total=done, completed=done)  # the line count included blank lines
     return ingestor.report
 
 
+def _open_input(file: str) -> AbstractContextManager[IO[bytes]]:
+    """FILE opened for reading, closed at the end of the ``with``.
+
+    For ``-``: a reader of its own on a copy of stdin's descriptor, never closed. A read
+    left blocked by a Ctrl-C (see :func:`_in_daemon_thread`) holds the reader's lock:
+    closing it would wait for the read, and were it ``sys.stdin``, Python would abort
+    taking that lock as it exits.
+    """
+    if file == "-":
+        return contextlib.nullcontext(os.fdopen(os.dup(sys.stdin.fileno()), "rb"))
+    opened: AbstractContextManager[IO[bytes]] = click.open_file(file, "rb")
+    return opened
+
+
+async def _in_daemon_thread(read: Callable[[], T]) -> T:
+    """``read()`` in a daemon thread of its own.
+
+    Why not ``anyio.to_thread``: a Ctrl-C cancels the wait but not a read blocked on a
+    terminal or a pipe that stays open, and anyio's worker threads are not daemons, so
+    the process would not exit until the input ended. Here the read is left behind.
+    """
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(read())
+        except BaseException as exc:  # noqa: BLE001 - raised in the waiting task
+            failure.append(exc)
+        with contextlib.suppress(anyio.RunFinishedError):  # abandoned: nobody waits
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=run, name=f"{PROG}-reader", daemon=True).start()
+    await done.wait()
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 def _print_report(report: IngestReport, state: _Run, channel: str) -> int:
-    records = report.accepted + len(state.bad)
+    records = report.accepted + state.bad_count
     rate = report.succeeded / report.elapsed if report.elapsed > 0 else 0.0
     click.echo(
         f"{state.source} -> {channel}: {report.succeeded:,} of {records:,} records stored "
@@ -276,8 +331,8 @@ def _print_report(report: IngestReport, state: _Run, channel: str) -> int:
     ]
     if not failures:
         return EXIT_OK
-    failures.sort()
-    count = len(failures)
+    failures.sort()  # the first bad lines kept are enough: they come in line order
+    count = state.bad_count + len(report.failures)
     click.echo(f"{count:,} record{'s' if count != 1 else ''} not stored:")
     for line, error in failures[:_SHOWN_IN_REPORT]:
         click.echo(f"  line {line}: {error}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 import anyio
 import click
 from rich.table import Table
+from rich.text import Text
 
 from gps_tracker.client.datatypes import Tracker, TrackerData, TrackerStatus
 
@@ -77,7 +79,8 @@ def trackers(settings: Settings) -> None:
         if location is not None and location.datetime is not None:
             when = f"{location.datetime.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
             where = f"{location.lat:.5f}, {location.lng:.5f}"
-        table.add_row(str(tracker.id), tracker.name, f"{status.battery}%", when, where)
+        # The name as Text: a "[" in it is not rich markup.
+        table.add_row(str(tracker.id), Text(tracker.name), f"{status.battery}%", when, where)
     stdout_console().print(table)
 
 
@@ -162,6 +165,17 @@ def export(
     )
 
 
+def _mode_for(path: str) -> int:
+    """The mode ``open(path, "w")`` would leave: an existing file's own, else 0666 less
+    the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _write_atomically(path: str, chunks: Iterator[str]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
@@ -171,9 +185,7 @@ def _write_atomically(path: str, chunks: Iterator[str]) -> None:
         with handle:
             for chunk in chunks:
                 handle.write(chunk)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)  # as open() would have made it
+        os.chmod(handle.name, _mode_for(path))
         os.replace(handle.name, path)
     except BaseException:
         os.unlink(handle.name)

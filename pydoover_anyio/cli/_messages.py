@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import anyio
 import click
@@ -141,6 +142,27 @@ def tail(settings: Settings, channel: str, lines: int, follow: bool, as_json: bo
     run(settings, body)
 
 
+#: Message ids ``tail -f`` remembers to print each message once (the newest this many).
+_RECENT_IDS: Final = 10_000
+
+
+class _RecentIds:
+    """The last ``limit`` ids added, as a set (older ones are forgotten)."""
+
+    def __init__(self, limit: int) -> None:
+        self._ids: dict[int, None] = {}
+        self._limit = limit
+
+    def add(self, message_id: int) -> bool:
+        """Remember ``message_id``; whether it is new."""
+        if message_id in self._ids:
+            return False
+        self._ids[message_id] = None
+        if len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
+        return True
+
+
 async def _follow(
     session: Session, channel: str, lines: int, emit: Callable[[Message], None]
 ) -> None:
@@ -148,6 +170,12 @@ async def _follow(
     agent = session.agent()
     async with client.subscribe(agent, channel) as events:
         history = await _newest(session, channel, max(lines, 1))
+        # Each message once: a live event may repeat one the history (fetched after
+        # subscribing) holds. Not "newer than the last": a device uploading a reading it
+        # took offline creates a message with an older id, which is new all the same.
+        printed = _RecentIds(_RECENT_IDS)
+        for message in history:
+            printed.add(message.id)
         last = history[-1].id if history else 0
         for message in history[-lines:] if lines else []:
             emit(message)
@@ -156,14 +184,15 @@ async def _follow(
                 group.start_soon(simulate_device, client, agent, channel)
             async for event in events:
                 if isinstance(event, MessageCreate):
-                    if event.message.id > last:
+                    if printed.add(event.message.id):
                         emit(event.message)
-                        last = event.message.id
+                        last = max(last, event.message.id)
                 elif (isinstance(event, Reconnected) and event.events_missed) or isinstance(
                     event, EventsDropped
                 ):
                     async for message in client.iter_messages(agent, channel, after=last):
-                        emit(message)
-                        last = message.id
+                        if printed.add(message.id):
+                            emit(message)
+                        last = max(last, message.id)
                 elif isinstance(event, GatewayError):
                     click.echo(f"{PROG}: warning: gateway: {event.message}", err=True)

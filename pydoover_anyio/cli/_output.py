@@ -62,7 +62,10 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
         return now
     span = _SPAN.match(text)
     if span is not None:
-        return now - timedelta(seconds=float(span[1]) * _UNITS[span[2].lower()])
+        try:
+            return now - timedelta(seconds=float(span[1]) * _UNITS[span[2].lower()])
+        except OverflowError:  # beyond datetime's years 1..9999
+            raise ValueError(f"{text!r} reaches back before the year 1") from None
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:

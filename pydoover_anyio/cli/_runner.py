@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import click
+import httpx
 from click.core import ParameterSource
 
 from .. import AsyncDataClient, DooverAPIError
@@ -459,6 +460,8 @@ def _describe(exc: BaseException) -> str | None:
         if exc.filename is not None and exc.strerror:
             return f"{exc.filename}: {exc.strerror}"
         return str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.InvalidURL):  # a --base-url or --invoxia-url httpx cannot read
+        return f"invalid URL: {exc}"
     return None
 
 
