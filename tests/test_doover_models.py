@@ -268,6 +268,17 @@ def test_message_example() -> None:
     assert message.timestamp == datetime(2026, 3, 15, 12, 34, 56, 789000, tzinfo=UTC)
 
 
+def test_models_with_an_id_go_in_sets_and_dicts() -> None:
+    # As pydoover's could: deduplicating messages, or keying by them.
+    message = load(ours.Message, MESSAGE)
+    copy = load(ours.Message, MESSAGE)
+    other = load(ours.Message, {**MESSAGE, "id": str(MESSAGE_ID + 1)})
+    assert len({message, copy, other}) == 2
+    assert {message: "seen"}[copy] == "seen"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(message.channel)  # no id: compared by value, so not hashable
+
+
 def test_message_attachments_default_to_empty_and_unknown_fields_are_ignored() -> None:
     data = {k: v for k, v in MESSAGE.items() if k != "attachments"}
     message = load(ours.Message, {**data, "record_log": True, "brand_new": {"x": 1}})

@@ -118,6 +118,19 @@ class Model(msgspec.Struct):
     _omit_empty: ClassVar[frozenset[str]] = frozenset()
     _by_name: ClassVar[frozenset[str]] = frozenset()
 
+    def __hash__(self) -> int:
+        """By type and ``id``, for a model that has one (pydoover's models could go in
+        sets and be dict keys): equal models have equal ids, so this agrees with their
+        field-by-field equality. A model without an id is unhashable.
+
+        Raises:
+            TypeError: the model has no ``id`` (or it is ``None``).
+        """
+        model_id = getattr(self, "id", None)
+        if model_id is None:
+            raise TypeError(f"unhashable type: {type(self).__name__!r} (it has no id)")
+        return hash((type(self), model_id))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Build the model from its JSON object (ids may be strings or ints).
