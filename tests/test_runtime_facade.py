@@ -25,6 +25,7 @@ from pydoover_anyio.runtime import (
     sync_method,
     sync_wrapped_context,
 )
+from pydoover_anyio.runtime import facade as facade_module
 
 
 class Recorder:
@@ -448,6 +449,20 @@ def test_a_forked_child_may_drop_the_parents_client_and_iterator() -> None:
     with held_by_another_thread(facade._loop._lend_lock):  # as a call does while lending
         assert exit_code_in_fork(child) == 0
     assert next(items) == 1
+    facade.close()
+
+
+def test_a_child_forked_while_a_facade_rebuilds_can_rebuild_its_own() -> None:
+    facade = SyncRecorder()
+    assert facade.add(1) == 2
+
+    def child() -> int:
+        return 0 if facade.add(2) == 3 else 1
+
+    # A thread of the parent in the middle of a rebuild: the child's copy of the lock
+    # would be held for ever (no thread of the child releases it).
+    with held_by_another_thread(facade_module._rebuild_lock):
+        assert exit_code_in_fork(child) == 0
     facade.close()
 
 

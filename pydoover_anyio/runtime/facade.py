@@ -185,10 +185,7 @@ _rebuild_lock = threading.Lock()
 
 def _renew_rebuild_lock() -> None:
     global _rebuild_lock  # a forked child's copy may be held by a thread it lacks
-    #: What a forked child's facades rebuild under (renewed in every child).
-
-
-_rebuild_lock = threading.Lock()
+    _rebuild_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_renew_rebuild_lock)
