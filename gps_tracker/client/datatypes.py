@@ -272,15 +272,13 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def _datetime(field: str, value: Any) -> dt.datetime | None:
     """A constructor's datetime argument: a datetime, ``None`` or wire text (as decoded)."""
-    if value is None or type(value) is dt.datetime:
+    if value is None or isinstance(value, dt.datetime):
         return _aware(value)
     if isinstance(value, str):
         try:
             return _aware(msgspec.convert(value, dt.datetime))
         except msgspec.ValidationError:
             raise ValueError(f"`{field}`: not a date-time: {value!r}") from None
-    if isinstance(value, dt.datetime):
-        return _aware(value)
     raise TypeError(f"`{field}`: expected a datetime, got {type(value).__name__}")
 
 
@@ -398,24 +396,22 @@ class Device(_DeviceBase):
 _DEVICE_FIELDS: Final = ("id", "created", "name", "version", "timezone")
 
 
-class Android(Device):
+class _Phone(Device):
+    """What the two phones share: a UUID ``serial``."""
+
+    serial: UUID
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.serial = _uuid(self.serial)
+
+
+class Android(_Phone):
     """A phone running the Invoxia app on Android."""
 
-    serial: UUID
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.serial = _uuid(self.serial)
-
-
-class Iphone(Device):
+class Iphone(_Phone):
     """A phone running the Invoxia app on iOS (serial sent in upper case)."""
-
-    serial: UUID
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.serial = _uuid(self.serial)
 
 
 class Tracker(Device):
