@@ -12,7 +12,8 @@ import base64
 import hashlib
 import random
 import struct
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import anyio
@@ -237,6 +238,19 @@ def _accept(request: bytes) -> bytes:
     return base64.b64encode(digest)
 
 
+@asynccontextmanager
+async def serving(
+    handle: Callable[[anyio.abc.SocketStream], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """A loopback TCP server running ``handle`` per connection; yields its ws:// URL."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        yield f"ws://127.0.0.1:{port}/gateway"
+        tg.cancel_scope.cancel()
+
+
 async def _upgrade_head(stream: anyio.abc.SocketStream) -> bytes:
     """Read a client's upgrade request; return the 101 that accepts it."""
     request = bytearray()
@@ -263,19 +277,15 @@ async def test_frames_in_the_same_read_as_the_101_are_delivered_and_pings_answer
                 received.extend(await stream.receive())
         answered.set()
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
+    async with serving(handle) as url:
         with anyio.fail_after(5):
-            ws = await connect(f"ws://127.0.0.1:{port}/gateway", {})
+            ws = await connect(url, {})
             messages = []
             while len(messages) < 3:
                 messages += await ws.read()
             assert messages == [b"first", b"second", b"third"]
             await answered.wait()
         await ws.abort()
-        tg.cancel_scope.cancel()
     assert client_frames(bytes(received)) == [(PONG, b"hb")]
 
 
@@ -289,13 +299,9 @@ async def test_a_refusal_whose_body_arrives_after_the_head() -> None:
         await anyio.sleep(0.05)
         await stream.send(b" for you")
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
+    async with serving(handle) as url:
         with anyio.fail_after(5), pytest.raises(HandshakeRejected) as refused:
-            await connect(f"ws://127.0.0.1:{port}/gateway", {})
-        tg.cancel_scope.cancel()
+            await connect(url, {})
     assert (refused.value.status, refused.value.body) == (403, "not for you")
 
 
@@ -321,16 +327,12 @@ async def test_a_close_is_reported_at_once_though_the_server_keeps_tcp_open(
             while True:
                 received.extend(await stream.receive())  # never closes TCP itself
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
+    async with serving(handle) as url:
         with anyio.fail_after(3):
-            ws = await connect(f"ws://127.0.0.1:{port}/gateway", {})
+            ws = await connect(url, {})
             assert await ws.read() == [b"last"]
             with pytest.raises(WebSocketClosed) as closed:
                 await ws.read()
             await ws.aclose(close_timeout=0.2)
-        tg.cancel_scope.cancel()
     assert closed.value.code == code
     assert client_frames(bytes(received))[: len(written_back)] == written_back
