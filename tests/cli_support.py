@@ -8,7 +8,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["cli", "cli_command", "cli_env"]
+from pydoover_anyio.emulator import DooverEmulator
+
+__all__ = ["cli", "cli_command", "cli_env", "doover_env_for"]
 
 #: The console script the editable install put next to this interpreter.
 SCRIPT = Path(sys.executable).with_name("doover-anyio")
@@ -25,6 +27,15 @@ def cli_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str
     env.update({"HOME": str(home), "COLUMNS": "120", "PYTHONUNBUFFERED": "1"})
     env.update(extra or {})
     return env
+
+
+def doover_env_for(emulator: DooverEmulator) -> dict[str, str]:
+    """The ``DOOVER_*`` variables pointing a CLI run at ``emulator`` (its default agent)."""
+    return {
+        "DOOVER_BASE_URL": emulator.url,
+        "DOOVER_TOKEN": emulator.token,
+        "DOOVER_AGENT_ID": str(emulator.default_agent_id),
+    }
 
 
 def cli_command(*args: str) -> list[str]:

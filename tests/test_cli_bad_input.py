@@ -23,7 +23,7 @@ from uuid import UUID
 import click
 import httpx
 import pytest
-from cli_support import cli, cli_command, cli_env
+from cli_support import cli, cli_command, cli_env, doover_env_for
 
 from gps_tracker.client.datatypes import TrackerData, TrackerMethod
 from pydoover_anyio.cli._aggregate import _read_patch
@@ -49,11 +49,7 @@ def emulator() -> Iterator[DooverEmulator]:
 
 @pytest.fixture
 def env(emulator: DooverEmulator) -> dict[str, str]:
-    return {
-        "DOOVER_BASE_URL": emulator.url,
-        "DOOVER_TOKEN": emulator.token,
-        "DOOVER_AGENT_ID": str(emulator.default_agent_id),
-    }
+    return doover_env_for(emulator)
 
 
 # -- I/O-free ---------------------------------------------------------------------------------

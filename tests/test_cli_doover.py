@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import cli, cli_command, cli_env
+from cli_support import cli, cli_command, cli_env, doover_env_for
 
 from pydoover_anyio.emulator import DooverEmulator
 
@@ -33,11 +33,7 @@ def emulator() -> Iterator[DooverEmulator]:
 
 @pytest.fixture
 def doover_env(emulator: DooverEmulator) -> dict[str, str]:
-    return {
-        "DOOVER_BASE_URL": emulator.url,
-        "DOOVER_TOKEN": emulator.token,
-        "DOOVER_AGENT_ID": str(emulator.default_agent_id),
-    }
+    return doover_env_for(emulator)
 
 
 def test_channels_messages_and_aggregate_from_environment_variables(

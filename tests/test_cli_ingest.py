@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import cli
+from cli_support import cli, doover_env_for
 
 from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.snowflake import get_datetime_from_snowflake
@@ -22,14 +22,6 @@ def emulator() -> Iterator[DooverEmulator]:
         yield server
 
 
-def _env(emulator: DooverEmulator) -> dict[str, str]:
-    return {
-        "DOOVER_BASE_URL": emulator.url,
-        "DOOVER_TOKEN": emulator.token,
-        "DOOVER_AGENT_ID": str(emulator.default_agent_id),
-    }
-
-
 def test_jsonl_bad_lines_are_reported_with_line_numbers_and_the_rest_ingested(
     emulator: DooverEmulator, tmp_path: Path
 ) -> None:
@@ -41,7 +33,9 @@ def test_jsonl_bad_lines_are_reported_with_line_numbers_and_the_rest_ingested(
     source = tmp_path / "data.jsonl"
     source.write_text("\n".join(lines) + "\n")
 
-    result = cli("ingest", str(source), "--channel", "readings", home=tmp_path, env=_env(emulator))
+    result = cli(
+        "ingest", str(source), "--channel", "readings", home=tmp_path, env=doover_env_for(emulator)
+    )
 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -78,7 +72,7 @@ def test_csv_rows_become_typed_messages(emulator: DooverEmulator, tmp_path: Path
     )
     result = cli(
         "ingest", str(source), "-c", "pump", "--create-channel", "--no-progress",
-        home=tmp_path, env=_env(emulator),
+        home=tmp_path, env=doover_env_for(emulator),
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"{source}:5: expected 5 fields, got 2"]
@@ -92,7 +86,7 @@ def test_csv_rows_become_typed_messages(emulator: DooverEmulator, tmp_path: Path
 
     broken = tmp_path / "broken.csv"
     broken.write_text("rpm,rpm\n1,2\n")
-    header = cli("ingest", str(broken), "-c", "pump", home=tmp_path, env=_env(emulator))
+    header = cli("ingest", str(broken), "-c", "pump", home=tmp_path, env=doover_env_for(emulator))
     assert header.returncode == 1
     assert header.stderr.splitlines() == [
         f"doover-anyio: error: {broken}: line 1: CSV column 'rpm' is repeated"
@@ -103,13 +97,17 @@ def test_clean_stdin_exits_zero_and_a_missing_channel_is_one_line(
     emulator: DooverEmulator, tmp_path: Path
 ) -> None:
     records = "".join(json.dumps({"i": i}) + "\n" for i in range(120))
-    clean = cli("ingest", "-", "-c", "readings", home=tmp_path, env=_env(emulator), stdin=records)
+    clean = cli(
+        "ingest", "-", "-c", "readings", home=tmp_path, env=doover_env_for(emulator), stdin=records
+    )
     assert clean.returncode == 0, clean.stderr
     assert clean.stderr == ""
     assert clean.stdout.startswith("<stdin> -> readings: 120 of 120 records stored in ")
     assert len(emulator.state.messages(emulator.default_agent_id, "readings")) == 120
 
-    missing = cli("ingest", "-", "-c", "nope", home=tmp_path, env=_env(emulator), stdin=records)
+    missing = cli(
+        "ingest", "-", "-c", "nope", home=tmp_path, env=doover_env_for(emulator), stdin=records
+    )
     assert missing.returncode == 1
     [line] = missing.stderr.splitlines()
     assert line == (
@@ -125,7 +123,7 @@ def test_items_the_server_refuses_are_reported_by_line(
     records = "".join(json.dumps({"i": i}) + "\n" for i in range(1, 121))
     result = cli(
         "ingest", "-", "-c", "readings", "--concurrency", "1", "--batch-size", "50",
-        home=tmp_path, env=_env(emulator), stdin=records,
+        home=tmp_path, env=doover_env_for(emulator), stdin=records,
     )  # fmt: skip
     assert result.returncode == 1
     report = result.stdout.splitlines()
@@ -141,7 +139,9 @@ def test_items_the_server_refuses_are_reported_by_line(
 def test_a_missing_file_says_so_whatever_its_name(emulator: DooverEmulator, tmp_path: Path) -> None:
     for name in ("gone", "gone.csv"):  # no extension: still "no such file", first
         missing = tmp_path / name
-        result = cli("ingest", str(missing), "-c", "pump", home=tmp_path, env=_env(emulator))
+        result = cli(
+            "ingest", str(missing), "-c", "pump", home=tmp_path, env=doover_env_for(emulator)
+        )
         assert result.returncode == 1
         assert result.stderr.splitlines() == [
             f"doover-anyio: error: {missing}: No such file or directory"
