@@ -355,8 +355,7 @@ class AttachmentDownload:
         if not self._opened:
             return None
         headers = response.headers
-        etag = headers.get("etag")
-        if self._etag is not None and etag is not None and etag != self._etag:
+        if self._etag_changed(headers):
             return "the attachment changed during the download (another ETag)"
         if response.status_code == 206:
             matched = _CONTENT_RANGE.match(headers.get("content-range", ""))
@@ -372,12 +371,16 @@ class AttachmentDownload:
             return f"the attachment changed during the download ({total} bytes, not {self.size})"
         return None
 
+    def _etag_changed(self, headers: httpx.Headers) -> bool:
+        """Whether ``headers`` name another version than the first response's ETag."""
+        etag = headers.get("etag")
+        return self._etag is not None and etag is not None and etag != self._etag
+
     def _all_given(self, response: httpx.Response) -> bool:
         """Whether a 416 to ``Range: bytes=N-`` says the attachment is the N bytes given."""
         if not (self.received and self._ranges):
             return False
-        etag = response.headers.get("etag")
-        if self._etag is not None and etag is not None and etag != self._etag:
+        if self._etag_changed(response.headers):
             return False
         matched = _UNSATISFIED_RANGE.match(response.headers.get("content-range", ""))
         return matched is not None and int(matched.group(1)) == self.received
