@@ -101,8 +101,9 @@ def datetime_to_ms(value: datetime) -> int:
     return (value - _UNIX_EPOCH) // _ONE_MS
 
 
-def ms_to_datetime(ms: int) -> datetime:
-    """The aware UTC datetime of Unix milliseconds ``ms`` (exact).
+def ms_to_datetime(ms: float) -> datetime:
+    """The aware UTC datetime of Unix milliseconds ``ms`` (exact for an int; a float is
+    rounded to the microsecond).
 
     Args:
         ms: Milliseconds since 1970-01-01T00:00:00Z.

@@ -10,14 +10,15 @@ from typing import Any
 import anyio
 import pydoover.models as ref_models
 import pytest
-from doover_client_support import logged, same_call, same_request
+from doover_client_support import logged, same_call, same_request, wire
 from pydoover.api.data._base import UNSET as REF_UNSET
 from pydoover.models.data.exceptions import HTTPError as RefHTTPError
 
+import pydoover_anyio.models
 from pydoover_anyio._wire import UNSET
 from pydoover_anyio.client import AsyncDataClient
 from pydoover_anyio.emulator import DooverEmulator
-from pydoover_anyio.errors import HTTPError, NotFoundError
+from pydoover_anyio.errors import BadRequestError, HTTPError, NotFoundError
 from pydoover_anyio.models import (
     Alarm,
     AlarmMessages,
@@ -408,20 +409,11 @@ async def test_update_replaces_conditions_keeping_ids(
             ),
             "opt_out",
         ),
-        (lambda c, a: c.create_alarm(a, CHANNEL, "x", conditions=[]), "reads data"),
-        (
-            lambda c, a: c.create_alarm(a, CHANNEL, "x", conditions=[Condition.time_of_day(0, 1)]),
-            "reads data",
-        ),
         (
             lambda c, a: c.update_alarm(
                 a, CHANNEL, 1, operator="lt", conditions=[Condition.threshold("k", "gt", 1)]
             ),
             "operator",
-        ),
-        (
-            lambda c, a: c.update_alarm(a, CHANNEL, 1, conditions=[Condition.time_of_day(0, 1)]),
-            "reads data",
         ),
     ],
 )
@@ -435,6 +427,39 @@ async def test_invalid_alarm_arguments_send_nothing(
     with pytest.raises(ValueError, match=message):
         await call(client, agent)
     assert emu.requests.entries() == []
+
+
+@pytest.mark.parametrize("method", ["create_alarm", "update_alarm"])
+@pytest.mark.parametrize("time_only", [False, True], ids=["empty", "time-only"])
+async def test_conditions_that_read_no_data_are_refused_by_the_server(
+    emu: DooverEmulator,
+    client: AsyncDataClient,
+    reference: Any,
+    agent: int,
+    method: str,
+    time_only: bool,
+) -> None:
+    """Sent as pydoover sends them; the server's 400 is the error, not a client check."""
+    existing = await client.create_alarm(agent, CHANNEL, "Hot", "k", "gt", 1)
+
+    def call(api: Any, models: Any) -> Any:
+        conditions = [models.Condition.time_of_day(0, 1)] if time_only else []
+        if method == "create_alarm":
+            return api.create_alarm(agent, CHANNEL, "x", conditions=conditions)
+        return api.update_alarm(agent, CHANNEL, existing.id, conditions=conditions)
+
+    emu.requests.clear()
+    with pytest.raises(BadRequestError, match="condition"):
+        await call(client, pydoover_anyio.models)
+    (mine,) = await logged(emu, 1)
+    emu.requests.clear()
+    with pytest.raises(RefHTTPError):
+        await anyio.to_thread.run_sync(call, reference, ref_models)
+    (theirs,) = await logged(emu, 1)
+    assert wire(mine) == wire(theirs)
+    expected = [{"type": "time_of_day", "from_ms": 0, "to_ms": 1}] if time_only else []
+    assert mine.json()["conditions"] == expected
+    assert await client.list_alarms(agent, CHANNEL) == [existing]
 
 
 async def test_pydoover_agrees_on_both_condition_styles(reference: Any, agent: int) -> None:

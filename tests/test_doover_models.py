@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import random
 from datetime import UTC, datetime, time, timedelta, timezone
 from enum import Enum
 from typing import Any
@@ -268,15 +269,60 @@ def test_message_example() -> None:
     assert message.timestamp == datetime(2026, 3, 15, 12, 34, 56, 789000, tzinfo=UTC)
 
 
-def test_models_with_an_id_go_in_sets_and_dicts() -> None:
+def test_models_go_in_sets_and_dicts() -> None:
     # As pydoover's could: deduplicating messages, or keying by them.
     message = load(ours.Message, MESSAGE)
     copy = load(ours.Message, MESSAGE)
     other = load(ours.Message, {**MESSAGE, "id": str(MESSAGE_ID + 1)})
     assert len({message, copy, other}) == 2
     assert {message: "seen"}[copy] == "seen"
-    with pytest.raises(TypeError, match="unhashable"):
-        hash(message.channel)  # no id: compared by value, so not hashable
+    # Models without an id, and argument models, hash by value too (dict fields included).
+    values = [
+        message.channel,
+        message.attachments[0],
+        load(ours.Aggregate, CHANNEL["aggregate"]),
+        ours.Condition.threshold("k", "gt", [1, 2]),
+        ours.AgentAggregate(AGENT, ours.Aggregate({"a": 1}, [], None)),
+        ours.Notification("hi"),
+    ]
+    for value in values:
+        twin = copy_of(value)
+        assert twin == value
+        assert hash(twin) == hash(value)
+        assert len({value, twin}) == 1
+    assert len({ours.ChannelID(AGENT, "a"), ours.ChannelID(AGENT, "b")}) == 2
+
+
+def copy_of(model: Any) -> Any:
+    """An equal model built afresh from its JSON form."""
+    if isinstance(model, ours.Condition | ours.AgentAggregate):
+        return type(model).from_dict(model.to_dict())
+    if isinstance(model, ours.Notification):
+        return ours.Notification(model.message)
+    return load(type(model), model.to_dict())
+
+
+def test_constructors_coerce_string_ids_like_pydoover() -> None:
+    args: tuple[Any, ...] = (
+        str(MESSAGE_ID),
+        str(AGENT),
+        ours.ChannelID(str(AGENT), "pump_log"),  # type: ignore[arg-type]
+        {},
+        [ours.Attachment("a.jpg", None, "48211", "https://x")],  # type: ignore[arg-type]
+    )
+    message = ours.Message(*args)
+    reference = theirs.Message(*args[:2], theirs.ChannelID(str(AGENT), "pump_log"), {}, [])
+    assert (message.id, message.author_id, message.channel.agent_id) == (MESSAGE_ID, AGENT, AGENT)
+    assert message.attachments[0].size == 48211
+    assert message.timestamp == reference.timestamp
+    assert ours.Channel("c", str(AGENT), False).owner_id == AGENT  # type: ignore[arg-type]
+    assert ours.DataPoint(1, str(MESSAGE_ID)).message_id == MESSAGE_ID  # type: ignore[arg-type]
+    result = ours.BatchMutationResult(str(AGENT), "c", True, str(MESSAGE_ID))  # type: ignore[arg-type]
+    assert (result.agent_id, result.message_id) == (AGENT, MESSAGE_ID)
+    token = ours.ProcessorTokenResponse("1", "t", "2")  # type: ignore[arg-type]
+    assert (token.id, token.token_id) == (1, 2)
+    with pytest.raises(ValueError, match="invalid literal"):
+        ours.ChannelID("pump", "x")  # type: ignore[arg-type]
 
 
 def test_message_attachments_default_to_empty_and_unknown_fields_are_ignored() -> None:
@@ -303,6 +349,28 @@ def test_channel_without_aggregate() -> None:
     channel = load(ours.Channel, {k: v for k, v in CHANNEL.items() if k != "aggregate"})
     assert channel.aggregate is None
     assert "aggregate" not in channel.to_dict()
+
+
+@pytest.mark.parametrize("aggregate", [{}, {"attachments": []}, None])
+def test_channel_with_an_empty_aggregate_has_none(aggregate: Any) -> None:
+    # pydoover reads a falsy aggregate as none; an object without data is assumed so too.
+    channel = load(ours.Channel, {**CHANNEL, "aggregate": aggregate})
+    assert channel.aggregate is None
+    if not aggregate:
+        assert theirs.Channel.from_dict({**CHANNEL, "aggregate": aggregate}).aggregate is None
+
+
+def test_to_dict_round_trips_sub_millisecond_last_updated() -> None:
+    # to_dict() writes float milliseconds (as pydoover does); from_dict reads them back.
+    rng = random.Random(5)
+    for _ in range(2_000):
+        when = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10**15))
+        aggregate = ours.Aggregate({"a": 1}, [], when)
+        assert ours.Aggregate.from_dict(aggregate.to_dict()) == aggregate
+        item = ours.AgentAggregate(AGENT, aggregate)
+        assert ours.AgentAggregate.from_dict(item.to_dict()) == item
+        channel = ours.Channel("c", AGENT, False, aggregate=aggregate)
+        assert ours.Channel.from_dict(channel.to_dict()) == channel
 
 
 def test_timeseries_example() -> None:
@@ -1057,10 +1125,40 @@ def test_raw_json_targets() -> None:
     assert decode(Any, b"[1]", method="GET", url=URL, status=200) == [1]  # type: ignore[arg-type]
 
 
-def test_models_are_structs_with_keyword_only_alarms() -> None:
+def test_response_model_constructors_take_pydoovers_arguments() -> None:
+    """Every pydoover parameter, in pydoover's order and kind (ours may add more)."""
+    differing = {}
+    for name in sorted(set(dir(theirs)) & set(dir(ours))):
+        reference = getattr(theirs, name)
+        if not inspect.isclass(reference) or issubclass(reference, BaseException | Enum | str):
+            continue
+        expected = [(p.name, p.kind) for p in inspect.signature(reference).parameters.values()]
+        actual = [
+            (p.name, p.kind) for p in inspect.signature(getattr(ours, name)).parameters.values()
+        ]
+        if actual[: len(expected)] != expected:
+            differing[name] = (expected, actual)
+    assert not differing
+
+
+def test_alarm_and_agent_aggregate_build_positionally_like_pydoover() -> None:
+    args = (1, "Hot", "", True, "rpm", "gt", 80, "OK", 0)
+    alarm = ours.Alarm(*args)  # type: ignore[arg-type]
+    reference = theirs.Alarm(*args)  # type: ignore[arg-type]
+    assert (alarm.id, alarm.key, alarm.value, alarm.entered_state_ts) == (1, "rpm", 80, 0)
+    assert (alarm.operator, alarm.state) == (reference.operator, reference.state)
+    assert alarm.conditions == [ours.Condition.threshold("rpm", "gt", 80, id="c1")]
+    with pytest.raises(ValueError, match="entered_state_ts"):
+        ours.Alarm(1, "n", "", True)
+    with pytest.raises(ResponseDecodeError, match="entered_state_ts"):
+        load(ours.Alarm, {k: v for k, v in ALARM.items() if k != "entered_state_ts"})
+
+    aggregate = ours.Aggregate({"level_pct": 63}, [], None)
+    item = ours.AgentAggregate(str(AGENT), aggregate)  # type: ignore[arg-type]
+    their_item = theirs.AgentAggregate(str(AGENT), theirs.Aggregate({"level_pct": 63}, [], None))
+    assert (item.agent_id, item.aggregate, item.data) == (AGENT, aggregate, {"level_pct": 63})
+    assert item.to_dict() == their_item.to_dict()
     assert issubclass(ours.Message, msgspec.Struct)
-    with pytest.raises(TypeError):
-        ours.Alarm(1, "n", "", True)  # type: ignore[misc]
 
 
 def test_attachment_content_type_is_optional_but_size_and_url_are_not() -> None:

@@ -7,8 +7,8 @@ Rules this module enforces before anything is sent:
   ``ValueError`` (an explicit ``None`` counts as not given, as in pydoover).
 * Create and replace need one of the two styles: ``conditions``, or both ``key`` and
   ``operator``.
-* A ``conditions`` list must read data: an empty list, or one made only of time windows,
-  is a ``ValueError`` (the server refuses both).
+* A ``conditions`` list is sent as given, as pydoover sends it: the server refuses one
+  that reads no data (empty, or only time windows) with a 400, raised as an ``HTTPError``.
 * In a PATCH, :data:`~pydoover_anyio.UNSET` means "leave unchanged" and ``None`` means
   "clear" for the nullable fields (``value``, ``expiry_mins``, ``alarm_pending_ms``, the
   ``rate_*`` fields and ``messages``); the other fields are left unchanged when ``None``.
@@ -30,9 +30,6 @@ from ._base import ClientCore
 
 __all__ = ["AlarmMethods"]
 
-#: Condition types that read an aggregate value (a time window alone reads nothing).
-_READING_TYPES = frozenset({"threshold", "rate", "compare"})
-
 
 def _given(value: object) -> bool:
     return value is not None and value is not UNSET
@@ -46,18 +43,8 @@ def _condition_wire(condition: Condition | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _serialise_conditions(conditions: list[Condition]) -> list[dict[str, Any]]:
-    """The wire list of ``conditions``.
-
-    Raises:
-        ValueError: no condition reads data.
-    """
-    wire = [_condition_wire(condition) for condition in conditions]
-    if not any(item.get("type") in _READING_TYPES for item in wire):
-        raise ValueError(
-            "an alarm's conditions must include at least one that reads data "
-            "(threshold, rate or compare); time windows alone never fire"
-        )
-    return wire
+    """The wire list of ``conditions``."""
+    return [_condition_wire(condition) for condition in conditions]
 
 
 def _check_one_style(
@@ -118,8 +105,8 @@ def _alarm_body(
     """The full body of a create (POST) or replace (PUT).
 
     Raises:
-        ValueError: both condition styles, neither, a condition set that reads no data,
-            or an unknown operator / notification policy.
+        ValueError: both condition styles, neither, or an unknown operator /
+            notification policy.
     """
     _check_one_style(
         conditions,
@@ -178,8 +165,8 @@ def _alarm_patch(
     """The partial body of an update (PATCH).
 
     Raises:
-        ValueError: both condition styles, a condition set that reads no data, or an
-            unknown operator / notification policy.
+        ValueError: both condition styles, or an unknown operator / notification
+            policy.
     """
     _check_one_style(
         conditions,
@@ -351,8 +338,8 @@ class AlarmMethods(ClientCore):
             The created alarm.
 
         Raises:
-            ValueError: both condition forms or neither, conditions that read no data, or
-                an unknown operator / policy.
+            ValueError: both condition forms or neither, or an unknown operator / policy.
+            HTTPError: the server refused the alarm (400 for conditions that read no data).
         """
         body = _alarm_body(
             name=name,
@@ -511,8 +498,9 @@ class AlarmMethods(ClientCore):
             The updated alarm.
 
         Raises:
-            ValueError: ``conditions`` together with single-condition fields, conditions
-                that read no data, or an unknown operator / policy.
+            ValueError: ``conditions`` together with single-condition fields, or an
+                unknown operator / policy.
+            HTTPError: the server refused the change (400 for conditions that read no data).
         """
         body = _alarm_patch(
             name=name,

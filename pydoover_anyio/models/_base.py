@@ -33,6 +33,7 @@ __all__ = [
     "enc_hook",
     "ms_to_optional_datetime",
     "register_decoder",
+    "coerce_ids",
     "to_builtin",
 ]
 
@@ -41,13 +42,30 @@ Id = Annotated[int, msgspec.Meta(ge=0)]
 
 if TYPE_CHECKING:
     OptionalMsDatetime = datetime | None
-else:  # on the wire: Unix milliseconds; the model's __post_init__ makes it a datetime
-    OptionalMsDatetime = int | None
+else:  # on the wire: Unix milliseconds (the server sends ints; to_dict() writes a float,
+    # as pydoover does, so that is read back too); __post_init__ makes it a datetime
+    OptionalMsDatetime = int | float | None
 
 
-def ms_to_optional_datetime(value: datetime | int | None) -> datetime | None:
+def ms_to_optional_datetime(value: datetime | float | None) -> datetime | None:
     """The aware UTC datetime of Unix milliseconds; a datetime or ``None`` passes through."""
-    return ms_to_datetime(value) if isinstance(value, int) else value
+    return ms_to_datetime(value) if isinstance(value, int | float) else value
+
+
+def coerce_ids(model: msgspec.Struct, *names: str) -> None:
+    """``int()`` the named fields that are not ints yet (``None`` stays ``None``).
+
+    Decoding already turns snowflake strings into ints; this covers models built by hand
+    with string ids, which pydoover's constructors accept. Models decoded in bulk test
+    ``type(value) is not int`` before calling it, which keeps decoding fast.
+
+    Raises:
+        ValueError: a value is not an integer.
+    """
+    for name in names:
+        value = getattr(model, name)
+        if value is not None and type(value) is not int:
+            setattr(model, name, int(value))
 
 
 _DECODERS: dict[type[Any], Callable[[Any], Any]] = {}
@@ -106,6 +124,21 @@ def to_builtin(value: Any, *, by_name: bool = False) -> Any:
     return value
 
 
+#: Field values that take part in :func:`value_hash` (immutable, hashable by value).
+_HASHED_SCALARS = (str, int, float, Enum, datetime, type(None))
+
+
+def value_hash(model: object, values: list[Any]) -> int:
+    """A model's hash, consistent with its field-by-field equality.
+
+    pydoover's models could go in sets and be dict keys, so ours can too. The hash covers
+    the type and the scalar field values (ids, names, enums, ...), never a dict or list
+    field, so every model is hashable and equal models hash equal. As with any value
+    hash, do not change a model's scalar fields while it is in a set or a dict key.
+    """
+    return hash((type(model), *[value for value in values if isinstance(value, _HASHED_SCALARS)]))
+
+
 class Model(msgspec.Struct):
     """Base of the response models: ``from_dict``/``to_dict`` as in pydoover.
 
@@ -119,17 +152,8 @@ class Model(msgspec.Struct):
     _by_name: ClassVar[frozenset[str]] = frozenset()
 
     def __hash__(self) -> int:
-        """By type and ``id``, for a model that has one (pydoover's models could go in
-        sets and be dict keys): equal models have equal ids, so this agrees with their
-        field-by-field equality. A model without an id is unhashable.
-
-        Raises:
-            TypeError: the model has no ``id`` (or it is ``None``).
-        """
-        model_id = getattr(self, "id", None)
-        if model_id is None:
-            raise TypeError(f"unhashable type: {type(self).__name__!r} (it has no id)")
-        return hash((type(self), model_id))
+        """See :func:`value_hash`."""
+        return value_hash(self, [getattr(self, name) for name in self.__struct_fields__])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
@@ -175,7 +199,9 @@ class ValueObject:
         assert isinstance(other, ValueObject)
         return self._items() == other._items()
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+    def __hash__(self) -> int:
+        """See :func:`value_hash`."""
+        return value_hash(self, [value for _, value in self._items()])
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self._items())

@@ -35,6 +35,8 @@ __all__ = [
 _ABSENT: Any = msgspec.UNSET
 #: Default of fields that may be null on the wire but never are after ``__post_init__``.
 _FILLED_IN: Any = None
+#: Default of required fields that follow optional ones (pydoover's argument order).
+_REQUIRED: Any = msgspec.UNSET
 
 
 class AlarmOperator(str, Enum):  # noqa: UP042 (pydoover's str() and format())
@@ -451,8 +453,11 @@ def _primary_condition(conditions: list[Condition]) -> Condition | None:
     return None
 
 
-class Alarm(Model, kw_only=True):
-    """An alarm on a channel (fields are keyword-only)."""
+class Alarm(Model):
+    """An alarm on a channel; the arguments are in pydoover's order.
+
+    ``state`` and ``entered_state_ts`` are required (their default only keeps that order).
+    """
 
     _omit_none = frozenset(
         {
@@ -475,8 +480,8 @@ class Alarm(Model, kw_only=True):
     key: _Key = _FILLED_IN
     operator: AlarmOperator | None = None
     value: Any = _ABSENT
-    state: AlarmState
-    entered_state_ts: int
+    state: AlarmState = _REQUIRED
+    entered_state_ts: int = _REQUIRED
     conditions: _Conditions = _FILLED_IN
     condition_state: _ConditionStates = _FILLED_IN
     condition_summary: str = ""
@@ -493,6 +498,8 @@ class Alarm(Model, kw_only=True):
     rate_baseline_ts: int | None = None
 
     def __post_init__(self) -> None:
+        if self.state is _REQUIRED or self.entered_state_ts is _REQUIRED:
+            raise ValueError("an alarm needs `state` and `entered_state_ts`")
         self.id = int(self.id)
         self.state = AlarmState(self.state)
         self.notification_policy = NotificationPolicy(self.notification_policy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -9,7 +10,15 @@ import msgspec
 
 from pydoover_anyio.snowflake import datetime_to_ms
 
-from ._base import Id, Model, OptionalMsDatetime, PlainModel, ms_to_optional_datetime
+from ._base import (
+    Id,
+    Model,
+    OptionalMsDatetime,
+    PlainModel,
+    coerce_ids,
+    dec_hook,
+    register_decoder,
+)
 from .channels import Aggregate, Attachment, Message
 
 __all__ = [
@@ -43,21 +52,59 @@ class BatchMessageResponse(Model):
     at_limit_agent_ids: list[Id] | None = None
 
 
-class AgentAggregate(Model):
-    """One agent's aggregate of a channel (flat on the wire; also as ``aggregate``)."""
+class AgentAggregate(PlainModel):
+    """One agent's aggregate of a channel (flat on the wire: ``agent_id`` beside the
+    aggregate's fields).
 
+    Args:
+        agent_id: The agent (an int, or its decimal string).
+        aggregate: Its aggregate of the channel.
+    """
+
+    __slots__ = ("agent_id", "aggregate")
+
+    def __init__(self, agent_id: int, aggregate: Aggregate) -> None:
+        self.agent_id = int(agent_id)
+        self.aggregate = aggregate
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AgentAggregate:
+        """Build it from its flat JSON object.
+
+        Raises:
+            msgspec.ValidationError: ``data`` has the wrong shape (a ``ValueError``).
+        """
+        wire = msgspec.convert(data, _AgentAggregateWire, strict=False, dec_hook=dec_hook)
+        return cls(wire.agent_id, Aggregate(wire.data, wire.attachments, wire.last_updated))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat JSON object: ``agent_id`` and the aggregate's fields."""
+        return {"agent_id": self.agent_id, **self.aggregate.to_dict()}
+
+    @property
+    def data(self) -> Any:
+        """The aggregate's data."""
+        return self.aggregate.data
+
+    @property
+    def attachments(self) -> list[Attachment]:
+        """The aggregate's attachments."""
+        return self.aggregate.attachments
+
+    @property
+    def last_updated(self) -> datetime | None:
+        """When the aggregate last changed (aware UTC), or ``None``."""
+        return self.aggregate.last_updated
+
+
+class _AgentAggregateWire(msgspec.Struct):
     agent_id: Id
     data: Any
     attachments: list[Attachment] = msgspec.field(default_factory=list)
-    last_updated: OptionalMsDatetime = None
+    last_updated: OptionalMsDatetime = None  # Aggregate makes it a datetime
 
-    def __post_init__(self) -> None:
-        self.last_updated = ms_to_optional_datetime(self.last_updated)
 
-    @property
-    def aggregate(self) -> Aggregate:
-        """The aggregate alone, as pydoover exposes it."""
-        return Aggregate(self.data, self.attachments, self.last_updated)
+register_decoder(AgentAggregate, AgentAggregate.from_dict)
 
 
 class BatchAggregateResponse(Model):
@@ -144,6 +191,9 @@ class BatchMutationResult(Model):
     success: bool
     message_id: Id | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        coerce_ids(self, "agent_id", "message_id")
 
 
 class BatchMutationResponse(Model):

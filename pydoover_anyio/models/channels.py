@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
 
@@ -16,6 +16,7 @@ from ._base import (
     OptionalMsDatetime,
     PlainModel,
     ValueObject,
+    coerce_ids,
     ms_to_optional_datetime,
     register_decoder,
 )
@@ -37,6 +38,10 @@ class ChannelID(Model, gc=False):
 
     agent_id: Id
     name: str
+
+    def __post_init__(self) -> None:
+        if type(self.agent_id) is not int:
+            coerce_ids(self, "agent_id")
 
 
 #: Default of fields that are required although an optional field precedes them.
@@ -60,6 +65,8 @@ class Attachment(Model, gc=False):
         url: Any = self.url
         if size is msgspec.UNSET or url is msgspec.UNSET:
             raise ValueError("an attachment needs `size` and `url`")
+        if type(size) is not int:
+            coerce_ids(self, "size")
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> Self:
@@ -103,6 +110,10 @@ class Message(Model):
     data: Any
     attachments: list[Attachment] = msgspec.field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if type(self.id) is not int or type(self.author_id) is not int:
+            coerce_ids(self, "id", "author_id")
+
     @property
     def timestamp(self) -> datetime:
         """When the message was created (from its id), in UTC."""
@@ -134,6 +145,21 @@ class Aggregate(Model):
         return None if self.last_updated is None else datetime_to_ms(self.last_updated)
 
 
+class _ReceivedAggregate(msgspec.Struct):
+    """A channel's ``aggregate`` as received. pydoover reads an empty object as no
+    aggregate; we assume the same of any object without ``data``."""
+
+    data: Any = msgspec.UNSET
+    attachments: list[Attachment] = msgspec.field(default_factory=list)
+    last_updated: OptionalMsDatetime = None  # Aggregate makes it a datetime
+
+
+if TYPE_CHECKING:
+    _ChannelAggregate = Aggregate | None
+else:  # Channel.__post_init__ turns it into an Aggregate or None
+    _ChannelAggregate = _ReceivedAggregate | None
+
+
 class Channel(Model):
     """A channel of an agent; ``aggregate`` is present when it was asked for."""
 
@@ -146,11 +172,21 @@ class Channel(Model):
     is_private: bool
     aggregate_schema: Any = None
     message_schema: Any = None
-    aggregate: Aggregate | None = None
+    aggregate: _ChannelAggregate = None
     id: Id | None = None
     alarms_enabled: bool | None = None
     daily_message_summaries: list[Any] | None = None
     alarms: list[Alarm] | None = None
+
+    def __post_init__(self) -> None:
+        coerce_ids(self, "owner_id", "id")
+        received: Any = self.aggregate
+        if isinstance(received, _ReceivedAggregate):
+            self.aggregate = (
+                None
+                if received.data is msgspec.UNSET
+                else Aggregate(received.data, received.attachments, received.last_updated)
+            )
 
 
 class MessageLogEntry(PlainModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from ._base import Id, Model
+from ._base import Id, Model, coerce_ids
 from .connection_status import ConnectionConfig, DooverConnectionStatus
 
 __all__ = [
@@ -73,6 +73,9 @@ class ProcessorTokenResponse(Model):
     id: Id
     token: str
     token_id: Id
+
+    def __post_init__(self) -> None:
+        coerce_ids(self, "id", "token_id")
 
     def __repr__(self) -> str:
         return (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Id, Model
+from ._base import Id, Model, coerce_ids
 
 __all__ = ["DataPoint", "TimeseriesResponse"]
 
@@ -14,6 +14,10 @@ class DataPoint(Model, gc=False):
 
     value: Any
     message_id: Id
+
+    def __post_init__(self) -> None:
+        if type(self.message_id) is not int:
+            coerce_ids(self, "message_id")
 
 
 class TimeseriesResponse(Model):
