@@ -19,7 +19,7 @@ import httpx
 import pytest
 import trustme
 from anyio.abc import SocketStream
-from test_runtime_fast_transport import UPLOAD, Handler, deaf_server, respond, serve
+from raw_http_support import UPLOAD, Handler, deaf_server, respond, serve
 
 from gps_tracker import AsyncClient as GpsClient
 from gps_tracker import Config

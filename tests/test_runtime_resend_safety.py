@@ -8,8 +8,8 @@ import anyio
 import httpx
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
+from raw_http_support import Handler, deaf_server, read_request, respond, serve
 from test_runtime_conformance import PATHS
-from test_runtime_fast_transport import Handler, deaf_server, read_request, respond, serve
 
 from pydoover_anyio.runtime import Request, RetryPolicy, Transport
 

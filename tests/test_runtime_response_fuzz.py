@@ -23,7 +23,7 @@ import hypothesis.strategies as st
 import pytest
 from anyio.abc import SocketStream
 from hypothesis import HealthCheck, given, settings
-from test_runtime_fast_transport import serve, tls_contexts
+from raw_http_support import serve, tls_contexts
 
 from pydoover_anyio.runtime import AnyioHTTPTransport, Request, RetryPolicy, Transport
 

@@ -17,15 +17,17 @@ the number of open connections and dominated our concurrent paging
   error, as in httpcore: a server that never ends its headers cannot fill the memory.
   Bytes after a complete final response (a body longer than its Content-Length, a
   second response) leave that response as it is; its connection is not reused. A 1xx
-  and the final response in one read are two messages; trailers are dropped. Stricter
+  and the final response in one read are two messages; trailers are dropped. Keep-alive
+  is the final response's head's (as in h11). A body without framing ends only at an
+  orderly close (a reset is a read error). Stricter
   than h11 (llhttp's rules): a response with both Content-Length and Transfer-Encoding,
   a repeated Content-Length, a folded header line or a bare LF line end is a protocol
   error (RFC 9112 allows each of these to be one).
   Compressed bodies are left to httpx, which decodes them.
 * **Timeouts:** connect bounded by ``connect``; one cancel scope per request whose
   deadline first bounds the wait for a free connection (``pool``), then moves forward
-  after every chunk sent or received (``write``/``read``). Each maps to the httpx
-  exception.
+  after every chunk sent or received (``write``/``read``; the wait for a streamed
+  request body's next chunk is not timed). Each maps to the httpx exception.
 * **Large bodies stream:** a response body is read eagerly only up to ``buffer_limit``
   bytes; the rest is handed to httpx as a stream that reads from the connection as it
   is consumed (each read bounded by ``read``), so ``client.send(..., stream=True)``
@@ -33,7 +35,7 @@ the number of open connections and dominated our concurrent paging
   closed, the response keeps its connection and its slot; a stream closed early closes
   the connection instead of returning it to the pool.
 * **Stale connections:** when a reused connection turns out closed before any response
-  byte arrives, the request is repeated once on a fresh connection, but only if it is
+  byte arrives, the request is repeated once on a new connection, but only if it is
   safe to repeat (an idempotent method with an in-memory body); otherwise httpx's
   ``RemoteProtocolError`` is raised and the retry policy decides.
 * **Cancellation** in the middle of an exchange closes that connection; it never goes
@@ -51,6 +53,7 @@ the number of open connections and dominated our concurrent paging
 from __future__ import annotations
 
 import ssl
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -107,11 +110,13 @@ class _Connection:
         "body",
         "buffered",
         "cap",
+        "chunked",
         "complete",
         "expires",
         "head_size",
         "headers",
         "headers_complete",
+        "http_version",
         "keep_alive",
         "reason",
         "received",
@@ -126,7 +131,7 @@ class _Connection:
         self.tls = tls
         self.expires = 0.0
         self.cap = _NO_DEADLINE  # an overall deadline no bump may pass (see send_request)
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser = self._new_parser()
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.buffered = 0
@@ -135,9 +140,20 @@ class _Connection:
         self.status = 0
         self.complete = False
         self.headers_complete = False
+        self.chunked = False
+        self.http_version = _HTTP_11
         self.keep_alive = False
         self.sent = False  # the current request's last byte is in the socket
         self.received = False
+
+    def _new_parser(self) -> httptools.HttpResponseParser:
+        parser = httptools.HttpResponseParser(self)
+        # Keep-alive is read from the final response's head alone (as h11 does): llhttp
+        # must not close its state on a 1xx's or a trailer's `Connection: close`, or
+        # refuse a trailer named Content-Length (trailers are dropped; on_headers_complete
+        # refuses Content-Length with Transfer-Encoding in the head itself).
+        parser.set_dangerous_leniencies(lenient_keep_alive=True, lenient_chunked_length=True)
+        return parser
 
     # -- httptools callbacks ---------------------------------------------------------
 
@@ -169,12 +185,19 @@ class _Connection:
         repeated = any(name.lower() == b"transfer-encoding" for name, _ in self.headers)
         if repeated or value.lower() != b"chunked":
             raise _ServerProtocolError("unsupported Transfer-Encoding (only chunked, once)")
+        self.chunked = True
 
     def on_headers_complete(self) -> None:
         self.headers_complete = True
         self.status = self._parser.get_status_code()
         if self.status < 100:
             raise _ServerProtocolError(f"invalid status code {self.status:03d}")
+        if self.chunked and any(name.lower() == b"content-length" for name, _ in self.headers):
+            raise _ServerProtocolError(
+                "invalid HTTP response: both Content-Length and Transfer-Encoding"
+            )
+        version = self._parser.get_http_version()
+        self.http_version = _HTTP_11 if version == "1.1" else f"HTTP/{version}".encode()
         # llhttp resets its flags once the message completes: read keep-alive here.
         self.keep_alive = self._parser.should_keep_alive()
 
@@ -257,6 +280,9 @@ class _Connection:
             await self._write(head + body if body else head)
             return
         await self._write(head)
+        # The write timeout bounds each write, not the wait for the body's next chunk
+        # (its source keeps its own pace, as with httpx).
+        scope.deadline = self.cap
         if isinstance(body, _RawBody):  # framed by the request's Content-Length
             left = body.length
             async for chunk in body.stream:
@@ -264,16 +290,22 @@ class _Connection:
                     left -= len(chunk)
                     if left < 0:
                         raise httpx.LocalProtocolError("Too much data for declared Content-Length")
-                    _bump(scope, write_timeout, self.cap)
-                    await self._write(chunk)
+                    await self._timed_write(chunk, scope, write_timeout)
             if left:
                 raise httpx.LocalProtocolError("Too little data for declared Content-Length")
             return
         async for chunk in body:
             if chunk:
-                _bump(scope, write_timeout, self.cap)
-                await self._write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-        await self._write(b"0\r\n\r\n")
+                chunk_frame = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+                await self._timed_write(chunk_frame, scope, write_timeout)
+        await self._timed_write(b"0\r\n\r\n", scope, write_timeout)
+
+    async def _timed_write(
+        self, data: bytes, scope: anyio.CancelScope, write_timeout: float | None
+    ) -> None:
+        _bump(scope, write_timeout, self.cap)
+        await self._write(data)
+        scope.deadline = self.cap
 
     async def _write(self, data: bytes) -> None:
         try:
@@ -284,7 +316,7 @@ class _Connection:
     def _start_message(self) -> None:
         self.headers, self.body, self.reason = [], [], b""
         self.buffered = self.head_size = 0
-        self.complete = self.headers_complete = self.keep_alive = False
+        self.complete = self.headers_complete = self.keep_alive = self.chunked = False
 
     async def _read_message(
         self,
@@ -300,7 +332,7 @@ class _Connection:
                 if self.buffered:  # it took bytes after the head for a body: see above
                     self.body, self.buffered, self.keep_alive = [], 0, False
                 self.complete = True
-                self._parser = httptools.HttpResponseParser(self)
+                self._parser = self._new_parser()
                 return
             if self.complete or (self.headers_complete and self.buffered >= buffer_limit):
                 return  # complete, or the rest is streamed by read_more()
@@ -313,6 +345,8 @@ class _Connection:
         except (anyio.EndOfStream, anyio.BrokenResourceError, OSError) as exc:
             if not self.received:
                 raise _StaleConnectionError from exc
+            if not isinstance(exc, anyio.EndOfStream):
+                raise  # a reset, not an end: the caller reports a ReadError
             if self.headers_complete and not _has_framing(self.headers):
                 self.complete = True  # a close-delimited body ends with the connection
                 self.keep_alive = False
@@ -367,6 +401,8 @@ class _Connection:
 
 
 _NO_DEADLINE: Final = float("inf")
+_HTTP_11: Final = b"HTTP/1.1"
+_UNLIMITED: Final = sys.maxsize
 #: Requests up to this size are written without waiting (far below any socket buffer).
 _SMALL_WRITE: Final = 16 * 1024
 #: ``buffer_limit`` of a response read whole (never handed over as a stream).
@@ -392,19 +428,24 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
     Args:
         verify: an ``ssl.SSLContext`` to verify servers with, ``True`` for the system
             trust store, or ``False`` to skip verification (tests only).
-        max_connections: requests holding a connection at once, across origins.
-        max_idle_per_origin: idle connections kept per origin.
-        keepalive_expiry: seconds an idle connection may be reused.
+        max_connections: requests holding a connection at once, across origins
+            (``None``: no limit).
+        max_idle_per_origin: idle connections kept per origin (``None``: no limit; 0
+            keeps none: a connection per request).
+        keepalive_expiry: seconds an idle connection may be reused (``None``: no expiry;
+            0: never reused).
         buffer_limit: response body bytes read before the rest is streamed (see above).
+
+    After :meth:`aclose`, a connection still streaming a body is closed when it ends.
     """
 
     def __init__(
         self,
         *,
         verify: ssl.SSLContext | bool = True,
-        max_connections: int = 100,
-        max_idle_per_origin: int = 100,
-        keepalive_expiry: float = 5.0,
+        max_connections: int | None = 100,
+        max_idle_per_origin: int | None = 100,
+        keepalive_expiry: float | None = 5.0,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
     ) -> None:
         if isinstance(verify, ssl.SSLContext):
@@ -416,9 +457,9 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 context.verify_mode = ssl.CERT_NONE
         context.set_alpn_protocols(["http/1.1"])
         self._ssl_context = context
-        self._max_connections = max_connections
-        self._max_idle = max_idle_per_origin
-        self._expiry = keepalive_expiry
+        self._max_connections = _UNLIMITED if max_connections is None else max_connections
+        self._max_idle = _UNLIMITED if max_idle_per_origin is None else max_idle_per_origin
+        self._expiry = _NO_DEADLINE if keepalive_expiry is None else keepalive_expiry
         self._buffer_limit = max(1, buffer_limit)
         self._pools: dict[Origin, deque[_Connection]] = {}
         self._slots: anyio.Semaphore | None = None
@@ -484,7 +525,9 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                 holding = True
                 for attempt in (1, 2):
                     try:
-                        connection, reused = await self._checkout(origin, request, timeouts, cap)
+                        connection, reused = await self._checkout(
+                            origin, request, timeouts, cap, pooled=attempt == 1
+                        )
                     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                         if attempt == 1:
                             raise
@@ -523,7 +566,10 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
                         status,
                         headers=headers,
                         stream=stream,
-                        extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+                        extensions={
+                            "http_version": connection.http_version,
+                            "reason_phrase": reason,
+                        },
                     )
             except BaseException:
                 progress: AttemptProgress | None = request.extensions.get(PROGRESS_EXTENSION)
@@ -543,7 +589,8 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         raise httpx.ReadTimeout("no response in time", request=request)
 
     async def aclose(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection; those in use are closed when they are done."""
+        self._expiry = 0.0  # nothing is pooled any more
         pools, self._pools = self._pools, {}
         for pool in pools.values():
             while pool:
@@ -555,8 +602,11 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
         request: httpx.Request,
         timeouts: dict[str, float | None],
         cap: float,
+        *,
+        pooled: bool,
     ) -> tuple[_Connection, bool]:
-        pool = self._pools.get(origin)
+        """A connection to ``origin`` and whether it was reused (only if ``pooled``)."""
+        pool = self._pools.get(origin) if pooled else None
         if pool:
             now = time.monotonic()
             while pool:
@@ -568,7 +618,7 @@ class AnyioHTTPTransport(httpx.AsyncBaseTransport):
 
     async def _checkin(self, origin: Origin, connection: _Connection) -> None:
         pool = self._pools.setdefault(origin, deque())
-        if connection.keep_alive and len(pool) < self._max_idle:
+        if connection.keep_alive and len(pool) < self._max_idle and self._expiry > 0:
             connection.expires = time.monotonic() + self._expiry
             pool.append(connection)
         else:

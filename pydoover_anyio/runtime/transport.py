@@ -221,11 +221,11 @@ def _default_transport(
         return None
     if not hasattr(select, "poll"):  # Windows: the fast path's sockets check readiness
         return None  # with poll(); it is built and tested on POSIX only
-    return AnyioHTTPTransport(
+    return AnyioHTTPTransport(  # ``None`` is "no limit" there as in httpx.Limits
         verify=verify,
-        max_connections=limits.max_connections or 100,
-        max_idle_per_origin=limits.max_keepalive_connections or 100,
-        keepalive_expiry=limits.keepalive_expiry or 5.0,
+        max_connections=limits.max_connections,
+        max_idle_per_origin=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
     )
 
 
