@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import anyio
 import pytest
 from doover_client_support import api_requests, client_options
 
@@ -153,3 +155,18 @@ def test_constructor_errors_surface_and_close_is_final(emu: DooverEmulator, agen
     client.close()
     with pytest.raises(ClientClosedError):
         client.list_channels(agent)
+
+
+def test_blocking_calls_from_inside_anyio_run_on_either_library(
+    emu: DooverEmulator, sync_client: DataClient, agent: int
+) -> None:
+    """Blocking inside async code is the caller's choice; it must still work (a retry's
+    backoff included), whichever library ``anyio.run`` runs."""
+    expected = sync_client.list_channels(agent)
+
+    async def main() -> list[Any]:
+        emu.faults.fail(1, 503)  # the retry sleeps with anyio, on the client's own loop
+        return sync_client.list_channels(agent)
+
+    for backend in ("trio", "asyncio"):
+        assert anyio.run(main, backend=backend) == expected

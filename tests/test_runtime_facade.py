@@ -273,6 +273,39 @@ def test_close_joins_the_loop_thread_and_closes_the_async_client() -> None:
         assert facade.recorder.exited
 
 
+class SlowExit:
+    """An async client whose exit takes a while (a flush, a WebSocket close handshake)."""
+
+    def __init__(self) -> None:
+        self.exiting = threading.Event()
+        self.exited = threading.Event()
+
+    async def __aenter__(self) -> SlowExit:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.exiting.set()
+        await anyio.sleep(0.5)
+        self.exited.set()
+
+
+class SyncSlowExit(SyncFacade[SlowExit]):
+    def __init__(self, client: SlowExit) -> None:
+        super().__init__(lambda: client)
+
+
+def test_a_close_racing_another_returns_when_the_client_is_closed() -> None:
+    async_client = SlowExit()
+    facade = SyncSlowExit(async_client)
+    first = threading.Thread(target=facade.close)
+    first.start()
+    assert async_client.exiting.wait(5)
+    facade.close()
+    assert async_client.exited.is_set()
+    assert "SyncSlowExit-loop" not in [thread.name for thread in threading.enumerate()]
+    first.join(5)
+
+
 def test_a_closed_client_raises_a_clear_error(client: SyncRecorder) -> None:
     client.close()
     with pytest.raises(ClientClosedError, match="closed"):

@@ -187,6 +187,82 @@ def test_a_caller_running_its_own_asyncio_loop_uses_the_loop_thread(
     assert asyncio.run(outer()) == asyncio_loop.thread.ident
 
 
+def test_a_call_from_inside_anyio_run_is_not_taken_for_its_library(any_loop: LoopThread) -> None:
+    """``anyio.run`` marks its tasks' context with the library it runs; the call's task
+    must not inherit that mark, or anyio inside it would dispatch to the wrong library."""
+
+    async def sleeps() -> str:
+        await anyio.sleep(0.001)
+        return anyio.get_current_task().name or "task"
+
+    async def outer() -> str:
+        return any_loop.call(sleeps)  # blocking on purpose, from inside another loop
+
+    for backend in ("trio", "asyncio"):
+        assert anyio.run(outer, backend=backend)
+
+
+def test_a_thread_running_trio_is_not_lent_the_asyncio_loop(asyncio_loop: LoopThread) -> None:
+    """Off the main thread no SIGINT rule applies, but trio running there still makes the
+    thread unfit to run the asyncio loop (anyio would take the call's task for trio's)."""
+    import trio
+
+    async def sleeps() -> int:
+        await anyio.sleep(0.001)
+        return threading.get_ident()
+
+    ran_on: list[int] = []
+
+    async def in_trio() -> None:
+        ran_on.append(asyncio_loop.call(sleeps))
+
+    worker = threading.Thread(target=trio.run, args=(in_trio,))
+    worker.start()
+    worker.join(10)
+    assert ran_on == [asyncio_loop.thread.ident]
+
+
+def test_a_ctrl_c_just_after_a_lent_call_ended_leaves_later_calls_alone() -> None:
+    """The SIGINT handler's grace timer is scheduled from the signal; landing after the
+    lent run ended, it must not stop the loop under a later call (which would then park
+    the loop with that call in flight: a hang)."""
+    lender = LoopThread("asyncio", name="lending-test", cancel_grace=0.3)
+    loop = lender._loop
+    assert loop is not None
+    run_forever = loop.run_forever
+    interrupted = threading.Event()
+
+    def run_then_ctrl_c() -> None:
+        run_forever()
+        if threading.current_thread() is threading.main_thread() and not interrupted.is_set():
+            interrupted.set()
+            signal.raise_signal(signal.SIGINT)  # just after the call's run stopped
+
+    async def quick() -> int:
+        return 1
+
+    async def outlives_the_grace() -> str:
+        await anyio.sleep(1.0)
+        return "done"
+
+    loop.run_forever = run_then_ctrl_c  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lender.call(quick)
+    finally:
+        loop.run_forever = run_forever  # type: ignore[method-assign]
+    results: list[str] = []
+    caller = threading.Thread(target=lambda: results.append(lender.call(outlives_the_grace)))
+    caller.start()
+    caller.join(5)
+    try:
+        assert results == ["done"]
+    finally:
+        lender.run_soon(lambda: None)  # a parked loop would leave the caller stuck
+        caller.join(5)
+        lender.close()
+
+
 def test_a_call_on_the_callers_thread_cannot_call_back_in(asyncio_loop: LoopThread) -> None:
     async def reenter() -> str:
         try:

@@ -108,6 +108,8 @@ class SyncFacade(Generic[A]):
             loop.close()
             raise
         self._finalizer = finalizer
+        # Per loop: a forked child's copy of the old one may be held by a parent's thread.
+        self._closing = threading.Lock()
         # One assignment: another thread sees the old loop and client or the new ones.
         self._bound: _Bound[A] = _Bound(loop, client, lifetime)
 
@@ -144,17 +146,23 @@ class SyncFacade(Generic[A]):
         return loop.call(method, *args)
 
     def close(self) -> None:
-        """Close the async client and join the loop thread. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._finalizer.detach()
+        """Close the async client and join the loop thread. Idempotent: a second close,
+        from any thread, returns once the first one is done."""
         loop, _, lifetime = self._bound
-        try:
-            if not loop.inherited:
-                loop.call(lifetime.finish, (None, None, None))
-        finally:
+        if loop.inherited:  # a forked child's copy: nothing of the parent's loop runs here
+            self._closed = True
+            self._finalizer.detach()
             loop.close()
+            return
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._finalizer.detach()
+            try:
+                loop.call(lifetime.finish, (None, None, None))
+            finally:
+                loop.close()
 
     def __enter__(self: _F) -> _F:
         return self

@@ -51,6 +51,8 @@ from contextlib import suppress
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
+from sniffio import current_async_library_cvar as _library_cvar
+from sniffio import thread_local as _library_thread
 
 from ..errors import ClientClosedError
 from .readiness import QuietWatches, quiet_watches
@@ -85,6 +87,17 @@ _LENDABLE_SIGINT: tuple[object, ...] = (
 
 _CANCELLED = "the call was cancelled because the client's event loop is shutting down"
 _CLOSED = "the client's event-loop thread is closed"
+
+
+def _task_context() -> contextvars.Context | None:
+    """The context for a call's task: the caller's (``None``), unless it says an async
+    library is running (``anyio.run`` sets that in its tasks, e.g. to ``"trio"``): a task
+    inheriting the mark would send anyio's calls to that library instead of asyncio."""
+    if _library_cvar.get() is None:
+        return None
+    context = contextvars.copy_context()
+    context.run(_library_cvar.set, None)
+    return context
 
 
 class LoopThreadClosedError(ClientClosedError):
@@ -403,6 +416,8 @@ class LoopThread:
         """
         if asyncio._get_running_loop() is not None:
             return False
+        if _library_thread.name is not None:
+            return False  # e.g. trio runs here: anyio in the call's task would take it for trio's
         return not on_main or _get_handler(signal.SIGINT) in _LENDABLE_SIGINT
 
     def _run_here(self, call: _Call[T], on_main: bool) -> T:
@@ -421,18 +436,25 @@ class LoopThread:
         task = self._create_task(call)
         interrupts = 0
         grace: list[asyncio.TimerHandle] = []
+        running = True
+
+        def stop_this_run() -> None:
+            # Scheduled from the SIGINT handler, so it may run after this run ended (on
+            # the loop thread, or in a later call's run): then it must not stop that one.
+            if running:
+                loop.stop()
 
         def on_sigint(signum: int, frame: object) -> None:
             nonlocal interrupts
             interrupts += 1
             if interrupts == 2:  # stop waiting, at the end of the running step; not
-                loop.call_soon_from_signal(loop.stop)  # raised into whatever task runs
+                loop.call_soon_from_signal(stop_this_run)  # raised into whatever task runs
                 return
             if interrupts > 2:  # a step that never yields: break into it after all
                 raise KeyboardInterrupt
             task.cancel()
             loop.call_soon_from_signal(
-                lambda: grace.append(loop.call_later(self.cancel_grace, loop.stop))
+                lambda: grace.append(loop.call_later(self.cancel_grace, stop_this_run))
             )
 
         routed = on_main and _get_handler(signal.SIGINT) is signal.default_int_handler
@@ -441,6 +463,9 @@ class LoopThread:
             try:
                 loop.run_forever()  # until the task is done and the loop would wait
             finally:
+                running = False
+                for handle in grace:
+                    handle.cancel()
                 if previous is not None:
                     _set_handler(signal.SIGINT, previous)
         except BaseException:  # e.g. a second Ctrl-C: the loop thread finishes the task
@@ -450,8 +475,6 @@ class LoopThread:
             if not interrupts:
                 call.lock.acquire(timeout=self.cancel_grace)
             raise
-        for handle in grace:
-            handle.cancel()
         self._hand_back(idle=lending.idle and task.done())
         if interrupts:  # the task is done, or cancel_grace ran out
             raise KeyboardInterrupt
@@ -504,7 +527,7 @@ class LoopThread:
 
     def _create_task(self, call: _Call[Any]) -> asyncio.Task[None]:
         assert self._loop is not None
-        task = self._loop.create_task(self._run_asyncio(call))
+        task = self._loop.create_task(self._run_asyncio(call), context=_task_context())
         call.handle = task
         self._tasks.add(task)  # asyncio keeps only weak references to tasks
         task.add_done_callback(functools.partial(self._task_done, call))
@@ -541,10 +564,13 @@ class LoopThread:
             while not self._closing:
                 self._resume.acquire()  # parked: until a caller hands it back or work comes
                 while not self._closing:
-                    loop.lending.mode = _PARK
+                    loop.lending.mode, loop.lending.idle = _PARK, False
                     loop.run_forever()  # until idle (or closing)
                     with self._lend_lock:
-                        if not self._closing and not loop.has_ready_callbacks():
+                        # Parked only on the selector's word: any other stop (none is
+                        # expected) must not park a loop with work in flight.
+                        idle = loop.lending.idle and not loop.has_ready_callbacks()
+                        if not self._closing and idle:
                             self._parked, self._driver = True, None
                             break  # else: work came in while it stopped
             loop.lending.mode = _BLOCK
