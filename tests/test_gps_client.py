@@ -132,6 +132,7 @@ async def test_403_fixture_raises_forbidden() -> None:
     assert caught.value.json_answer == {
         "detail": "You do not have permission to perform this action."
     }
+    assert isinstance(caught.value.__cause__, httpx.HTTPStatusError)
 
 
 @pytest.mark.anyio
@@ -140,6 +141,7 @@ async def test_204_fixture_raises_no_content() -> None:
     with pytest.raises(NoContentQuery, match="No content") as caught:
         await client.get_tracker_status(Device(222000))
     assert caught.value.json_answer is None
+    assert caught.value.__cause__ is None  # not a failure of the HTTP exchange
 
 
 @pytest.mark.anyio
@@ -149,6 +151,10 @@ async def test_404_fixture_raises_failed_query_with_its_status() -> None:
         await client._get("test/")
     assert caught.value.status == 404
     assert caught.value.json_answer is None  # an HTML page
+    # 0.9.2 chained its HTTP library's status error: the status was only readable there.
+    cause = caught.value.__cause__
+    assert isinstance(cause, httpx.HTTPStatusError)
+    assert cause.response.status_code == 404
 
 
 @pytest.mark.anyio

@@ -478,6 +478,11 @@ def test_wrong_types_raise_unknown_answer_scheme(decode: Any, changes: dict[str,
         (decode_config, {"notify_long_walk": None}, False),
         (decode_config, {"firmware_path": 3}, "3"),
         (decode_config, {"network_config": 3.0}, 3),
+        (decode_config, {"network_config": 1.5}, 1),  # truncated where it may be null too
+        (decode_config, {"notify_position": ""}, False),  # other text: its truth
+        (decode_config, {"notify_long_walk": "yes"}, True),
+        (decode_status, {"lost_pending": "yes"}, True),
+        (decode_status, {"sub_end_date": 2023}, "2023"),  # optional text
         (decode_location, {"pkt_drop": 2.0}, 2),
     ],
 )
@@ -505,6 +510,15 @@ def test_a_tracker_with_values_0_9_2_let_through_is_read() -> None:
 def test_wrong_types_in_trackers_raise_unknown_answer_scheme(changes: dict[str, Any]) -> None:
     with pytest.raises(UnknownAnswerScheme):
         _decode.decode_device(body(tracker_json(**changes)))
+
+
+def test_odd_values_in_lists_and_optional_text_of_devices_are_read() -> None:
+    user = _decode.decode_user(body({"id": 1, "username": "u", "profiles": [176006.0, 2.5]}))
+    assert user.profiles == [176006, 2]
+    tracker = _decode.decode_devices(body([tracker_json(timezone=5)]))[0]
+    assert tracker.timezone == "5"
+    with pytest.raises(UnknownAnswerScheme, match="icon"):  # an enum takes whole numbers only
+        decode_config(icon=2.5)
 
 
 def test_profiles_null_raises() -> None:
@@ -566,6 +580,16 @@ def test_form_builds_and_ignores_unknown_keys_without_mutating() -> None:
         1.5,
         TrackerIcon.PLANE,
     )
+
+
+def test_form_and_device_get_read_values_0_9_2_let_through() -> None:
+    # 0.9.2's form() was the constructor with its converters: the same leniency applies.
+    assert form(User, {"id": 1, "username": None, "profiles": [2]}).username == "None"
+    assert form(TrackerStatus, status_json(battery=58.9)).battery == 58
+    location = form(TrackerData, location_json(method=TrackerMethod.GPS))
+    assert location.method is TrackerMethod.GPS
+    assert Device.get(tracker_json(version=13)).version == "13"
+    assert Device.get(tracker_json("tracker_09", version=13)).version == "13"
 
 
 def test_form_missing_key_raises_unknown_answer_scheme() -> None:

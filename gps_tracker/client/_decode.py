@@ -21,12 +21,11 @@ A device object without a str ``type`` raises ``UnknownAnswerScheme`` in both ca
 from __future__ import annotations
 
 import logging
-import math
-import typing
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
+from gps_tracker.client._lenient import relaxed
 from gps_tracker.client.datatypes import (
     _DEVICE_TYPES,
     Device,
@@ -86,63 +85,19 @@ def _decode(decoder: msgspec.json.Decoder[_T], body: bytes | msgspec.Raw, cls: t
     """Decode ``body`` with ``decoder``, turning every failure into ``UnknownAnswerScheme``.
 
     A body of the right shape whose values are off in the ways 0.9.2 let through is
-    decoded again with those values coerced (see :func:`_relaxed`).
+    decoded again with those values coerced (see :func:`~._lenient.relaxed`).
     """
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
         data = _as_json(body)
         try:
-            value: _T = msgspec.convert(_relaxed(data, decoder.type), decoder.type)
+            value: _T = msgspec.convert(relaxed(data, decoder.type), decoder.type)
         except (msgspec.ValidationError, RecursionError):
             raise UnknownAnswerScheme(data, str(exc), cls) from exc
         return value
     except UNDECODABLE_JSON as exc:
         raise UnknownAnswerScheme(_as_json(body), str(exc), cls) from exc
-
-
-#: Texts a ``bool`` field takes for what they say (0.9.2 truth-tested text: "false" was True).
-_BOOL_TEXTS: Final = {"true": True, "false": False, "1": True, "0": False}
-
-
-def _relaxed(value: Any, kind: Any) -> Any:
-    """``value`` (plain JSON) with 0.9.2's silent coercions applied for type ``kind``.
-
-    A number, bool or ``null`` in a ``str`` field becomes its text (``null``: ``"None"``,
-    as 0.9.2 gave); a float in an int field is truncated (``58.9``: 58; a whole number
-    only for a field that may be ``null``, such as an enum's); a ``bool`` field takes the
-    truth of a number or ``null``, and ``"true"``/``"false"``/``"1"``/``"0"``.
-    Nothing else changes: ``null`` for a number or a nested object, or a number for a
-    datetime, are still refused.
-    """
-    if isinstance(value, list) and typing.get_origin(kind) is list:
-        (item,) = typing.get_args(kind)
-        return [_relaxed(element, item) for element in value]
-    is_model = isinstance(kind, type) and issubclass(kind, msgspec.Struct)
-    if not (is_model and isinstance(value, dict)):
-        return value
-    relaxed = dict(value)
-    for field in msgspec.structs.fields(kind):
-        name = field.encode_name
-        if name not in relaxed:
-            continue
-        item, wanted = relaxed[name], field.type
-        options = typing.get_args(wanted) or (wanted,)
-        if wanted is str and (item is None or type(item) in (int, float, bool)):
-            relaxed[name] = str(item)
-        elif bool in options and type(item) in (int, float):
-            relaxed[name] = bool(item)
-        elif wanted is bool and item is None:
-            relaxed[name] = False
-        elif bool in options and isinstance(item, str) and item.lower() in _BOOL_TEXTS:
-            relaxed[name] = _BOOL_TEXTS[item.lower()]
-        elif type(item) is float and int in options and float not in options:
-            # Truncated as 0.9.2 did, but only a whole number where an enum is read.
-            if math.isfinite(item) and (item.is_integer() or set(options) <= {int, str}):
-                relaxed[name] = int(item)
-        else:
-            relaxed[name] = _relaxed(item, wanted)
-    return relaxed
 
 
 def _read_device(raw: msgspec.Raw) -> Device:

@@ -308,7 +308,13 @@ def _check_response(response: httpx.Response) -> None:
             return
         error_class = HttpException.get_default()
     where = describe(response.request.method, response.request.url)
-    raise error_class(json_answer=_json_or_none(response), status=status, request=where)
+    error = error_class(json_answer=_json_or_none(response), status=status, request=where)
+    if status < 400:
+        raise error
+    # As 0.9.2 chained its HTTP library's status error: code reading the status from
+    # ``exc.__cause__.response.status_code`` keeps working.
+    cause = httpx.HTTPStatusError(f"HTTP {status}", request=response.request, response=response)
+    raise error from cause
 
 
 def _connection_error(error: httpx.RequestError, where: str) -> Exception:

@@ -40,6 +40,7 @@ from uuid import UUID
 import msgspec
 
 from gps_tracker.client import exceptions
+from gps_tracker.client._lenient import relaxed
 
 __all__ = [
     "Android",
@@ -387,8 +388,8 @@ class Device(_DeviceBase):
             return form(cls, device_data)
         if _is_tracker_kind(kind):
             try:
-                return msgspec.convert(device_data, Tracker01)
-            except msgspec.ValidationError:
+                return form(Tracker01, device_data)
+            except exceptions.UnknownAnswerScheme:
                 pass
         raise exceptions.UnknownDeviceType(dict(device_data))
 
@@ -577,4 +578,7 @@ def form(cls: type[_T], data: Any) -> _T:
     try:
         return msgspec.convert(data, cls)
     except msgspec.ValidationError as exc:
-        raise exceptions.UnknownAnswerScheme(data, str(exc), cls) from exc
+        try:  # what 0.9.2's converters let through, coerced as they did
+            return msgspec.convert(relaxed(data, cls), cls)
+        except (msgspec.ValidationError, RecursionError):
+            raise exceptions.UnknownAnswerScheme(data, str(exc), cls) from exc

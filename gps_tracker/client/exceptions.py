@@ -18,7 +18,8 @@ returns the subclass registered for ``code`` (or ``None``) and ``HttpException.g
 returns ``FailedQuery``. A subclass registers itself with a class keyword,
 ``class Teapot(HttpException, code=418)``; registering a code twice raises ``ValueError``.
 
-Compared with 0.9.2, ``str(exc)`` is unchanged. The additions are attributes: ``status`` (the
+Compared with 0.9.2, ``str(exc)`` is unchanged for the HTTP errors (the two schema errors
+carry the same information in other words). The additions are attributes: ``status`` (the
 HTTP status code, also on ``FailedQuery``), ``request`` (``"GET <url>"``, never credentials)
 and ``cls`` on ``UnknownAnswerScheme``. When ``status`` or ``request`` is given, a note with
 them is added (``BaseException.add_note``), so tracebacks show which request failed while
