@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from pydoover_anyio.runtime import describe
+from pydoover_anyio.runtime import redact_url
 from pydoover_anyio.runtime.transport import request_of
 
 __all__ = [
@@ -62,11 +62,9 @@ __all__ = [
 MAX_BODY_CHARS = 2000
 
 
-def _redact(method: str, url: str) -> str:
+def _redact(url: str) -> str:
     """``url`` without credentials or secret query values (empty stays empty)."""
-    if not url:
-        return ""
-    return describe(method or "GET", url).split(" ", 1)[1]
+    return redact_url(url) if url else ""
 
 
 def _truncate(text: str) -> str:
@@ -113,7 +111,7 @@ class HTTPError(DooverAPIError):
         """
         self.status = status
         self.method = method.upper()
-        self.url = _redact(self.method, url)
+        self.url = _redact(url)
         self.body = _truncate(message if body is None else body)
         where = f"{self.method} {self.url}" if self.method else self.url
         super().__init__(f"HTTP {status} on {where}: {_truncate(message)}")
@@ -249,7 +247,7 @@ class ResponseDecodeError(DooverAPIError):
             reason: What was wrong with the body.
         """
         self.method = method.upper()
-        self.url = _redact(self.method, url)
+        self.url = _redact(url)
         self.status = status
         self.reason = reason
         super().__init__(
@@ -288,7 +286,7 @@ class DooverConnectionError(DooverAPIError, httpx.TransportError):
             request: The httpx request, exposed as ``.request`` like httpx's errors.
         """
         self.method = method.upper()
-        self.url = _redact(self.method, url)
+        self.url = _redact(url)
         super().__init__(message, request=request)
 
 

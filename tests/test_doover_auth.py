@@ -682,3 +682,47 @@ async def test_a_wrapped_auth_shared_across_event_loops_refreshes_once() -> None
             group.start_soon(rejected)
     assert answers == [True, True]
     assert inner.refreshes == 1  # the second caller saw the new token
+
+
+@pytest.mark.anyio
+async def test_a_wrapped_auths_ensure_token_refreshes_once_per_burst() -> None:
+    """pydoover's ``ensure_token`` takes no lock: the adapter must, or each of N
+    concurrent calls without a token makes its own token request."""
+    from pydoover_anyio.auth._foreign import ForeignAuth
+
+    class NoTokenYet:  # pydoover's ensure_token: refresh when there is no token
+        def __init__(self) -> None:
+            self.token: str | None = None
+            self.refreshes = 0
+
+        def set_token(self, token: str | None) -> None:
+            self.token = token
+
+        def get_auth_headers(self) -> dict[str, str]:
+            return {"Authorization": f"Bearer {self.token}"}
+
+        async def ensure_token(self) -> None:
+            if not self.token:
+                self.refreshes += 1
+                await anyio.sleep(0.05)  # the token request
+                self.token = f"token-{self.refreshes}"
+
+    inner = NoTokenYet()
+    auth = ForeignAuth(inner)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(auth.ensure_token)
+    assert inner.refreshes == 1
+    assert auth.token == "token-1"
+
+
+@pytest.mark.anyio
+async def test_expires_in_sent_as_text_is_read() -> None:
+    # pydoover read it with float(); some OAuth servers send it as a string.
+    clock = FakeClock()
+    server = TokenServer().reply_json(access_token="opaque-access", expires_in="3600")
+    auth = credentials_auth(server, clock)
+    await auth.ensure_token()
+    assert auth.token == "opaque-access"
+    assert auth.token_expires == datetime.fromtimestamp(NOW + 3600, UTC)

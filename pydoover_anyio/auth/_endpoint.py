@@ -30,17 +30,13 @@ import httpx
 import msgspec
 
 from ..errors import TokenRefreshError
-from ..runtime import describe
+from ..runtime import describe, redact_url
 from ..runtime._json import UNDECODABLE_JSON
 from ._base import Clock, TokenAuth
 from ._token import ExpiryInput
 
 logger = logging.getLogger("pydoover_anyio.auth")
 
-#: Query parameters whose values never reach a log record.
-_SECRET_PARAMS: Final = frozenset(
-    {"access_token", "refresh_token", "client_secret", "token", "password", "secret"}
-)
 #: Characters of a failed response's text kept in an error message.
 _BODY_LIMIT: Final = 300
 
@@ -53,7 +49,8 @@ class TokenResponse(msgspec.Struct):
     refresh_token: str | None = None
 
 
-_decode_token_response = msgspec.json.Decoder(TokenResponse).decode
+#: Lax: pydoover read ``expires_in`` with ``float()``, so ``"3600"`` is taken too.
+_decode_token_response = msgspec.json.Decoder(TokenResponse, strict=False).decode
 
 
 class _RedactSecretParams(logging.Filter):
@@ -70,24 +67,6 @@ class _RedactSecretParams(logging.Filter):
 
 
 _LOG_FILTER: Final = _RedactSecretParams()
-
-
-def redact_url(url: httpx.URL) -> str:
-    """``url`` as text with the values of secret query parameters replaced.
-
-    Args:
-        url: the URL to show.
-
-    Returns:
-        The URL, safe to log.
-    """
-    if not any(key.lower() in _SECRET_PARAMS for key in url.params):
-        return str(url)
-    params = [
-        (key, "REDACTED" if key.lower() in _SECRET_PARAMS else value)
-        for key, value in url.params.multi_items()
-    ]
-    return str(url.copy_with(params=params))
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:

@@ -3,8 +3,9 @@
 pydoover's auth objects offer ``token``, ``set_token``, ``get_auth_headers``, ``async
 ensure_token`` and ``async close``. The adapter adds the rest of :class:`AsyncAuth`: after
 a 401 it asks for a refresh once (through ``refresh_access_token`` when the object has
-one), serialised by its own lock so that a burst of 401s costs one refresh, also when
-the object is shared by clients on different event loops (a :class:`RefreshLock`).
+one). That and every ``ensure_token`` are serialised by its own lock, so that a burst of
+calls with an expired token, or of 401s, costs one refresh, also when the object is
+shared by clients on different event loops (a :class:`RefreshLock`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class ForeignAuth:
         return dict(self.inner.get_auth_headers())
 
     async def ensure_token(self) -> None:
-        """Let the wrapped object refresh if it wants to."""
-        await self.inner.ensure_token()
+        """Let the wrapped object refresh if it wants to, one caller at a time (its own
+        ``ensure_token`` may take no lock: concurrent calls would each refresh)."""
+        async with self._lock.hold():
+            await self.inner.ensure_token()
 
     async def refresh_after_unauthorized(self, rejected: str | None) -> bool:
         """``True`` when the token changed since ``rejected`` or a forced refresh worked.

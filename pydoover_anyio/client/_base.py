@@ -28,7 +28,7 @@ import httpx
 
 from .._wire import build_query, channel_segment, json_body, multipart_body
 from ..auth import AsyncAuth, build_auth
-from ..auth._endpoint import TokenEndpointAuth
+from ..auth._endpoint import TokenEndpointAuth, scrub
 from ..errors import UnauthorizedError, connection_error, error_for_status
 from ..models import File
 from ..models._decode import decode
@@ -66,11 +66,23 @@ def _user_agent() -> str:
 
 
 def _check_response(response: httpx.Response) -> None:
-    """Raise the error class for a final non-2xx response."""
+    """Raise the error class for a final non-2xx response.
+
+    The error names the URL the caller asked for, not where redirects led (a presigned
+    storage URL carries credentials), and its body has the bearer token sent scrubbed
+    out (a server may echo it back).
+    """
     if 200 <= response.status_code < 300:
         return
-    request = response.request
-    raise error_for_status(response.status_code, request.method, str(request.url), response.text)
+    chain = [*(hop.request for hop in response.history), response.request]
+    tokens = [
+        value.partition(" ")[2] or value
+        for request in chain
+        if (value := request.headers.get("authorization"))
+    ]
+    first = chain[0]
+    body = scrub(response.text, tokens)
+    raise error_for_status(response.status_code, first.method, str(first.url), body)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

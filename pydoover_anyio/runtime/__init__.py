@@ -30,7 +30,7 @@ from .facade import (
 )
 from .fast_transport import AnyioHTTPTransport
 from .retry import RetryPolicy, parse_retry_after
-from .transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Request, Transport, describe
+from .transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Request, Transport, describe, redact_url
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -44,6 +44,7 @@ __all__ = [
     "SyncFacade",
     "Transport",
     "describe",
+    "redact_url",
     "gather_bounded",
     "parse_retry_after",
     "pipeline",

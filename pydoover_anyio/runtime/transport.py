@@ -69,6 +69,7 @@ __all__ = [
     "Transport",
     "describe",
     "earlier_attempt_may_have_applied",
+    "redact_url",
     "request_of",
 ]
 
@@ -81,7 +82,15 @@ DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=32, max_keepalive_connections=32)
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_SECRET_QUERY_KEYS = frozenset({"token", "access_token", "refresh_token", "password", "secret"})
+#: Query parameter names holding a credential have one of these in them (``token``,
+#: ``client_secret``, presigned storage URLs' ``X-Amz-Signature``, ``X-Amz-Security-Token``,
+#: ``X-Amz-Credential``, ``X-Goog-Signature``), or are Azure's ``sig``.
+_SECRET_PARAM_WORDS: Final = ("token", "secret", "password", "signature", "credential")
+
+
+def _is_secret_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "sig" or any(word in lowered for word in _SECRET_PARAM_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,18 +186,23 @@ def _grouped(params: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     return [item for items in by_key.values() for item in items]
 
 
-def describe(method: str, url: httpx.URL | str) -> str:
-    """``"GET https://host/path?q=1"`` with credentials and secret parameters removed."""
+def redact_url(url: httpx.URL | str) -> str:
+    """``url`` without its userinfo, and with the values of secret parameters replaced."""
     parsed = httpx.URL(url)
     if parsed.userinfo:
         parsed = parsed.copy_with(username=None, password=None)
-    if any(key.lower() in _SECRET_QUERY_KEYS for key in parsed.params):
+    if any(_is_secret_param(key) for key in parsed.params):
         redacted = [
-            (key, "REDACTED" if key.lower() in _SECRET_QUERY_KEYS else value)
+            (key, "REDACTED" if _is_secret_param(key) else value)
             for key, value in parsed.params.multi_items()
         ]
         parsed = parsed.copy_with(params=redacted)
-    return f"{method.upper()} {parsed}"
+    return str(parsed)
+
+
+def describe(method: str, url: httpx.URL | str) -> str:
+    """``"GET https://host/path?q=1"`` with credentials and secret parameters removed."""
+    return f"{method.upper()} {redact_url(url)}"
 
 
 #: Which connection layer a transport-owned ``httpx.AsyncClient`` uses.
