@@ -220,7 +220,16 @@ def _phrase(status: int) -> str:
 
 
 class TokenRefreshError(DooverAPIError):
-    """An access token could not be obtained or refreshed (no credentials, or refused)."""
+    """An access token could not be obtained or refreshed (no credentials, or refused).
+
+    Attributes:
+        transient: whether trying again later may work: the token endpoint could not be
+            reached, timed out, or answered 429 or 5xx (not a refusal of the credentials).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ResponseDecodeError(DooverAPIError):

@@ -110,8 +110,15 @@ def ms_to_datetime(ms: float) -> datetime:
 
     Returns:
         The instant, in UTC.
+
+    Raises:
+        ValueError: ``ms`` is not a number of milliseconds a datetime can hold (e.g.
+            microseconds sent by mistake, infinity or NaN).
     """
-    return _UNIX_EPOCH + timedelta(milliseconds=ms)
+    try:
+        return _UNIX_EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValueError(f"{ms!r} ms since the Unix epoch is outside the datetime range") from None
 
 
 def snowflake_to_ms(snowflake_id: int) -> int:

@@ -168,17 +168,20 @@ class TokenEndpointAuth(TokenAuth):
                     )
         except TimeoutError:
             raise TokenRefreshError(
-                f"token request timed out after {self.timeout:g} s: {where}"
+                f"token request timed out after {self.timeout:g} s: {where}", transient=True
             ) from None
         except httpx.HTTPError as exc:
             detail = scrub(str(exc), hidden)
             raise TokenRefreshError(
-                f"token request failed: {where}: {type(exc).__name__}: {detail}"
+                f"token request failed: {where}: {type(exc).__name__}: {detail}",
+                transient=isinstance(exc, httpx.TransportError),
             ) from exc
         if response.status_code >= 400:
             body = scrub(response.text, hidden)[:_BODY_LIMIT]
+            status = response.status_code
             raise TokenRefreshError(
-                f"token request failed: HTTP {response.status_code} on {where}: {body}"
+                f"token request failed: HTTP {status} on {where}: {body}",
+                transient=status == 429 or status >= 500,
             )
         try:
             decoded = _decode_token_response(response.content)

@@ -138,10 +138,17 @@ class _ServerError(msgspec.Struct):
     message: str = ""
 
 
+class _WrappedMessage(msgspec.Struct):
+    """MessageCreate's other ``d``, ``{"message": Message}`` (pydoover reads it too)."""
+
+    message: Message
+
+
 _ENVELOPE: Final = msgspec.json.Decoder(Envelope, strict=False)
 
-#: ``t`` -> the type ``d`` decodes into. MessageCreate's ``d`` is a bare Message; a
-#: server error names no channel (:func:`_event` makes both events).
+#: ``t`` -> the type ``d`` decodes into. MessageCreate's ``d`` is a bare Message (or one
+#: wrapped as ``{"message": ...}``, see :func:`decode_dispatch`); a server error names no
+#: channel (:func:`_event` makes both events).
 _PAYLOADS: Final[dict[str, type[Any]]] = {
     "Ready": Ready,
     "ChannelSync": ev.ChannelSync,
@@ -161,6 +168,7 @@ _DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     if name != "Ready"  # see _ready
 }
 _LAX_READY: Final = msgspec.json.Decoder(_LaxReady, strict=False, dec_hook=dec_hook)
+_WRAPPED_MESSAGE: Final = msgspec.json.Decoder(_WrappedMessage, strict=False, dec_hook=dec_hook)
 _WIRE_SUBSCRIPTION: Final = msgspec.json.Decoder(WireSubscription, strict=False, dec_hook=dec_hook)
 _HELD_CHANNEL: Final = msgspec.json.Decoder(_HeldChannel, strict=False, dec_hook=dec_hook)
 
@@ -261,7 +269,12 @@ def decode_dispatch(name: str, payload: msgspec.Raw) -> Any:
     try:
         value = decoder.decode(payload)
     except _UNDECODABLE as exc:
-        raise FrameError(f"bad {name} payload: {exc}") from None
+        if name != "MessageCreate":
+            raise FrameError(f"bad {name} payload: {exc}") from None
+        try:
+            value = _WRAPPED_MESSAGE.decode(payload).message
+        except _UNDECODABLE:
+            raise FrameError(f"bad {name} payload: {exc}") from None
     return _event(value)
 
 

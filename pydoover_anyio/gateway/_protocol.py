@@ -320,8 +320,14 @@ class GatewayProtocol:
         self.connection_lost()  # nothing of a previous connection carries over
         self.phase = Phase.AWAITING_HELLO
 
-    def connection_lost(self) -> None:
-        """The connection ended; unsent frames are dropped (requests stay queued)."""
+    def connection_lost(self, *, refused: bool = False) -> None:
+        """The connection ended; unsent frames are dropped (requests stay queued).
+
+        ``refused``: the server closed it before Ready with a refusal code. In answer to
+        Resume that says the session is gone, so the next Hello gets an Identify.
+        """
+        if refused and self._resuming:
+            self.forget_session()
         self.phase = Phase.CLOSED
         self._outbox.clear()
         self._wire.clear()

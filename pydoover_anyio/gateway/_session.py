@@ -22,8 +22,10 @@ after SessionCancelled it reconnects at once (once: until the next Ready, anothe
 backed off from, so a server that cancels every Identify is not hammered). It stops
 when nothing is wanted (no subscription, no queued request) and starts again on demand.
 
-Errors: connection failures, 5xx and 429 are retried for ever. A refused upgrade (401
-after one token refresh, 403, 404, other 4xx) or a failed token refresh is final: every
+Errors: connection failures, 5xx and 429 are retried for ever, and so is a token
+refresh that failed the same way (``TokenRefreshError.transient``: the token endpoint
+unreachable, timing out, or answering 429/5xx). A refused upgrade (401 after one token
+refresh, 403, 404, other 4xx) or a token refresh refused otherwise is final: every
 subscription and waiting request raises it, as the package's typed exception. So are
 three connections in a row that the server closes before Ready with a refusal code
 (1008 or 4000-4999, see :func:`_refuses`): a ``DooverAPIError`` naming the code.
@@ -73,6 +75,10 @@ _FINAL_SERVER_STATUS: Final = frozenset({501, 505})
 _REFUSALS_TO_GIVE_UP: Final = 3
 
 
+#: The close code of a message larger than ``max_message_size``.
+_MESSAGE_TOO_BIG: Final = 1009
+
+
 def _refuses(code: int | None) -> bool:
     """Whether a close code before Ready refuses the session (see above)."""
     return code == 1008 or (code is not None and 4000 <= code <= 4999)
@@ -106,7 +112,9 @@ class GatewaySettings:
         reconnect_cap: The largest backoff ceiling.
         buffer_size: Events buffered per subscription (see the overflow policy in
             :mod:`pydoover_anyio.gateway._subscription`).
-        max_message_size: The largest frame accepted, in bytes (``None``: no limit).
+        max_message_size: The largest frame accepted, in bytes (``None``: no limit; at
+            least 1024). A larger event fails the connection; the next one Identifies
+            afresh (the event is lost: consumers see ``events_missed`` and a ChannelSync).
         ssl_context: The TLS context for ``wss://`` (default: the system's, verified).
         sharing_mode: Identify's ``sharing_mode``.
     """
@@ -131,6 +139,11 @@ class GatewaySettings:
             raise ValueError("reconnect_cap must be at least reconnect_base")
         if self.buffer_size < 2:
             raise ValueError("buffer_size must be at least 2")
+        if self.max_message_size is not None and self.max_message_size < 1024:
+            # Below that even Hello and Ready fail the connection, on every reconnect.
+            raise ValueError(
+                f"max_message_size must be None or at least 1024, not {self.max_message_size!r}"
+            )
 
 
 class _Fatal(Exception):  # noqa: N818 - internal signal carrying the final error
@@ -357,6 +370,8 @@ class GatewaySession:
             try:
                 await self._auth.ensure_token()
             except TokenRefreshError as exc:
+                if exc.transient:  # the token endpoint is unreachable or busy: try later
+                    raise
                 raise _Fatal(exc) from None
             headers = {"User-Agent": self._user_agent, **self._auth.get_auth_headers()}
             token = self._auth.token
@@ -383,6 +398,8 @@ class GatewaySession:
                         if await self._auth.refresh_after_unauthorized(token):
                             continue
                     except TokenRefreshError as refresh_error:
+                        if refresh_error.transient:
+                            raise
                         raise _Fatal(refresh_error) from None
                 if exc.status in _RETRYABLE_STATUS or (
                     exc.status >= 500 and exc.status not in _FINAL_SERVER_STATUS
@@ -398,7 +415,14 @@ class GatewaySession:
         try:
             with anyio.fail_after(settings.open_timeout):
                 ws = await self._open()
-        except (OSError, TimeoutError, WebSocketClosed, HandshakeRejected) as exc:
+        except (
+            OSError,
+            TimeoutError,
+            WebSocketClosed,
+            HandshakeRejected,
+            TokenRefreshError,
+        ) as exc:
+            # (a TokenRefreshError here is transient: see _open)
             logger.warning("gateway connect to %s failed: %s", self.url, exc)
             return False
         ws.write_timeout = settings.write_timeout
@@ -419,7 +443,7 @@ class GatewaySession:
         finally:
             ready_seen = self._ready.is_set()
             dead = self._dead
-            protocol.connection_lost()
+            protocol.connection_lost(refused=self._refusal is not None)
             self._write_wake = None
             if dead:
                 await ws.abort()
@@ -464,6 +488,12 @@ class GatewaySession:
             logger.info("gateway connection closed: %s", exc)
             if _refuses(exc.code) and not self._ready.is_set():
                 self._refusal = exc
+            if exc.sent_code == _MESSAGE_TOO_BIG:
+                # A resumed session would replay the event too big to take, and fail
+                # again, for ever: Identify afresh instead (consumers are told events
+                # were missed, and get a ChannelSync).
+                logger.warning("a gateway event exceeded max_message_size; it is lost")
+                self.protocol.forget_session()
             scope.cancel()
 
     def _on_output(self, out: pr.Output, scope: anyio.CancelScope) -> None:

@@ -67,11 +67,14 @@ class WebSocketClosed(Exception):  # noqa: N818 - an event, reported to the sess
     Attributes:
         code: The close code received, or ``None`` (1006: no Close frame).
         reason: The close reason received.
+        sent_code: The close code this side sent (1009: a message over the size limit),
+            or ``None``.
     """
 
-    def __init__(self, code: int | None, reason: str) -> None:
+    def __init__(self, code: int | None, reason: str, sent_code: int | None = None) -> None:
         self.code = code
         self.reason = reason
+        self.sent_code = sent_code
         super().__init__(f"connection closed (code {code}{': ' + reason if reason else ''})")
 
 
@@ -251,10 +254,11 @@ class WebSocket:
             self._proto.data_to_send()
 
     def _closed_error(self) -> WebSocketClosed:
-        received = self._proto.close_rcvd
+        received, sent = self._proto.close_rcvd, self._proto.close_sent
+        sent_code = None if sent is None else sent.code
         if received is None:
-            return WebSocketClosed(None, "")
-        return WebSocketClosed(received.code, received.reason)
+            return WebSocketClosed(None, "", sent_code)
+        return WebSocketClosed(received.code, received.reason, sent_code)
 
     async def read(self) -> list[bytes]:
         """Wait for at least one complete message; return all that arrived (bytes).

@@ -13,13 +13,10 @@ intervals are seconds. Every field may be absent or null.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
-from pydoover_anyio.snowflake import ms_to_datetime
-
-from ._base import Model
+from ._base import Model, OptionalMsDatetime, ms_to_optional_datetime
 
 __all__ = [
     "ConnectionConfig",
@@ -29,19 +26,6 @@ __all__ = [
     "ConnectionType",
     "DooverConnectionStatus",
 ]
-
-if TYPE_CHECKING:
-    _MsDatetime = datetime | None
-else:  # on the wire: Unix milliseconds (pydoover itself writes them as floats)
-    _MsDatetime = int | float | None
-
-
-def _ms_datetime(value: datetime | float | None) -> datetime | None:
-    if isinstance(value, int):
-        return ms_to_datetime(value)  # exact
-    if isinstance(value, float):
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
-    return value
 
 
 class ConnectionDetermination(Enum):
@@ -137,12 +121,12 @@ class DooverConnectionStatus(Model):
     _omit_none = frozenset({"user_agent", "ip", "latency_ms"})
 
     status: ConnectionStatus | None = None
-    last_online: _MsDatetime = None
-    last_ping: _MsDatetime = None
+    last_online: OptionalMsDatetime = None
+    last_ping: OptionalMsDatetime = None
     user_agent: str | None = None
     ip: str | None = None
     latency_ms: int | None = None
 
     def __post_init__(self) -> None:
-        self.last_online = _ms_datetime(self.last_online)
-        self.last_ping = _ms_datetime(self.last_ping)
+        self.last_online = ms_to_optional_datetime(self.last_online)
+        self.last_ping = ms_to_optional_datetime(self.last_ping)
