@@ -5,6 +5,7 @@ are in test_doover_ingest_sync.py."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -230,6 +231,75 @@ async def test_progress_is_reported_after_each_request(
     assert [u.settled for u in updates] == sorted(u.settled for u in updates)
     assert ingest.report.elapsed > 0
     assert ingest.stats.rate > 0
+
+
+@pytest.mark.anyio
+async def test_a_batch_answer_that_could_not_be_read_is_a_request_reported_too(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    emu.faults.malformed(1, path=BATCH, after=True)  # stored, answer garbled: sent again
+    updates: list[IngestStats] = []
+    async with client.ingest(linger=0, on_progress=updates.append) as ingest:
+        await ingest.put(agent, channel, {"n": 1})
+    assert len(updates) == ingest.report.requests == len(batch_sizes(emu)) == 2
+    assert len(emu.state.messages(agent, channel)) == 1
+
+
+@pytest.mark.anyio
+async def test_a_full_buffer_sends_without_waiting_out_linger(
+    client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    # buffer_size below batch_size: once full, nothing more can come; a batch must go.
+    with anyio.fail_after(10):  # each buffer-full would wait out a minute of linger
+        async with client.ingest(buffer_size=10, linger=60) as ingest:
+            for n in range(30):
+                await ingest.put(agent, channel, {"n": n})
+    assert ingest.report.succeeded == 30
+
+
+@pytest.mark.anyio
+async def test_put_many_retried_after_a_cancellation_stores_each_item_once(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    emu.faults.stall(1, 0.6, path=BATCH)  # the first batch is slow: the buffer fills
+    items = [BatchMutationItem(agent, channel, {"n": n}) for n in range(30)]
+    async with client.ingest(concurrency=1, batch_size=5, buffer_size=10, linger=0) as ingest:
+        with anyio.move_on_after(0.2) as waiting:
+            await ingest.put_many(items)  # cancelled while it waits for room
+        assert waiting.cancelled_caught
+        accepted = [item.message_id for item in items if item.message_id is not None]
+        assert 0 < len(accepted) < 30  # the accepted ones carry their ids now
+        assert await ingest.put_many(items) == [item.message_id for item in items]
+    stored = sorted(m["data"]["n"] for m in emu.state.messages(agent, channel))
+    assert stored == list(range(30))
+
+
+@pytest.mark.anyio
+async def test_data_put_accepted_cannot_fail_its_batch(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    """Deeply nested data is encoded at put, once: the batch body, encoded deeper in the
+    call stack, only copies its bytes (and a change to the object after put is not sent)."""
+
+    def nested(depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    changed = {"n": "as put"}
+    async with client.ingest(linger=0.5) as ingest:
+        depth = sys.getrecursionlimit()
+        while True:  # the deepest value put accepts
+            try:
+                await ingest.put(agent, channel, nested(depth))
+                break
+            except ValueError:
+                depth -= 1
+        await ingest.put(agent, channel, changed)
+        changed["n"] = "changed after put"
+    assert ingest.report.succeeded == 2
+    assert emu.state.messages(agent, channel)[-1]["data"] == {"n": "as put"}
 
 
 # -- ids, timestamps, order ----------------------------------------------------------------

@@ -47,6 +47,7 @@ from typing import Any, Final, Self
 
 import anyio
 import anyio.abc
+import msgspec
 
 from .._wire import encode_json
 from ..errors import HTTPError, ResponseDecodeError
@@ -307,8 +308,10 @@ class AsyncIngestor:
         """Queue several messages given as :class:`BatchMutationItem` (pydoover's model).
 
         An item's ``message_id``, ``timestamp``, ``ttl`` and ``suppress_hooks`` are kept;
-        one without an id gets one. Same errors as :meth:`put`; items before a failing
-        one stay queued.
+        one without an id gets one, written into the item as it is accepted. So a
+        ``put_many`` cancelled part way (while it waits for room) and retried with the
+        same items sends the accepted ones again under their ids, which the server
+        stores once. Same errors as :meth:`put`; items before a failing one stay queued.
 
         Returns:
             The message ids, in order.
@@ -319,7 +322,9 @@ class AsyncIngestor:
         ids = []
         for item in items:
             args, kwargs = put_arguments(item)
-            ids.append(await self.put(*args, **kwargs))
+            message_id = await self.put(*args, **kwargs)
+            item.message_id = message_id
+            ids.append(message_id)
         return ids
 
     async def flush(self) -> None:
@@ -367,12 +372,15 @@ class AsyncIngestor:
             raise ValueError("channel_name must be a non-empty string")
         if data is None:
             raise ValueError("data is required (the server rejects a message without it)")
-        encode_json(data)  # here, not in a batch, where one bad item would fail them all
+        # Encoded here, once: a value with no JSON form is refused at put, not in a batch
+        # it would fail with all the others, and the batch only copies the bytes (no
+        # deeper nesting there to overflow, and later changes to ``data`` do not count).
+        encoded = msgspec.Raw(encode_json(data))
         at_ms = None if timestamp is None else timestamp_ms(timestamp)
         wire: dict[str, Any] = {
             "agent_id": str(agent),
             "channel_name": channel_name,
-            "data": data,
+            "data": encoded,
             "message_id": None,
         }
         if at_ms is not None:
@@ -560,7 +568,9 @@ class AsyncIngestor:
         return items
 
     def _hurry(self) -> bool:
-        return self._input_done or self._flushing > 0
+        """Whether a batch should go without lingering: no more input, a flush waits,
+        or the buffer is full (every producer waits for room: nothing more can come)."""
+        return self._input_done or self._flushing > 0 or self._held() >= self.buffer_size
 
     async def _deliver(self, flight: Flight, slots: anyio.Semaphore) -> None:
         try:
@@ -588,6 +598,7 @@ class AsyncIngestor:
                 # A 2xx whose answer is unreadable: the ids make a resend harmless.
                 answered = True
                 if attempt <= policy.max_retries:
+                    self._progressed()  # a batch request ended (on_progress, flush)
                     await anyio.sleep(policy.delay(attempt))
                     continue
                 self._fail(flight, FailureKind.REQUEST_FAILED, error, stored=None)

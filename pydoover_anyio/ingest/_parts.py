@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import anyio
+import msgspec
 
 from ..errors import HTTPError, TokenRefreshError
 from ..models import BatchMutationResponse
@@ -131,7 +132,7 @@ def failure(
     return IngestFailure(
         agent_id=item.agent_id,
         channel_name=wire["channel_name"],
-        data=wire["data"],
+        data=msgspec.json.decode(wire["data"]),  # as sent (encoded at put)
         message_id=item.message_id,
         timestamp=wire.get("ts"),
         ttl=wire.get("ttl"),

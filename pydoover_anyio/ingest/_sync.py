@@ -89,12 +89,15 @@ class Ingestor:
     def put_many(self, items: Iterable[BatchMutationItem]) -> list[int]:
         """Queue several messages given as :class:`BatchMutationItem`; their ids.
 
-        As :meth:`AsyncIngestor.put_many`: items before a failing one stay queued.
+        As :meth:`AsyncIngestor.put_many`: each accepted item gets its id written in, and
+        items before a failing one stay queued.
         """
         ids = []
         for item in items:
             args, kwargs = put_arguments(item)
-            ids.append(self.put(*args, **kwargs))
+            message_id = self.put(*args, **kwargs)
+            item.message_id = message_id
+            ids.append(message_id)
         return ids
 
     flush = sync_method(AsyncIngestor.flush)
