@@ -481,3 +481,19 @@ def test_the_sync_client_mirrors_the_async_one(emulator: InvoxiaEmulator) -> Non
 def test_every_error_is_a_gps_tracker_exception() -> None:
     for error in (ApiConnectionError, FailedQuery, UnknownAnswerScheme, UnauthorizedQuery):
         assert issubclass(error, GpsTrackerException)
+
+
+def test_the_blocking_clients_max_concurrency_is_the_async_clients(
+    emulator: InvoxiaEmulator,
+) -> None:
+    with Client(emulator.config()) as client:
+        client.max_concurrency = 1
+        assert client._async_client.max_concurrency == client.max_concurrency == 1
+        tracker = client.get_trackers()[0]
+        emulator.requests.clear()
+        got = client.get_locations(tracker, max_count=math.inf)
+        assert [loc.uuid for loc in got] == newest_first(emulator, tracker.id)
+        # one page at a time: the 0.9.2 walk, no window cut off for a second slot
+        assert all("timestamp=" not in r.query for r in emulator.requests.entries())
+        with pytest.raises(ValueError, match="at least 1"):
+            client.max_concurrency = 0

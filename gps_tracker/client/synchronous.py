@@ -44,6 +44,15 @@ class Client(SyncFacade[AsyncClient]):
             )
         )
 
+    @property
+    def max_concurrency(self) -> int:
+        """Location pages fetched at once by one ``get_locations`` call (settable)."""
+        return self._async_client.max_concurrency
+
+    @max_concurrency.setter
+    def max_concurrency(self, value: int) -> None:
+        self._async_client.max_concurrency = value
+
     get_users = sync_method(AsyncClient.get_users)
     get_user = sync_method(AsyncClient.get_user)
     get_devices = sync_method(AsyncClient.get_devices)
