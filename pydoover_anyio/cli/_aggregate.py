@@ -16,6 +16,7 @@ import click
 from .._wire import encode_json
 from ..models import Aggregate
 from ._output import compact_json
+from ._params import CHANNEL
 from ._runner import Session, Settings, run, shared_options
 
 __all__ = ["aggregate"]
@@ -35,7 +36,7 @@ def _show(found: Aggregate | None, compact: bool) -> None:
 
 
 @aggregate.command("get")
-@click.argument("channel")
+@click.argument("channel", type=CHANNEL)
 @click.option("--compact", is_flag=True, help="Print the JSON on one line.")
 @shared_options()
 @click.pass_obj
@@ -48,21 +49,46 @@ def get(settings: Settings, channel: str, compact: bool) -> None:
     _show(run(settings, body), compact)
 
 
+#: The deepest nesting sent: far below where encoding the request could run out of stack.
+MAX_DEPTH = 500
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` (decoded JSON) nests its arrays and objects."""
+    deepest, level = 0, [(value, 0)]
+    while level:
+        item, depth = level.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            level.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            level.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _read_source(text: str) -> tuple[str, str]:
+    """(where it came from, the text) of DATA: itself, ``@FILE`` or ``-`` (stdin)."""
+    if text != "-" and not text.startswith("@"):
+        return "DATA", text
+    source = "stdin" if text == "-" else text[1:]
+    try:
+        if text == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(source, "rb") as handle:
+                raw = handle.read()
+    except OSError as exc:
+        raise click.BadParameter(f"{source}: {exc.strerror}", param_hint="DATA") from None
+    try:
+        return source, raw.decode("utf-8-sig")  # a BOM is fine, as in ingest
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(
+            f"{source} is not UTF-8 text (byte {exc.start + 1})", param_hint="DATA"
+        ) from None
+
+
 def _read_patch(text: str) -> dict[str, Any]:
-    source = "DATA"
-    if text == "-":
-        source, text = "stdin", sys.stdin.read()
-    elif text.startswith("@"):
-        source = text[1:]
-        try:
-            with open(source, encoding="utf-8-sig") as handle:  # a BOM is fine, as in ingest
-                text = handle.read()
-        except OSError as exc:
-            raise click.BadParameter(f"{source}: {exc.strerror}", param_hint="DATA") from None
-        except UnicodeDecodeError as exc:
-            raise click.BadParameter(
-                f"{source} is not UTF-8 text (byte {exc.start + 1})", param_hint="DATA"
-            ) from None
+    source, text = _read_source(text)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -78,6 +104,10 @@ def _read_patch(text: str) -> dict[str, Any]:
         raise click.BadParameter(
             f"{source} must be a JSON object, not {type(value).__name__}", param_hint="DATA"
         )
+    if _depth(value) > MAX_DEPTH:
+        raise click.BadParameter(
+            f"{source} is nested more than {MAX_DEPTH} deep", param_hint="DATA"
+        )
     try:
         encode_json(value)  # Python's json reads NaN, Infinity and 1e999, which JSON has not
     except ValueError as exc:
@@ -86,7 +116,7 @@ def _read_patch(text: str) -> dict[str, Any]:
 
 
 @aggregate.command("patch")
-@click.argument("channel")
+@click.argument("channel", type=CHANNEL)
 @click.argument("data")
 @click.option("--replace", is_flag=True, help="Replace the data instead of merging into it.")
 @click.option("--compact", is_flag=True, help="Print the JSON on one line.")

@@ -26,6 +26,7 @@ from ..gateway import AggregateUpdate, ChannelSync, GatewayEvent, MessageCreate
 from ..ingest import IngestStats
 from ..models import MAX_BATCH_MUTATIONS
 from ._output import progress_bar, short_json, stdout_console
+from ._params import SECONDS
 from ._runner import Emulators, Session, Settings, run, shared_options, start_emulators
 from ._seed import SEEDED_CHANNEL, reading
 
@@ -56,14 +57,14 @@ class _Timings:
 )
 @click.option(
     "--latency",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=0.02,
     show_default=True,
     help="Seconds the Doover emulator takes per request.",
 )
 @click.option(
     "--invoxia-latency",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=0.05,
     show_default=True,
     help="Seconds the Invoxia emulator takes per request.",

@@ -16,14 +16,14 @@ Rules this command enforces:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
-import itertools
 import os
 import sys
 import threading
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Final, TypeVar
 
@@ -36,6 +36,7 @@ from ..errors import NotFoundError
 from ..ingest import DEFAULT_CONCURRENCY, FailureKind, IngestReport, IngestStats
 from ..models import MAX_BATCH_MUTATIONS
 from ._output import progress_bar, progress_wanted
+from ._params import CHANNEL
 from ._records import (
     BadLine,
     FileFormatError,
@@ -114,6 +115,10 @@ async def _ensure_channel(session: Session, agent: int, channel: str, create: bo
     try:
         await client.fetch_channel(agent, channel, include_aggregate=False)
     except NotFoundError:
+        try:  # a 404 for the channel, or for its agent?
+            await client.list_channels(agent)
+        except NotFoundError:
+            raise CLIError(f"agent {agent} not found: check --agent-id") from None
         if not create:
             raise CLIError(
                 f"channel {channel!r} does not exist on agent {agent}: "
@@ -124,7 +129,7 @@ async def _ensure_channel(session: Session, agent: int, channel: str, create: bo
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-c", "--channel", required=True, help="The channel to write to.")
+@click.option("-c", "--channel", required=True, type=CHANNEL, help="The channel to write to.")
 @click.option(
     "--format",
     "kind",
@@ -238,12 +243,6 @@ async def _ingest(
         elif state.bad_count == _SHOWN_ON_STDERR + 1:
             console.out(f"{PROG}: more bad lines follow; the report counts them", highlight=False)
 
-    def next_chunk() -> list[Record | BadLine]:
-        try:
-            return list(itertools.islice(records, _CHUNK))
-        except FileFormatError as exc:  # a CSV header that cannot be read
-            raise CLIError(f"{state.source}: {exc}") from None
-
     with bar:
         ingestor = session.doover.ingest(
             concurrency=concurrency,
@@ -251,9 +250,10 @@ async def _ingest(
             on_progress=update,
             raise_on_failure=False,
         )
+        reader = _Reader(records)
         try:
             async with ingestor:
-                while chunk := await _in_daemon_thread(next_chunk):
+                while chunk := await reader.take(_CHUNK):
                     for item in chunk:
                         if isinstance(item, BadLine):
                             bad_line(item)
@@ -267,9 +267,16 @@ async def _ingest(
                             continue
                         state.ids.append(message_id)
                         state.lines.append(item.line)
+        except FileFormatError as exc:  # a CSV header that cannot be read
+            raise CLIError(f"{state.source}: {exc}") from None
         finally:
-            if ingestor.stats.accepted and not ingestor.report.complete:
-                console.out(f"{PROG}: ingest stopped: {ingestor.report.summary()}", highlight=False)
+            unsent = reader.unsent()
+            if unsent or (ingestor.stats.accepted and not ingestor.report.complete):
+                console.out(
+                    f"{PROG}: ingest stopped: {ingestor.report.summary()}"
+                    + (f"; {unsent:,} records read were not sent" if unsent else ""),
+                    highlight=False,
+                )
         done = ingestor.stats.settled + state.bad_count
         bar.update(task, total=done, completed=done)  # the line count included blank lines
     return ingestor.report
@@ -279,7 +286,7 @@ def _open_input(file: str) -> AbstractContextManager[IO[bytes]]:
     """FILE opened for reading, closed at the end of the ``with``.
 
     For ``-``: a reader of its own on a copy of stdin's descriptor, never closed. A read
-    left blocked by a Ctrl-C (see :func:`_in_daemon_thread`) holds the reader's lock:
+    left blocked by a Ctrl-C (see :class:`_Reader`) holds the reader's lock:
     closing it would wait for the read, and were it ``sys.stdin``, Python would abort
     taking that lock as it exits.
     """
@@ -289,31 +296,54 @@ def _open_input(file: str) -> AbstractContextManager[IO[bytes]]:
     return opened
 
 
-async def _in_daemon_thread(read: Callable[[], T]) -> T:
-    """``read()`` in a daemon thread of its own.
+class _Reader:
+    """Reads the records in a daemon thread of its own, and hands over what has arrived.
 
-    Why not ``anyio.to_thread``: a Ctrl-C cancels the wait but not a read blocked on a
+    Why a thread of its own: a Ctrl-C cancels the wait but not a read blocked on a
     terminal or a pipe that stays open, and anyio's worker threads are not daemons, so
-    the process would not exit until the input ended. Here the read is left behind.
+    the process would not exit until the input ended; here the read is left behind.
+    Records are handed over as they come (a pipe fed now and then, ``tail -f``), not
+    when a chunk is full: :meth:`take` returns what is there, waiting only when nothing
+    is, by polling (from 1 ms up to 50 ms while the input is quiet).
     """
-    token = anyio.lowlevel.current_token()
-    done = anyio.Event()
-    outcome: list[T] = []
-    failure: list[BaseException] = []
 
-    def run() -> None:
+    def __init__(self, records: Iterator[Record | BadLine]) -> None:
+        self._records = records
+        self._arrived: collections.deque[Record | BadLine] = collections.deque()
+        self._ended = False
+        self._failure: BaseException | None = None
+        threading.Thread(target=self._read, name=f"{PROG}-reader", daemon=True).start()
+
+    def _read(self) -> None:
         try:
-            outcome.append(read())
-        except BaseException as exc:  # noqa: BLE001 - raised in the waiting task
-            failure.append(exc)
-        with contextlib.suppress(anyio.RunFinishedError):  # abandoned: nobody waits
-            anyio.from_thread.run_sync(done.set, token=token)
+            for record in self._records:
+                self._arrived.append(record)  # deque appends are thread-safe
+        except BaseException as exc:  # noqa: BLE001 - raised in the taking task
+            self._failure = exc
+        finally:
+            self._ended = True
 
-    threading.Thread(target=run, name=f"{PROG}-reader", daemon=True).start()
-    await done.wait()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    async def take(self, most: int) -> list[Record | BadLine]:
+        """Up to ``most`` records, at least one unless the input ended (then ``[]``).
+
+        Raises:
+            BaseException: what reading the input raised, once the records before it
+                were taken.
+        """
+        pause = 0.001
+        while not self._arrived:
+            if self._ended:
+                if self._failure is not None:
+                    raise self._failure
+                return []
+            await anyio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        arrived = self._arrived
+        return [arrived.popleft() for _ in range(min(most, len(arrived)))]
+
+    def unsent(self) -> int:
+        """Records read but not taken (left behind by a Ctrl-C or an error)."""
+        return len(self._arrived)
 
 
 def _print_report(report: IngestReport, state: _Run, channel: str) -> int:

@@ -131,6 +131,8 @@ def export(
 ) -> None:
     """Export a tracker's locations as GeoJSON, GPX or CSV, oldest first."""
     export_format = format_for(output, kind)
+    if output is not None:
+        _check_writable_place(output)
 
     async def body(session: Session) -> tuple[Tracker, list[TrackerData]]:
         tracker = await _find_tracker(session, wanted)
@@ -176,17 +178,44 @@ def _mode_for(path: str) -> int:
         return 0o666 & ~umask
 
 
+def _check_writable_place(path: str) -> None:
+    """Refuse, before anything is fetched, an output whose directory does not exist.
+
+    Raises:
+        click.BadParameter: no such directory.
+    """
+    directory = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(directory):
+        raise click.BadParameter(f"{path}: no directory {directory}", param_hint="--output")
+
+
 def _write_atomically(path: str, chunks: Iterator[str]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
-        "w", encoding="utf-8", dir=directory, prefix=".doover-anyio-", delete=False
-    )
+    """Write ``path`` whole or not at all: a temporary file beside it, renamed over it.
+
+    A symlink is written through (its target replaced); a target that is not a regular
+    file (``/dev/stdout``, a pipe) is written to directly.
+    """
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        with open(target, "w", encoding="utf-8") as stream:
+            stream.writelines(chunks)
+        return
+    try:
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
+            "w",
+            encoding="utf-8",
+            dir=os.path.dirname(target),
+            prefix=".doover-anyio-",
+            delete=False,
+        )
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, path) from None
     try:
         with handle:
             for chunk in chunks:
                 handle.write(chunk)
-        os.chmod(handle.name, _mode_for(path))
-        os.replace(handle.name, path)
+        os.chmod(handle.name, _mode_for(target))
+        os.replace(handle.name, target)
     except BaseException:
         os.unlink(handle.name)
         raise

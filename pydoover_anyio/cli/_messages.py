@@ -19,6 +19,7 @@ import click
 from ..gateway import EventsDropped, GatewayError, MessageCreate, Reconnected
 from ..models import Message
 from ._output import message_json, message_line, time_option
+from ._params import CHANNEL
 from ._runner import PROG, Session, Settings, run, shared_options
 from ._seed import simulate_device
 
@@ -69,7 +70,7 @@ def _printer(as_json: bool) -> Callable[[Message], None]:
 
 
 @messages.command("list")
-@click.argument("channel")
+@click.argument("channel", type=CHANNEL)
 @click.option(
     "-n",
     "--limit",
@@ -109,7 +110,7 @@ def list_messages(
 
 
 @messages.command("tail")
-@click.argument("channel")
+@click.argument("channel", type=CHANNEL)
 @click.option(
     "-n",
     "--lines",

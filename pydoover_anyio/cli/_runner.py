@@ -301,11 +301,14 @@ def _doover_client(settings: Settings, emulators: Emulators) -> tuple[AsyncDataC
     agent: int | None = settings.agent_id
     emulator = emulators.doover
     if emulator is not None:
-        agent = agent or emulator.default_agent_id
+        if agent is None:
+            agent = emulator.default_agent_id
         client = AsyncDataClient(
             emulator.url, token=emulator.token, organisation_id=settings.organisation_id
         )
         return client, agent
+    if settings.token is not None and not settings.token.isascii():
+        raise CLIError("the token holds a character that is not ASCII (a copy-paste slip?)")
     profile = settings.profile
     if profile is None and settings.token is None:
         if ConfigManager().get("default") is None:
@@ -488,5 +491,17 @@ def exit_status(exc: BaseException, settings: Settings) -> int:
         message = f"internal error: {type(leaf).__name__}: {leaf}"
         if not settings.debug:
             message += " (run with --debug for the traceback)"
-    click.echo(f"{PROG}: error: {message}", err=True)
+    click.echo(f"{PROG}: error: {_one_line(message)}", err=True)
     return EXIT_ERROR
+
+
+#: Characters of an error message shown (a server's error page can be long).
+_MESSAGE_LIMIT: Final = 500
+
+
+def _one_line(message: str) -> str:
+    """``message`` on one line (an HTML error page's line breaks and indents folded)."""
+    folded = " ".join(message.split())
+    if len(folded) > _MESSAGE_LIMIT:
+        folded = folded[: _MESSAGE_LIMIT - 1] + "…"
+    return folded
