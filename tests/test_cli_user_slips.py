@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 import pytest
 from cli_support import cli, cli_command, cli_env, doover_env_for
 
@@ -264,3 +267,27 @@ def test_ctrl_c_on_ingest_from_an_open_pipe_after_everything_was_sent(
     # before the Ctrl-C, which then exits quietly with 130.
     stored, status, _ = _ingest_from_open_pipe(emulator, tmp_path, records=1000, wait_for=1000)
     assert (stored, status) == (1000, 130)
+
+
+@pytest.mark.anyio
+async def test_the_ingest_reader_hands_over_everything_holding_a_bounded_number() -> None:
+    from pydoover_anyio.cli._ingest import _Reader
+
+    asked_for_more = threading.Event()
+
+    def source() -> Iterator[int]:
+        for n in range(10_000):
+            if n == 100:  # the reader holds 100 and reads on: it must wait for room now
+                asked_for_more.set()
+            yield n
+
+    reader = _Reader(source(), most=100)  # type: ignore[arg-type]
+    with anyio.fail_after(10):
+        await anyio.to_thread.run_sync(asked_for_more.wait)
+        await anyio.sleep(0.05)
+        assert reader.unsent() == 100
+        taken: list[object] = []
+        while chunk := await reader.take(64):
+            taken.extend(chunk)
+            assert reader.unsent() <= 100
+    assert taken == list(range(10_000))

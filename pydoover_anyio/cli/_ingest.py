@@ -250,7 +250,7 @@ async def _ingest(
             on_progress=update,
             raise_on_failure=False,
         )
-        reader = _Reader(records)
+        reader = _Reader(records, most=4 * _CHUNK)
         try:
             async with ingestor:
                 while chunk := await reader.take(_CHUNK):
@@ -304,20 +304,27 @@ class _Reader:
     the process would not exit until the input ended; here the read is left behind.
     Records are handed over as they come (a pipe fed now and then, ``tail -f``), not
     when a chunk is full: :meth:`take` returns what is there, waiting only when nothing
-    is, by polling (from 1 ms up to 50 ms while the input is quiet).
+    is, by polling (from 1 ms up to 50 ms while the input is quiet). It holds at most
+    ``most`` records: beyond that the reading thread waits, so memory stays bounded.
     """
 
-    def __init__(self, records: Iterator[Record | BadLine]) -> None:
+    def __init__(self, records: Iterator[Record | BadLine], *, most: int) -> None:
         self._records = records
         self._arrived: collections.deque[Record | BadLine] = collections.deque()
+        self._most = most  # records held at once: the reader waits beyond (bounded memory)
+        self._room = threading.Condition()
         self._ended = False
         self._failure: BaseException | None = None
         threading.Thread(target=self._read, name=f"{PROG}-reader", daemon=True).start()
 
     def _read(self) -> None:
+        arrived, room = self._arrived, self._room
         try:
             for record in self._records:
-                self._arrived.append(record)  # deque appends are thread-safe
+                if len(arrived) >= self._most:
+                    with room:
+                        room.wait_for(lambda: len(arrived) < self._most)
+                arrived.append(record)  # deque appends and pops are thread-safe
         except BaseException as exc:  # noqa: BLE001 - raised in the taking task
             self._failure = exc
         finally:
@@ -339,7 +346,10 @@ class _Reader:
             await anyio.sleep(pause)
             pause = min(pause * 2, 0.05)
         arrived = self._arrived
-        return [arrived.popleft() for _ in range(min(most, len(arrived)))]
+        taken = [arrived.popleft() for _ in range(min(most, len(arrived)))]
+        with self._room:
+            self._room.notify()
+        return taken
 
     def unsent(self) -> int:
         """Records read but not taken (left behind by a Ctrl-C or an error)."""
