@@ -77,7 +77,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
-__all__ = ["Gap", "LocationLike", "LocationPlanner", "PageRequest", "query_params"]
+__all__ = ["Gap", "LocationLike", "LocationPlanner", "PageRequest", "aware", "query_params"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_US = dt.timedelta(microseconds=1)
 #: Consecutive pages without anything new after which a segment is given up.
 _MAX_STALLS = 3
+#: A ``max_count`` this large asks for every location (no history comes near it).
+_UNLIMITED_COUNT = 2**53
 #: The most of its requests' capacity a planned piece may fill (chooses the rounds).
 _FILL_MAX = 0.95
 #: The share of its requests' capacity a piece is planned to fill when the rounds leave
@@ -164,11 +166,19 @@ class Gap:
         )
 
 
+def aware(moment: dt.datetime) -> dt.datetime:
+    """``moment`` with a timezone: a naive one is local time, read as
+    ``datetime.timestamp()`` reads it (as 0.9.2 did), also in a DST gap or fold, where
+    ``astimezone()`` picks the other side. Exact to the microsecond."""
+    if moment.tzinfo is not None:
+        return moment
+    whole = int(moment.replace(microsecond=0).timestamp())
+    return dt.datetime.fromtimestamp(whole, dt.UTC) + dt.timedelta(microseconds=moment.microsecond)
+
+
 def _micros(moment: dt.datetime) -> int:
     """Exact integer microseconds since the epoch (naive means local time)."""
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return (moment - _EPOCH) // _ONE_US
+    return (aware(moment) - _EPOCH) // _ONE_US
 
 
 class _Segment(Generic[_L]):
@@ -284,10 +294,14 @@ class LocationPlanner(Generic[_L]):
         Raises:
             ValueError: ``max_count`` is NaN.
         """
-        if math.isnan(max_count):
+        if max_count != max_count:  # NaN (math.isnan overflows on a huge int)
             raise ValueError("max_count must be a number or math.inf, not NaN")
         self._limit: int | None = (
-            None if max_count == math.inf else 0 if max_count <= 0 else math.ceil(max_count)
+            None
+            if max_count >= _UNLIMITED_COUNT  # more than any history: all of it
+            else 0
+            if max_count <= 0
+            else math.ceil(max_count)
         )
         self._max_live = max(1, max_live_segments)
         self._max_buffered = max_buffered
@@ -578,14 +592,19 @@ class LocationPlanner(Generic[_L]):
             The new pieces (older than ``segment``, newest first); empty for no split.
         """
         page = self._page_max
-        if wanted <= _FILL * (page - 1):
-            return []
+        if page < 2 or wanted <= _FILL * (page - 1):
+            return []  # (pages of one item bring nothing new after the first: no plan)
 
         def held(rounds: int, pieces: int, fill: float) -> float:
             # ``segment`` keeps walking (P - 1 new per page); a new piece's first page is P.
             return fill * (rounds * (page - 1) + pieces * (page + (rounds - 1) * (page - 1)))
 
-        rounds = 1
+        # The fewest rounds that hold ``wanted`` (held() is linear in rounds: solved, not
+        # counted up, since ``wanted`` may be an estimate of billions).
+        per_round = _FILL_MAX * (page - 1) * (1 + free)
+        rounds = max(1, math.ceil((wanted - _FILL_MAX * free) / per_round))
+        while rounds > 1 and held(rounds - 1, free, _FILL_MAX) >= wanted:
+            rounds -= 1  # float rounding, either way: at most a step
         while held(rounds, free, _FILL_MAX) < wanted:
             rounds += 1
         count = 1

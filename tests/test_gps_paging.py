@@ -15,6 +15,7 @@ import itertools
 import logging
 import math
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gps_tracker.paging import Gap, LocationPlanner, PageRequest, query_params
+from gps_tracker.paging import Gap, LocationPlanner, PageRequest, aware, query_params
 
 US = 1_000_000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -345,6 +346,47 @@ def test_empty_history_costs_one_request() -> None:
 def test_nan_max_count_is_rejected() -> None:
     with pytest.raises(ValueError, match="NaN"):
         LocationPlanner(None, None, math.nan)
+
+
+def test_a_huge_integer_max_count_asks_for_everything() -> None:
+    # 0.9.2 counted any int down; one past the float range must not overflow here.
+    history = spaced(30)
+    result, _, _ = walk(history, 10**400)
+    assert result == brute_force(history, None, None, math.inf)
+
+
+def test_a_burst_over_a_long_bounded_range_is_planned_at_once() -> None:
+    """A first page of 20 locations 10 ms apart, with not_before 24 years back, makes the
+    planner expect billions of locations: the rounds of a cut are computed, not counted
+    up one by one (which took minutes)."""
+    top = 1_700_000_000 * US + 123_456
+    burst = [Loc(at(top - i * 10_000), uuid.UUID(int=i + 1)) for i in range(20)]
+    history = burst + spaced(200, seed=2)[1:]
+    not_before = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    server = ModelServer(history, 20)
+    planner: LocationPlanner[Loc] = LocationPlanner(not_before, None, math.inf)
+    started = time.process_time()
+    result = run_sliding(planner, server, 16, random.Random(5))
+    assert result == brute_force(history, int(not_before.timestamp()) * US, None, math.inf)
+    # A hang guard (the old count-up took minutes here), far from any speed target.
+    assert time.process_time() - started < 30
+
+
+def test_a_naive_bound_in_a_dst_gap_is_read_as_timestamp_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 02:30 does not exist in New York on 2021-03-14; .timestamp() (0.9.2) reads 07:30Z,
+    # astimezone() would read 06:30Z: an hour of locations too many.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        naive = dt.datetime(2021, 3, 14, 2, 30)
+        assert aware(naive) == dt.datetime.fromtimestamp(naive.timestamp(), dt.UTC)
+        assert aware(naive) == dt.datetime(2021, 3, 14, 7, 30, tzinfo=dt.UTC)
+        assert aware(naive.replace(microsecond=7)).microsecond == 7
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_newest_200_of_20000_costs_at_most_15_requests() -> None:

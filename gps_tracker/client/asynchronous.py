@@ -287,9 +287,7 @@ class AsyncClient:
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
     """Naive datetimes are local time, as in 0.9.2 (``datetime.timestamp()`` semantics)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.astimezone()
+    return None if moment is None else paging.aware(moment)
 
 
 def _json_or_none(response: httpx.Response) -> Any:
