@@ -99,9 +99,11 @@ def test_ctrl_c_in_a_sync_for_loop_ends_cleanly(emu: DooverEmulator, agent: int)
 def test_a_burst_crosses_to_a_sync_consumer_without_drops(emu: DooverEmulator, agent: int) -> None:
     """The loop-side pump awaits once per event; the reader must not outrun it.
 
-    1,200 events fit in the subscription's buffer (1,000) plus the pump's (256), so none
-    may be dropped however slowly this thread reads (a reader that routed a whole socket
-    read per turn filled the first buffer while the pump moved one event).
+    1,200 events fit in the subscription's buffer (1,000) plus the pump's (256, filled
+    eagerly: a subscription pushes), so none may be dropped however slowly this thread
+    reads (a reader that routed a whole socket read per turn filled the first buffer
+    while the pump moved one event; a pump that ran ahead only as far as this thread had
+    taken left the burst 1,000 and a few to land in).
     """
     n = 1200
     with sync_client(emu) as client, client.subscribe(agent, CHANNEL) as events:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 import threading
 import weakref
 from collections import deque
@@ -374,13 +375,17 @@ class _Pump(Generic[T]):
     consumer has taken as it has taken (up to ``buffer``). So a source that fetches
     pages is read at most about twice as far as consumed (``for m in it: break`` costs
     one page, as with a plain loop), while a long iteration soon has the whole buffer
-    working ahead of it.
+    working ahead of it. An ``eager`` pump (for a source that pushes, such as a
+    subscription, whose items arrive whether or not they are asked for) fills its whole
+    buffer from the start, so a burst has all of it to land in.
     """
 
     def __init__(
         self,
         source: Callable[[], AsyncIterator[T]] | AsyncIterable[T],
         buffer: int = STREAM_BUFFER,
+        *,
+        eager: bool = False,
     ) -> None:
         self._source = source
         send: MemoryObjectSendStream[T]
@@ -393,7 +398,8 @@ class _Pump(Generic[T]):
         self._lead = max(1, buffer)  # the most the producer runs ahead of the consumer
         self._taken = 0  # items handed to the consumer
         self._produced = 0  # items taken from the source
-        self._allowed = 0  # items the producer may have taken from the source by now
+        # Items the producer may have taken from the source by now.
+        self._allowed = sys.maxsize if eager else 0
         self._demand = anyio.Event()
 
     async def produce(self) -> None:
@@ -460,8 +466,10 @@ async def _start_pump(
     loop: LoopThread,
     source: Callable[[], AsyncIterator[T]] | AsyncIterable[T],
     buffer: int = STREAM_BUFFER,
+    eager: bool = False,
 ) -> _Pump[T]:
-    pump = _Pump(source, buffer)  # created on the loop: its stream and events are loop-bound
+    # Created on the loop: its stream and events are loop-bound.
+    pump = _Pump(source, buffer, eager=eager)
     loop.spawn(pump.produce)
     return pump
 
@@ -475,7 +483,8 @@ class BlockingIterator(Iterator[T]):
     the iterator (``close()``, ``with``, exhaustion or garbage collection) cancels the
     producer. At most ``buffer`` items wait on the loop side and ``batch`` on this side.
     ``owner`` (the facade it came from) is kept alive while the iterator is, so its
-    finalizer does not stop the loop under it.
+    finalizer does not stop the loop under it. ``eager``: the source pushes (see
+    :class:`_Pump`).
     """
 
     def __init__(
@@ -486,12 +495,13 @@ class BlockingIterator(Iterator[T]):
         batch: int = STREAM_BUFFER,
         buffer: int = STREAM_BUFFER,
         owner: object = None,
+        eager: bool = False,
     ) -> None:
         self._owner = owner
         self._loop = loop
         self._batch = batch
         self._buffer: deque[T] = deque()
-        self._pump: _Pump[T] | None = loop.call(_start_pump, loop, source, buffer)
+        self._pump: _Pump[T] | None = loop.call(_start_pump, loop, source, buffer, eager)
 
     def __iter__(self) -> BlockingIterator[T]:
         return self
@@ -637,8 +647,9 @@ class _BlockingContext(AbstractContextManager[T]):
                 return self._wrap(self._loop, value)
             if isinstance(value, AsyncIterable):
                 size = self._buffer
+                # A context's iterable value pushes (a subscription): read it eagerly.
                 self._iterator = BlockingIterator(
-                    self._loop, value, batch=size, buffer=size, owner=self._owner
+                    self._loop, value, batch=size, buffer=size, owner=self._owner, eager=True
                 )
                 return self._iterator  # type: ignore[return-value]
         except BaseException as exc:  # entered but not handed over (a Ctrl-C): exit it
