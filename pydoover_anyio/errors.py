@@ -223,8 +223,9 @@ class TokenRefreshError(DooverAPIError):
     """An access token could not be obtained or refreshed (no credentials, or refused).
 
     Attributes:
-        transient: whether trying again later may work: the token endpoint could not be
-            reached, timed out, or answered 429 or 5xx (not a refusal of the credentials).
+        transient: whether trying again later may work, and is safe: the token endpoint
+            could not be connected to, or answered 429 or 5xx (not a refusal of the
+            credentials, nor a timeout, after which a refresh may have been carried out).
     """
 
     def __init__(self, message: str, *, transient: bool = False) -> None:

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
@@ -726,3 +727,24 @@ async def test_expires_in_sent_as_text_is_read() -> None:
     await auth.ensure_token()
     assert auth.token == "opaque-access"
     assert auth.token_expires == datetime.fromtimestamp(NOW + 3600, UTC)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reply", "transient"),
+    [
+        (httpx.ConnectError("refused"), True),  # never reached the server
+        (httpx.Response(503, json={"error": "busy"}), True),
+        (httpx.Response(429, json={"error": "slow down"}), True),
+        (httpx.ReadTimeout("no answer"), False),  # the refresh may have been carried out
+        (httpx.Response(401, json={"error": "invalid_client"}), False),
+    ],
+)
+async def test_a_failed_token_request_says_whether_trying_again_is_safe(
+    reply: Any, transient: bool
+) -> None:
+    server = TokenServer(replies=[reply])
+    auth = credentials_auth(server, FakeClock())
+    with pytest.raises(TokenRefreshError) as caught:
+        await auth.ensure_token()
+    assert caught.value.transient is transient

@@ -168,13 +168,15 @@ class TokenEndpointAuth(TokenAuth):
                     )
         except TimeoutError:
             raise TokenRefreshError(
-                f"token request timed out after {self.timeout:g} s: {where}", transient=True
+                f"token request timed out after {self.timeout:g} s: {where}"
             ) from None
         except httpx.HTTPError as exc:
             detail = scrub(str(exc), hidden)
             raise TokenRefreshError(
                 f"token request failed: {where}: {type(exc).__name__}: {detail}",
-                transient=isinstance(exc, httpx.TransportError),
+                # Only when it never reached the server: repeating a refresh the server
+                # may have carried out (and rotated its refresh token for) is unsafe.
+                transient=isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout),
             ) from exc
         if response.status_code >= 400:
             body = scrub(response.text, hidden)[:_BODY_LIMIT]

@@ -23,8 +23,8 @@ backed off from, so a server that cancels every Identify is not hammered). It st
 when nothing is wanted (no subscription, no queued request) and starts again on demand.
 
 Errors: connection failures, 5xx and 429 are retried for ever, and so is a token
-refresh that failed the same way (``TokenRefreshError.transient``: the token endpoint
-unreachable, timing out, or answering 429/5xx). A refused upgrade (401 after one token
+refresh that failed the same way (``TokenRefreshError.transient``: no connection to the
+token endpoint, or a 429/5xx from it). A refused upgrade (401 after one token
 refresh, 403, 404, other 4xx) or a token refresh refused otherwise is final: every
 subscription and waiting request raises it, as the package's typed exception. So are
 three connections in a row that the server closes before Ready with a refusal code
@@ -370,7 +370,7 @@ class GatewaySession:
             try:
                 await self._auth.ensure_token()
             except TokenRefreshError as exc:
-                if exc.transient:  # the token endpoint is unreachable or busy: try later
+                if exc.transient:  # no connection to the token endpoint, or busy: try later
                     raise
                 raise _Fatal(exc) from None
             headers = {"User-Agent": self._user_agent, **self._auth.get_auth_headers()}
