@@ -24,6 +24,7 @@ import msgspec
 from pydoover_anyio.snowflake import ms_to_datetime
 
 __all__ = [
+    "REQUIRED",
     "Id",
     "OptionalMsDatetime",
     "Model",
@@ -39,6 +40,10 @@ __all__ = [
 
 #: A snowflake id: a non-negative int (sent as a JSON string or number).
 Id = Annotated[int, msgspec.Meta(ge=0)]
+
+#: Default of required fields that follow optional ones (pydoover's argument order); the
+#: model's ``__post_init__`` refuses it.
+REQUIRED: Any = msgspec.UNSET
 
 if TYPE_CHECKING:
     OptionalMsDatetime = datetime | None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._base import Id, Model, PlainModel, register_decoder
+from ._base import REQUIRED, Id, Model, PlainModel, register_decoder
 
 __all__ = [
     "Alarm",
@@ -35,8 +35,6 @@ __all__ = [
 _ABSENT: Any = msgspec.UNSET
 #: Default of fields that may be null on the wire but never are after ``__post_init__``.
 _FILLED_IN: Any = None
-#: Default of required fields that follow optional ones (pydoover's argument order).
-_REQUIRED: Any = msgspec.UNSET
 
 
 class AlarmOperator(str, Enum):  # noqa: UP042 (pydoover's str() and format())
@@ -480,8 +478,8 @@ class Alarm(Model):
     key: _Key = _FILLED_IN
     operator: AlarmOperator | None = None
     value: Any = _ABSENT
-    state: AlarmState = _REQUIRED
-    entered_state_ts: int = _REQUIRED
+    state: AlarmState = REQUIRED
+    entered_state_ts: int = REQUIRED
     conditions: _Conditions = _FILLED_IN
     condition_state: _ConditionStates = _FILLED_IN
     condition_summary: str = ""
@@ -498,7 +496,7 @@ class Alarm(Model):
     rate_baseline_ts: int | None = None
 
     def __post_init__(self) -> None:
-        if self.state is _REQUIRED or self.entered_state_ts is _REQUIRED:
+        if self.state is REQUIRED or self.entered_state_ts is REQUIRED:
             raise ValueError("an alarm needs `state` and `entered_state_ts`")
         self.id = int(self.id)
         self.state = AlarmState(self.state)

@@ -11,6 +11,7 @@ import msgspec
 from pydoover_anyio.snowflake import datetime_to_ms, get_datetime_from_snowflake
 
 from ._base import (
+    REQUIRED,
     Id,
     Model,
     OptionalMsDatetime,
@@ -44,10 +45,6 @@ class ChannelID(Model, gc=False):
             coerce_ids(self, "agent_id")
 
 
-#: Default of fields that are required although an optional field precedes them.
-_REQUIRED: Any = msgspec.UNSET
-
-
 class Attachment(Model, gc=False):
     """A file attached to a message or an aggregate; download it from ``url``.
 
@@ -57,8 +54,8 @@ class Attachment(Model, gc=False):
 
     filename: str
     content_type: str | None = None
-    size: int = _REQUIRED
-    url: str = _REQUIRED
+    size: int = REQUIRED
+    url: str = REQUIRED
 
     def __post_init__(self) -> None:
         size: Any = self.size
