@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, TypeVar, cast
@@ -98,3 +98,13 @@ async def same_call(
         lambda: call(cast(AsyncDataClient, reference)),
         theirs_may_fail=theirs_may_fail,
     )
+
+
+def running_emulator(channel: str, **options: Any) -> Iterator[DooverEmulator]:
+    """A started emulator (built with ``options``) whose default agent has ``channel``.
+
+    A fixture body: ``yield from running_emulator(CHANNEL)``.
+    """
+    with DooverEmulator(**options) as emulator:
+        emulator.state.create_channel(emulator.default_agent_id, channel)
+        yield emulator

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -17,7 +17,6 @@ from websockets.http11 import Request
 from websockets.sync.server import ServerConnection, serve
 
 from pydoover_anyio import GatewaySettings
-from pydoover_anyio.emulator import DooverEmulator
 
 CHANNEL = "telemetry"
 
@@ -33,16 +32,6 @@ FAST = GatewaySettings(
 
 #: ``FAST`` but with relaxed pings, for tests that must not see a spurious drop.
 STEADY = dataclasses.replace(FAST, ping_interval=1.0, ping_timeout=1.0)
-
-
-def running_emulator(channel: str = CHANNEL, **options: Any) -> Iterator[DooverEmulator]:
-    """A started emulator (built with ``options``) whose default agent has ``channel``.
-
-    A fixture body: ``yield from running_emulator()``.
-    """
-    with DooverEmulator(**options) as emulator:
-        emulator.state.create_channel(emulator.default_agent_id, channel)
-        yield emulator
 
 
 async def next_of(events: Any, kind: type, within: float = 5.0) -> Any:

@@ -24,6 +24,7 @@ import click
 import httpx
 import pytest
 from cli_support import cli, cli_command, cli_env, doover_env_for
+from doover_client_support import running_emulator
 
 from gps_tracker.client.datatypes import TrackerData, TrackerMethod
 from pydoover_anyio.cli._aggregate import _read_patch
@@ -42,9 +43,7 @@ CHANNEL = "readings"
 
 @pytest.fixture
 def emulator() -> Iterator[DooverEmulator]:
-    with DooverEmulator() as server:
-        server.state.create_channel(server.default_agent_id, CHANNEL)
-        yield server
+    yield from running_emulator(CHANNEL)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import cli, doover_env_for
+from doover_client_support import running_emulator
 
 from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.snowflake import get_datetime_from_snowflake
@@ -17,9 +18,7 @@ BASE_S = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 @pytest.fixture
 def emulator() -> Iterator[DooverEmulator]:
-    with DooverEmulator() as server:
-        server.state.create_channel(server.default_agent_id, "readings")
-        yield server
+    yield from running_emulator("readings")
 
 
 def test_jsonl_bad_lines_are_reported_with_line_numbers_and_the_rest_ingested(

@@ -16,6 +16,7 @@ import anyio
 import anyio.to_thread
 import pytest
 from cli_support import cli, cli_command, cli_env, doover_env_for
+from doover_client_support import running_emulator
 
 from pydoover_anyio.emulator import DooverEmulator
 
@@ -24,9 +25,7 @@ CHANNEL = "readings"
 
 @pytest.fixture
 def emulator() -> Iterator[DooverEmulator]:
-    with DooverEmulator() as server:
-        server.state.create_channel(server.default_agent_id, CHANNEL)
-        yield server
+    yield from running_emulator(CHANNEL)
 
 
 @pytest.fixture
@@ -163,12 +162,9 @@ def test_ingest_into_a_missing_agent_does_not_advise_create_channel(
 # -- locations export -o ------------------------------------------------------------------------
 
 
-def test_export_into_a_missing_directory_names_the_file_not_the_temporary(
-    tmp_path: Path,
-) -> None:
-    # Refused before anything is fetched, naming the path given (not a temporary file).
-    target = tmp_path / "nodir" / "track.csv"
-    result = cli(
+def export_two_locations(output: Path, *, home: Path) -> subprocess.CompletedProcess[str]:
+    """``locations export`` of the emulator's tracker 'Boat' (two locations) to ``output``."""
+    return cli(
         "--emulator",
         "locations",
         "export",
@@ -177,10 +173,18 @@ def test_export_into_a_missing_directory_names_the_file_not_the_temporary(
         "-n",
         "2",
         "-o",
-        str(target),
-        home=tmp_path,
+        str(output),
+        home=home,
         timeout=15,
     )
+
+
+def test_export_into_a_missing_directory_names_the_file_not_the_temporary(
+    tmp_path: Path,
+) -> None:
+    # Refused before anything is fetched, naming the path given (not a temporary file).
+    target = tmp_path / "nodir" / "track.csv"
+    result = export_two_locations(target, home=tmp_path)
     assert result.returncode == 2
     assert ".doover-anyio-" not in result.stderr, result.stderr
     assert str(target) in result.stderr
@@ -196,19 +200,7 @@ def test_export_to_a_symlink_writes_through_it(tmp_path: Path) -> None:
     target.write_text("old\n")
     link = tmp_path / "link.csv"
     link.symlink_to(target)
-    result = cli(
-        "--emulator",
-        "locations",
-        "export",
-        "--tracker",
-        "Boat",
-        "-n",
-        "2",
-        "-o",
-        str(link),
-        home=tmp_path,
-        timeout=15,
-    )
+    result = export_two_locations(link, home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert link.is_symlink(), "the symlink was replaced by a regular file"
     assert target.read_text().startswith("time,lat,lng")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from gateway_support import STEADY, next_of, running_emulator
+from doover_client_support import running_emulator
+from gateway_support import STEADY, next_of
 
 from pydoover_anyio import (
     AggregateUpdate,

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import anyio
 import pytest
 import trustme
-from gateway_support import CHANNEL, STEADY, next_of, running_emulator
+from doover_client_support import running_emulator
+from gateway_support import CHANNEL, STEADY, next_of
 
 from pydoover_anyio import (
     AsyncDataClient,
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    yield from running_emulator()
+    yield from running_emulator(CHANNEL)
 
 
 def upgrades(emu: DooverEmulator) -> list[tuple[str | None, int]]:

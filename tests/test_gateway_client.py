@@ -10,7 +10,8 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from gateway_support import CHANNEL, FAST, next_of, running_emulator
+from doover_client_support import running_emulator
+from gateway_support import CHANNEL, FAST, next_of
 
 from pydoover_anyio import (
     AggregateUpdate,
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    yield from running_emulator()
+    yield from running_emulator(CHANNEL)
 
 
 @pytest.fixture

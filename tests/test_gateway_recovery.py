@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from doover_client_support import running_emulator
 from gateway_support import (
     CHANNEL,
     STEADY,
     ScriptedGateway,
     next_of,
     receive,
-    running_emulator,
     send,
 )
 from websockets.sync.server import ServerConnection
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    yield from running_emulator()
+    yield from running_emulator(CHANNEL)
 
 
 async def test_a_value_out_of_range_skips_that_frame_only(emu: DooverEmulator) -> None:

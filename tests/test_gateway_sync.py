@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gateway_support import CHANNEL, FAST, running_emulator
+from doover_client_support import running_emulator
+from gateway_support import CHANNEL, FAST
 
 from pydoover_anyio import (
     ChannelSync,
@@ -22,7 +23,7 @@ from pydoover_anyio.emulator import DooverEmulator
 
 @pytest.fixture
 def emu() -> Iterator[DooverEmulator]:
-    yield from running_emulator()
+    yield from running_emulator(CHANNEL)
 
 
 @pytest.fixture
