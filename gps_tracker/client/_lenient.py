@@ -41,8 +41,8 @@ def relaxed(value: Any, kind: Any, name: str = "") -> Any:
     Nothing else changes: ``null`` for a number or a nested object, or a number for a
     datetime, are still refused. ``name`` is the field's wire name.
     """
-    options = typing.get_args(kind) if typing.get_origin(kind) is not list else (kind,)
-    options = options or (kind,)
+    # The types a value may take: a union's members, else the type itself.
+    options = (kind,) if typing.get_origin(kind) is list else typing.get_args(kind) or (kind,)
     if isinstance(value, list):
         for option in options:
             if typing.get_origin(option) is list:
