@@ -63,6 +63,9 @@ def expired_options(emu: DooverEmulator, mode: str) -> dict[str, Any]:
 
 
 MODES = ["client credentials", "refresh token"]
+#: Where each mode asks for tokens (client credentials under the API, the refresh grant
+#: at the auth server's root).
+TOKEN_PATHS = {"client credentials": "/api/oauth2/token", "refresh token": "/oauth2/token"}
 
 
 # -- explicit tokens ---------------------------------------------------------------------------
@@ -154,6 +157,93 @@ async def test_fifty_concurrent_401s_refresh_once_and_retry_each_once(
     assert statuses.count(200) == 50
     assert 0 < statuses.count(401) <= 50
     assert len(statuses) == 50 + statuses.count(401)  # each rejected call re-sent once
+
+
+# -- a token endpoint that fails transiently ---------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_busy_token_endpoint_is_retried_with_backoff(
+    emu: DooverEmulator, agent: int, channel: str, mode: str
+) -> None:
+    emu.faults.fail(1, 503, path=TOKEN_PATHS[mode])
+    emu.faults.rate_limit(1, 0, path=TOKEN_PATHS[mode])
+    async with AsyncDataClient(emu.url, **expired_options(emu, mode), **client_options()) as c:
+        assert (await c.fetch_channel(agent, channel)).name == channel
+    assert emu.token_requests == 3
+    assert [r.status for r in api_requests(emu)] == [200]
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_share_each_failed_and_the_good_refresh(
+    emu: DooverEmulator, agent: int, channel: str
+) -> None:
+    emu.faults.set_latency(0.02)  # keep each refresh in flight while the others queue
+    emu.faults.fail(1, 502, path=TOKEN_PATHS["client credentials"])
+    options = expired_options(emu, "client credentials")
+    client = AsyncDataClient(emu.url, **options, **client_options())
+    async with client, anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(client.fetch_channel, agent, channel)
+    assert emu.token_requests == 2
+    assert [r.status for r in api_requests(emu)] == [200] * 20
+
+
+@pytest.mark.anyio
+async def test_token_retries_stop_at_max_retries(emu: DooverEmulator, agent: int) -> None:
+    emu.faults.fail(5, 503, path=TOKEN_PATHS["client credentials"])
+    options = client_options(**expired_options(emu, "client credentials"), max_retries=2)
+    async with AsyncDataClient(emu.url, **options) as client:
+        with pytest.raises(TokenRefreshError, match="HTTP 503") as caught:
+            await client.list_channels(agent)
+    assert caught.value.transient
+    assert emu.token_requests == 3  # the first attempt and two retries
+    assert api_requests(emu) == []
+
+
+@pytest.mark.anyio
+async def test_a_refused_token_request_is_not_retried(emu: DooverEmulator, agent: int) -> None:
+    emu.faults.fail(1, 400, path=TOKEN_PATHS["client credentials"])
+    options = expired_options(emu, "client credentials")
+    async with AsyncDataClient(emu.url, **options, **client_options()) as client:
+        with pytest.raises(TokenRefreshError, match="HTTP 400") as caught:
+            await client.list_channels(agent)
+    assert not caught.value.transient
+    assert emu.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_the_refresh_after_a_401_is_retried_when_the_endpoint_is_busy(
+    emu: DooverEmulator, agent: int, channel: str
+) -> None:
+    options = {**expired_options(emu, "refresh token"), "token": None}
+    async with AsyncDataClient(emu.url, **options, **client_options()) as client:
+        await client.fetch_channel(agent, channel)
+        first = client.token
+        assert first is not None
+        emu.revoke_token(first)
+        emu.faults.fail(2, 500, path=TOKEN_PATHS["refresh token"])
+        assert (await client.fetch_channel(agent, channel)).name == channel
+        assert client.token != first
+    assert emu.token_requests == 4  # the first token, two failures, the refresh
+    assert [r.status for r in api_requests(emu)] == [200, 401, 200]
+
+
+def test_a_sync_client_retries_a_busy_token_endpoint(
+    emu: DooverEmulator, agent: int, channel: str
+) -> None:
+    emu.faults.fail(2, 503, path=TOKEN_PATHS["client credentials"])
+    options = expired_options(emu, "client credentials")
+    with DataClient(emu.url, **options, **client_options()) as client:
+        results = []
+        worker = threading.Thread(
+            target=lambda: results.append(client.fetch_channel(agent, channel))
+        )
+        worker.start()
+        worker.join(30)
+        assert [r.name for r in results] == [channel]
+    assert emu.token_requests == 3
 
 
 # -- a shared auth object ----------------------------------------------------------------------
@@ -307,10 +397,6 @@ def test_an_unknown_profile_is_a_runtime_error(home: Path) -> None:
 
 
 # -- the token-request timeout follows the client's -----------------------------------------
-
-#: Where each mode asks for tokens (client credentials under the API, the refresh grant
-#: at the auth server's root).
-TOKEN_PATHS = {"client credentials": "/api/oauth2/token", "refresh token": "/oauth2/token"}
 
 
 @pytest.mark.anyio

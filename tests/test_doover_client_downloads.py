@@ -310,6 +310,21 @@ async def test_a_401_refreshes_the_token_and_re_sends_once(
 
 
 @pytest.mark.anyio
+async def test_the_refresh_after_a_401_outlasts_a_busy_token_endpoint(
+    emu: DooverEmulator, stored: Stored
+) -> None:
+    async with AsyncDataClient(
+        emu.url, client_id=emu.client_id, client_secret=emu.client_secret, **client_options()
+    ) as c:
+        await c.auth.ensure_token()
+        emu.faults.fail(1, 401, path=stored.message_path)
+        emu.faults.fail(2, 503, path="/api/oauth2/token")
+        assert await streamed(c, stored) == BODY
+    assert emu.token_requests == 4  # the first token, two failures, the refresh
+    assert [status for status, _ in paths(emu, stored)] == [401, 200]
+
+
+@pytest.mark.anyio
 async def test_each_resume_may_refresh_an_expired_token(
     emu: DooverEmulator, stored: Stored
 ) -> None:

@@ -182,7 +182,8 @@ class TokenAuth(ABC):
     def _raise_if_failed_since(self, seen_attempts: int) -> None:
         # A task that queued behind a failed refresh shares its failure.
         if self._attempts != seen_attempts and self._last_error is not None:
-            raise TokenRefreshError(str(self._last_error)) from self._last_error
+            last = self._last_error
+            raise TokenRefreshError(str(last), transient=last.transient) from last
 
     def _cannot_refresh(self) -> TokenRefreshError:
         reason = self._refresh_blocker() or "refreshing is not possible"

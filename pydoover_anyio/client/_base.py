@@ -3,7 +3,9 @@
 Rules this module enforces:
 
 * One logical request = ``ensure_token()`` once, then the runtime :class:`Transport`
-  (timeouts, retries with backoff and ``Retry-After``) sends it.
+  (timeouts, retries with backoff and ``Retry-After``) sends it. A token refresh that
+  failed transiently (``TokenRefreshError.transient``) is retried with the same policy's
+  backoff.
 * A request that creates something without a client-chosen id is never blindly re-sent:
   it is retried only when it provably never reached the server (failed connect, 429).
 * A 401 triggers ``auth.refresh_after_unauthorized(rejected_token)`` and, when the auth
@@ -17,19 +19,21 @@ Rules this module enforces:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import platform
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from importlib import metadata
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
+import anyio
 import httpx
 
 from .._wire import build_query, channel_segment, json_body, multipart_body
 from ..auth import AsyncAuth, build_auth
 from ..auth._endpoint import TokenEndpointAuth, scrub
-from ..errors import UnauthorizedError, connection_error, error_for_status
+from ..errors import TokenRefreshError, UnauthorizedError, connection_error, error_for_status
 from ..models import File
 from ..models._decode import decode
 from ..runtime import ClientClosedError, Request, RetryPolicy, Transport
@@ -39,6 +43,9 @@ __all__ = ["DEFAULT_BASE_URL", "NO_BODY", "ClientCore"]
 
 #: The production data API.
 DEFAULT_BASE_URL: Final = "https://data.doover.com/api"
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _SUPPORTED_COMPRESSION: Final = ("gzip",)
 _ORG_HEADER: Final = "X-Doover-Organisation"
@@ -434,7 +441,7 @@ class ClientCore:
         """Send ``request`` with auth and org headers; one refresh-and-resend on 401."""
         send_token = self._sends_token(request.path, authenticated=authenticated)
         if send_token:
-            await self.auth.ensure_token()
+            await self._ensure_token()
         refreshed = False
         while True:
             rejected = self.auth.token if send_token else None
@@ -444,6 +451,43 @@ class ClientCore:
             except UnauthorizedError:
                 if not send_token or refreshed:
                     raise
-                if not await self.auth.refresh_after_unauthorized(rejected):
+                if not await self._refresh_after_unauthorized(rejected):
                     raise
                 refreshed = True
+
+    async def _ensure_token(self) -> None:
+        """``auth.ensure_token()``, retried while the token endpoint fails transiently."""
+        try:
+            await self.auth.ensure_token()
+        except TokenRefreshError as exc:
+            await self._retry_token(exc, self.auth.ensure_token)
+
+    async def _refresh_after_unauthorized(self, rejected: str | None) -> bool:
+        """``auth.refresh_after_unauthorized()``, retried like :meth:`_ensure_token`."""
+        return await self._retry_token(None, lambda: self.auth.refresh_after_unauthorized(rejected))
+
+    async def _retry_token(
+        self, failure: TokenRefreshError | None, fetch: Callable[[], Awaitable[_T]]
+    ) -> _T:
+        """``fetch()`` again while the token endpoint fails transiently, as the retry
+        policy allows (its backoff; a token request is never repeated after a timeout or
+        an answer the server may have acted on, see ``TokenRefreshError.transient``).
+
+        Args:
+            failure: the error of a first ``fetch()`` already made, or ``None`` to make it.
+            fetch: the token call.
+        """
+        policy = self._transport.retry
+        retries = 0
+        while True:
+            if failure is not None:
+                if not failure.transient or retries >= policy.max_retries:
+                    raise failure
+                retries += 1
+                delay = policy.delay(retries)
+                logger.warning("%s; retry %d in %.2f s", failure, retries, delay)
+                await anyio.sleep(delay)
+            try:
+                return await fetch()
+            except TokenRefreshError as exc:
+                failure = exc

@@ -261,7 +261,7 @@ class AttachmentDownload:
         refreshed = False  # each (re)connect may refresh once: a long download may outlive
         while True:  # several tokens
             if self._send_token:
-                await core.auth.ensure_token()
+                await core._ensure_token()
             headers: tuple[tuple[str, str], ...] = ()
             if self.received and self._ranges:
                 headers = (("Range", f"bytes={self.received}-"),)
@@ -301,7 +301,7 @@ class AttachmentDownload:
                 response.status_code == 401
                 and self._send_token
                 and not refreshed
-                and await core.auth.refresh_after_unauthorized(rejected)
+                and await core._refresh_after_unauthorized(rejected)
             ):
                 refreshed = True
                 self._attempts -= 1  # the re-send with a fresh token is not a retry
