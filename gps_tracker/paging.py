@@ -192,9 +192,9 @@ class _Segment(Generic[_L]):
         "hi",
         "items",
         "lo",
+        "newest",
         "pending",
         "stalls",
-        "top",
         "upper",
     )
 
@@ -212,8 +212,8 @@ class _Segment(Generic[_L]):
         self.complete = False
         self.pending: int | None = None
         self.stalls = 0
-        #: Newest edge of what the walk has covered: ``hi``, or the newest item seen.
-        self.top: int | None = hi
+        #: Newest time seen (the cursor is the oldest).
+        self.newest: int | None = None
 
     def lower_query(self) -> int | None:
         """The ``timestamp`` value covering the segment's lower edge."""
@@ -227,24 +227,20 @@ class _Segment(Generic[_L]):
             return self.cursor
         return min(self.cursor, self.upper * _US)
 
-    def spaced(self) -> float:
-        """Items to set against :meth:`covered`: an item on an edge of the span counts half.
-
-        The cursor sits on the bottom edge; with an open top, the newest item sits on the
-        top edge too. (Counting them whole overstates the density of a single page.)
-        """
-        if not self.count:
-            return 0.0
-        if self.complete and self.lo is not None:
-            return self.count - (0.5 if self.hi is None else 0.0)
-        return self.count - (1.0 if self.hi is None else 0.5)
+    def spaced(self) -> int:
+        """The intervals between the items seen, to set against :meth:`covered`."""
+        return max(0, self.count - 1)
 
     def covered(self) -> int:
-        """Microseconds of range known to hold exactly ``count`` items (0 if unknown)."""
-        if self.top is None:
+        """Microseconds from the oldest to the newest item seen.
+
+        Only the span between items: the empty stretches from them to the window's edges
+        (a silent week before a cut edge, say) say nothing of how dense the unseen rest
+        is, and counted in they make it look sparse and its walk unsplittable.
+        """
+        if self.newest is None or self.cursor is None:
             return 0
-        bottom = self.lo if self.complete and self.lo is not None else self.cursor
-        return 0 if bottom is None else max(0, self.top - bottom)
+        return self.newest - self.cursor
 
 
 @dataclass(slots=True)
@@ -313,7 +309,7 @@ class LocationPlanner(Generic[_L]):
         self._resolved = 0
         self._done_count = 0
         self._done_span = 0
-        self._done_spaced = 0.0
+        self._done_spaced = 0
         self._page_max = 0
         self._page_max_hits = 0
         self._next_token = 0
@@ -425,9 +421,9 @@ class LocationPlanner(Generic[_L]):
                 fresh.append((when, item))
         if fresh:
             oldest = min(when for when, _ in fresh)
-            if segment.top is None:
-                # An open top: the walk covers from the newest item (all of them are new).
-                segment.top = max(when for when, _ in fresh) + 1
+            newest = max(when for when, _ in fresh)
+            if segment.newest is None or newest > segment.newest:
+                segment.newest = newest
             if segment.cursor is None or oldest < segment.cursor:
                 segment.cursor = oldest
                 segment.at_cursor = set()

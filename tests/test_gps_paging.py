@@ -418,8 +418,29 @@ def test_2000_locations_at_16_in_flight_take_nine_rounds(seed: int) -> None:
     )
     result, rounds = run_timed(planner, ModelServer(history, 20), 16)
     assert result == brute_force(history, None, None, 2_000)
-    assert rounds <= 9  # with the emulator's generator, of 60 seeds: 54 take 9, 5 take 10
-    assert planner.requests_sent <= 125  # measured: 115 to 124
+    assert rounds <= 9  # with the emulator's generator, of 60 seeds: 57 take 9, 3 take 10
+    assert planner.requests_sent <= 125  # measured: 114 to 124
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_silent_week_does_not_slow_the_walk_below_it(seed: int) -> None:
+    # A tracker parked for a week between two trips of 1,000 locations each. The silent
+    # week says nothing of how dense the older trip is, so the older trip is walked at 16
+    # in flight too (of 20 seeds: 13 or 14 rounds and 134 to 145 requests, against 18 to
+    # 22 rounds when the week counted as walked range; without the week it takes 9).
+    newer = spaced(1_000, seed, SPARSE)
+    older = spaced(1_000, seed + 100, SPARSE)
+    shift = micros(older[0]) - micros(newer[-1]) + 7 * 86_400 * US
+    history = newer + [
+        Loc(loc.datetime - dt.timedelta(microseconds=shift), loc.uuid) for loc in older
+    ]
+    planner: LocationPlanner[Loc] = LocationPlanner(
+        None, None, math.inf, max_live_segments=32, max_buffered=math.inf
+    )
+    result, rounds = run_timed(planner, ModelServer(history, 20), 16)
+    assert result == brute_force(history, None, None, math.inf)
+    assert rounds <= 15
+    assert planner.requests_sent <= 150
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -458,7 +479,7 @@ def test_a_long_stream_keeps_every_slot_busy_in_bounded_memory() -> None:
     assert result + planner.pop_resolved() == brute_force(history, None, None, math.inf)
     assert held <= 1_280 + 16 * 20  # the budget, plus the pages in flight
     assert clock * 10 <= planner.requests_sent  # measured: 13 in flight on average
-    assert planner.requests_sent <= 1.3 * 6_000 / 19  # measured: 391
+    assert planner.requests_sent <= 1.3 * 6_000 / 19  # measured: 399
 
 
 def test_one_request_in_flight_walks_sequentially_without_splitting() -> None:
