@@ -22,6 +22,7 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -249,8 +250,21 @@ class _Sequencer:
                 self._ms, self._sequence = self._ms + 1, 0
             return self._ms, self._sequence
 
+    def forked(self) -> None:
+        """In a forked child: a new lock (another thread may have held the parent's), and
+        the parent's millisecond left to it, whose next sequence the child would repeat."""
+        self._lock = threading.Lock()
+        self._sequence = 15
+
 
 _SEQUENCER = _Sequencer()
+
+
+def _renew_after_fork() -> None:
+    _SEQUENCER.forked()
+
+
+os.register_at_fork(after_in_child=_renew_after_fork)
 
 
 def generate_snowflake_id(

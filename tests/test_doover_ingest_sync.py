@@ -27,6 +27,7 @@ from pydoover_anyio import (
 )
 from pydoover_anyio.emulator import DooverEmulator
 from pydoover_anyio.ingest import AsyncIngestor, IngestError, Ingestor, IngestStats
+from pydoover_anyio.ingest._ids import LANES
 from pydoover_anyio.runtime import SyncFacade, sync_wrapped_context
 
 pytest_plugins = ["pydoover_anyio.emulator.pytest_plugin", "doover_client_fixtures"]
@@ -113,6 +114,20 @@ def test_a_forked_child_cannot_put_into_the_parents_ingestor(
         last = ingest.put(agent, channel, {"n": 2})
     assert stored_ids(emu, agent, channel) == [first, last]
     assert ingest.report.accepted == 2
+
+
+def test_a_forked_child_opens_its_own_ingestor_while_the_lanes_were_locked(
+    emu: DooverEmulator, agent: int, channel: str
+) -> None:
+    # A loop thread opening or closing an ingestor holds the registry's lock.
+    def child() -> int:
+        with DataClient(emu.url, token=emu.token) as client, client.ingest() as ingest:
+            ingest.put(agent, channel, {"n": 1})
+        return 0 if ingest.report.complete else 1
+
+    with held_by_another_thread(LANES._lock):
+        assert exit_code_in_fork(child) == 0
+    assert len(stored_ids(emu, agent, channel)) == 1
 
 
 def test_puts_do_not_wait_for_the_loop(

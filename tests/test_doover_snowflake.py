@@ -3,6 +3,7 @@ query bounds, and unique client-side ids."""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pydoover.api.data._base as pydoover_base
 import pydoover.utils.snowflake as theirs
 import pytest
+from fork_support import exit_code_in_fork, held_by_another_thread
 
 from pydoover_anyio import snowflake
 from pydoover_anyio.snowflake import (
@@ -180,3 +182,30 @@ def test_a_clock_going_back_keeps_ids_increasing(monkeypatch: pytest.MonkeyPatch
     now[0] -= 2_000 * 1_000_000
     second = generate_snowflake_id()
     assert second > first
+
+
+def test_a_forked_child_mints_ids_while_another_thread_held_the_lock() -> None:
+    with held_by_another_thread(snowflake._SEQUENCER._lock):
+        assert exit_code_in_fork(lambda: 0 if generate_snowflake_id() else 1) == 0
+
+
+def test_a_forked_child_does_not_repeat_the_parents_next_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frozen = (DOOVER_EPOCH + 1_000_000) * 1_000_000  # both mint in the same millisecond
+    monkeypatch.setattr(snowflake.time, "time_ns", lambda: frozen)
+    monkeypatch.setattr(snowflake, "_SEQUENCER", snowflake._Sequencer())
+    before = generate_snowflake_id()
+    read_end, write_end = os.pipe()
+
+    def child() -> int:
+        os.write(write_end, str(generate_snowflake_id()).encode())
+        return 0
+
+    assert exit_code_in_fork(child) == 0
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        in_child = int(pipe.read())
+    in_parent = generate_snowflake_id()
+    assert in_child != in_parent
+    assert min(in_child, in_parent) > before

@@ -31,6 +31,7 @@ Rules this module enforces:
 from __future__ import annotations
 
 import heapq
+import os
 import secrets
 import threading
 import time
@@ -213,6 +214,12 @@ class LaneRegistry:
                 self._recent.remove(lane)
             self._recent.append(lane)
 
+    def forked(self) -> None:
+        """In a forked child: a new lock (another thread may have held the parent's). The
+        parent's lanes stay reserved: its live ingestors go on using them."""
+        self._lock = threading.Lock()
+
 
 #: The process-wide registry every ingestor takes its lane from.
 LANES: Final = LaneRegistry()
+os.register_at_fork(after_in_child=LANES.forked)
