@@ -1,9 +1,10 @@
 """I/O-free planner for the location history (``GET /devices/{id}/tracker_data/``).
 
-The endpoint returns ONE page: the newest P locations (P unknown but constant, about 20)
-inside the window ``timestamp=L`` .. ``timestamp_max=M`` (integer Unix seconds, both
-optional), in any order. Whether a bound is inclusive, and whether it compares exact
-times or whole seconds, is unknown, so every rule here holds under all eight mixes.
+The endpoint returns ONE page: the newest P locations (P unknown, about 20, assumed
+constant only once checked: see "Short pages") inside the window ``timestamp=L`` ..
+``timestamp_max=M`` (integer Unix seconds, both optional), in any order. Whether a
+bound is inclusive, and whether it compares exact times or whole seconds, is unknown,
+so every rule here holds under all eight mixes.
 The planner sends nothing itself (like h11): a driver asks it for requests, sends them
 concurrently, feeds each page back in any order and pops the locations it resolved::
 
@@ -24,8 +25,21 @@ Rules this module enforces (times are integer microseconds, never floats):
   of the segment newer than c has been seen, so an item is new iff it is older than c, or
   at c with an unseen uuid. After a page with new items the upper bound becomes
   ``floor(c)+1`` (c's whole second again, so same-second siblings are never skipped).
-* Complete: a page that is empty, shorter than the longest page seen so far (a short
-  page holds its whole window) or holding an item older than the segment.
+* Complete: a page that is empty, or holding an item older than the segment (a page is
+  the newest items of its query, so it then holds all of the segment's rest), or with
+  nothing new and shorter than the longest page seen so far.
+* Short pages: a page with new items that is shorter than the longest seen so far
+  holds all of its window if the server's page size is constant (a count cap). The spec
+  leaves that open, so it is assumed only once checked, and never by the oldest window
+  (open below): that one always asks once more, as 0.9.2 walked to an empty page, since
+  only that answer tells the end of the history from a page cut short (by a cap on the
+  time a page spans, say). The first two other windows with a short page ask once more
+  too; while they do, later ones wait for the verdict. Two answers with nothing new:
+  short pages end their windows from then on. Any check with new items: the page size
+  varies (logged at INFO), every window walks on to a page with nothing new, windows a
+  trusted short page ended are walked again, and those already released are recorded
+  as a gap. A short page holds every item at its cursor's time either way (no cap cuts
+  between equal times), so those are released at once (``max_count`` may end there).
 * Stall: a full page with nothing new means the two seconds at the top hold a whole
   page. The upper bound steps down one second; this is exact whenever no two
   consecutive seconds hold more than a page (then at most two stalls occur in a row).
@@ -74,6 +88,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
@@ -96,6 +111,17 @@ _FILL = 0.8
 #: How much longer than the average (a share of it, at least one round) a walk may be
 #: expected to take before it is cut while every slot is busy.
 _SLACK = 0.25
+#: Short pages whose window, asked once more, must bring nothing new before a short page
+#: is taken as the end of its window (see the module's rules).
+_SHORT_PAGE_CHECKS = 2
+
+
+class _ShortPages(Enum):
+    """Whether a short page with new items proves that its window holds nothing more."""
+
+    UNPROVEN = "unproven"  # one window's next page will tell
+    TRUSTED = "trusted"  # that page brought nothing new: the page size is constant
+    DISTRUSTED = "distrusted"  # it brought new items: the page size varies
 
 
 class LocationLike(Protocol):
@@ -186,14 +212,17 @@ class _Segment(Generic[_L]):
 
     __slots__ = (
         "at_cursor",
+        "awaiting",
         "complete",
         "count",
         "cursor",
+        "ended_on_trust",
         "hi",
         "items",
         "lo",
         "newest",
         "pending",
+        "sealed",
         "stalls",
         "upper",
     )
@@ -210,6 +239,12 @@ class _Segment(Generic[_L]):
         self.items: list[tuple[int, _L]] = []
         self.count = 0
         self.complete = False
+        #: Ended by a short page, if short pages prove anything (see ``_ShortPages``).
+        self.awaiting = False
+        #: Every item at the cursor's time has been seen (a short page held it).
+        self.sealed = False
+        #: Ended by a short page while short pages were trusted.
+        self.ended_on_trust = False
         self.pending: int | None = None
         self.stalls = 0
         #: Newest time seen (the cursor is the oldest).
@@ -312,6 +347,13 @@ class LocationPlanner(Generic[_L]):
         self._done_spaced = 0
         self._page_max = 0
         self._page_max_hits = 0
+        self._short_pages = _ShortPages.UNPROVEN
+        #: Windows whose next page checks a short page; ``_checks_left`` more are needed.
+        self._checkers: list[_Segment[_L]] = []
+        self._checks_left = _SHORT_PAGE_CHECKS
+        #: The seconds spanned by released windows a trusted short page ended (a gap,
+        #: should page sizes vary after all; live ones are reopened then).
+        self._released_on_trust: Gap | None = None
         self._next_token = 0
         self.requests_sent = 0
         self.gaps: list[Gap] = []
@@ -343,7 +385,9 @@ class LocationPlanner(Generic[_L]):
         unresolved = sum(len(segment.items) for segment in self._segments)
         if unresolved >= self._max_buffered:
             # Bounded memory: only the first unfinished window may fetch, and none splits.
-            first = next(segment for segment in self._segments if not segment.complete)
+            first = next(
+                segment for segment in self._segments if not (segment.complete or segment.awaiting)
+            )
             return [] if first.pending is not None else [self._issue(first)]
         survey = self._rebalance(limit, self._survey(), self._max_buffered - unresolved)
         waiting = [walk for walk in survey if walk.segment.pending is None]
@@ -427,16 +471,87 @@ class LocationPlanner(Generic[_L]):
             if segment.cursor is None or oldest < segment.cursor:
                 segment.cursor = oldest
                 segment.at_cursor = set()
+                segment.sealed = False
             segment.at_cursor.update(item.uuid for when, item in fresh if when == oldest)
             segment.items.extend(fresh)
             segment.count += len(fresh)
             segment.stalls = 0
             cover = oldest // _US + 1
             segment.upper = cover if segment.upper is None else min(segment.upper, cover)
-        if size == 0 or size < self._page_max or below:
+        if segment in self._checkers:
+            self._checked(segment, trusted=not fresh)
+        if size == 0 or below or (size < self._page_max and not fresh):
             segment.complete = True
+        elif size < self._page_max:
+            self._short_page(segment)
         elif not fresh:
             self._stall(segment)
+
+    def _short_page(self, segment: _Segment[_L]) -> None:
+        """A page with new items, shorter than the longest: the window's end, if proven so.
+
+        The oldest window, open below, always asks once more (as 0.9.2 asked for an empty
+        page there): only that page tells the end of the history from a page cut short.
+        Either way a short page was not cut by the page size, nor can a cap on the time
+        it spans cut between equal times: the cursor's time is complete (``sealed``).
+        """
+        segment.sealed = True
+        if segment.lo is None:
+            self._checkers.append(segment)
+        elif self._short_pages is _ShortPages.TRUSTED:
+            segment.complete = True
+            segment.ended_on_trust = True
+        elif self._short_pages is _ShortPages.UNPROVEN:
+            if len(self._checkers) < self._checks_left:
+                self._checkers.append(segment)  # its next request is a check
+            else:
+                segment.awaiting = True
+
+    def _checked(self, checker: _Segment[_L], *, trusted: bool) -> None:
+        """A check's answer; once decided, end the windows that waited or let them walk on."""
+        self._checkers.remove(checker)
+        if trusted:
+            if self._short_pages is not _ShortPages.UNPROVEN:
+                return
+            self._checks_left -= 1
+            if self._checks_left:
+                return
+            self._short_pages = _ShortPages.TRUSTED
+        else:
+            if self._short_pages is _ShortPages.DISTRUSTED:
+                return
+            self._short_pages = _ShortPages.DISTRUSTED
+            logger.info(
+                "%s: the page size varies; every window walks on after a short page",
+                self._label,
+            )
+            self._reopen_trusted_ends()
+        for segment in self._segments:
+            if segment.awaiting:
+                segment.awaiting = False
+                segment.complete = trusted
+
+    def _reopen_trusted_ends(self) -> None:
+        """Walk on in the windows a short page ended; those already released are a gap."""
+        for segment in self._segments:
+            if segment.ended_on_trust:
+                segment.ended_on_trust = segment.complete = False
+        if self._released_on_trust is not None:
+            why = "ended by short pages before page sizes varied"
+            self._record(self._released_on_trust, why, logging.WARNING)
+            self._released_on_trust = None
+
+    def _note_ended_on_trust(self, segment: _Segment[_L]) -> None:
+        """Remember the seconds of a released window a trusted short page ended."""
+        assert segment.lo is not None
+        assert segment.cursor is not None
+        start, stop = segment.lo // _US, segment.cursor // _US + 1
+        known = self._released_on_trust
+        if known is not None:
+            assert known.start is not None
+            assert known.stop is not None
+            start, stop = min(start, known.start), max(stop, known.stop)
+        self._released_on_trust = Gap(start, stop)
 
     def _note_undated(self) -> None:
         if not self.undated:
@@ -505,7 +620,7 @@ class LocationPlanner(Generic[_L]):
         for segment in segments:
             if limit is not None and ahead >= limit:
                 break
-            if segment.complete:
+            if segment.complete or segment.awaiting:
                 ahead += segment.count
                 continue
             density = (segment.spaced() + prior) / (segment.covered() + prior_span)
@@ -641,13 +756,15 @@ class LocationPlanner(Generic[_L]):
             if segment.complete:
                 batch, segment.items = segment.items, []
                 self._segments.pop(0)
+                if segment.ended_on_trust:
+                    self._note_ended_on_trust(segment)
                 self._done_count += segment.count
                 self._done_span += segment.covered()
                 self._done_spaced += segment.spaced()
             elif segment.cursor is None:
                 return
             else:
-                cursor = segment.cursor
+                cursor = segment.cursor - 1 if segment.sealed else segment.cursor
                 batch = [pair for pair in segment.items if pair[0] > cursor]
                 segment.items = [pair for pair in segment.items if pair[0] <= cursor]
             batch.sort(key=lambda pair: (-pair[0], pair[1].uuid))

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gps_tracker.paging import Gap, LocationPlanner, PageRequest, aware, query_params
@@ -83,8 +83,12 @@ class ModelServer:
         upper: str = "exact-inclusive",
         order: str = "newest-first",
         rng: random.Random | None = None,
+        max_span: int | None = None,
     ) -> None:
+        """``max_span``: microseconds a page may span from its newest item (a page size
+        that varies), or ``None`` for pages cut by ``page_size`` alone."""
         self.page_size = page_size
+        self.max_span = max_span
         self.lower, self.upper, self.order = lower, upper, order
         self.rng = rng or random.Random(0)
         # Among equal times the server picks by a hidden rank, unrelated to the uuid.
@@ -102,6 +106,9 @@ class ModelServer:
             if in_lower(self.lower, micros(loc), request.timestamp)
             and in_upper(self.upper, micros(loc), request.timestamp_max)
         ][: self.page_size]
+        if page and self.max_span is not None:
+            newest = micros(page[0])
+            page = [loc for loc in page if micros(loc) > newest - self.max_span]
         if self.order == "oldest-first":
             page.reverse()
         elif self.order == "shuffled":
@@ -315,6 +322,72 @@ def walk(
     return result, planner, server
 
 
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    history=histories(),
+    page_size=st.integers(2, 30),
+    max_span=st.sampled_from([5 * US, 60 * US, 3600 * US]),
+    max_count=st.sampled_from([1, 5, 20, 50, math.inf]),
+    wave=st.integers(1, 16),
+    buffered=st.sampled_from([5, 1000, math.inf]),
+    rng=st.randoms(use_true_random=False),
+)
+def test_a_varying_page_size_costs_requests_not_locations(
+    history: list[Loc],
+    page_size: int,
+    max_span: int,
+    max_count: float,
+    wave: int,
+    buffered: float,
+    rng: random.Random,
+) -> None:
+    # Pages cut short by the time they may span (the spec leaves the page size open). Where
+    # the history is never silent for that long, 0.9.2's walk to an empty page is exact;
+    # so is ours, or what it misses is in a gap.
+    times = [micros(loc) for loc in history]
+    assume(all(newer - older < max_span for newer, older in itertools.pairwise(times)))
+    server = ModelServer(history, page_size, rng=rng, max_span=max_span)
+    planner: LocationPlanner[Loc] = LocationPlanner(
+        None, None, max_count, max_live_segments=16, max_buffered=buffered
+    )
+    result = run_waves(planner, server, wave, rng)
+    expected = brute_force(history, None, None, max_count)
+    if not crowded(history, page_size):
+        assert result == expected
+        return
+    keys = [key(loc) for loc in result]
+    assert keys == sorted(set(keys))
+    if result != expected:
+        end = keys[-1] if len(result) == max_count else None
+        for loc in history:
+            if loc not in result and (end is None or key(loc) < end):
+                assert any(micros(loc) // US in gap for gap in planner.gaps)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8, 16])
+@pytest.mark.parametrize("max_count", [50, 200, math.inf])
+def test_pages_cut_short_by_their_span_lose_nothing(concurrency: int, max_count: float) -> None:
+    # Helper 42's server: at most 20 a page, and no page spans more than 6 hours. The
+    # first hour is dense (full pages, and windows cut to fit its density), the rest has a
+    # location every half hour (12 a page). The first checks of short pages pass, in the
+    # dense windows; the oldest window's, which the 6 hours cut, finds more: from then on
+    # every window walks on, and those already ended are walked again.
+    dense = spaced(60, 1, (240, 360))
+    rest = spaced(240, 2, (1500, 2100))
+    shift = micros(rest[0]) - micros(dense[-1]) + 1800 * US
+    history = dense + [Loc(at(micros(loc) - shift), loc.uuid) for loc in rest]
+    server = ModelServer(history, 20, max_span=6 * 3600 * US)
+    planner: LocationPlanner[Loc] = LocationPlanner(None, None, max_count, max_live_segments=32)
+    result, _ = run_timed(planner, server, concurrency)
+    assert result == brute_force(history, None, None, max_count)
+    assert not planner.gaps
+
+
 def test_latest_location_costs_one_request_without_query() -> None:
     result, planner, server = walk(spaced(100), 1)
     assert result == brute_force(spaced(100), None, None, 1)
@@ -393,7 +466,7 @@ def test_newest_200_of_20000_costs_at_most_15_requests() -> None:
     history = spaced(20_000)
     result, planner, _ = walk(history, 200)
     assert result == brute_force(history, None, None, 200)
-    assert planner.requests_sent <= 15  # measured: 14 (sequential: 10)
+    assert planner.requests_sent <= 17  # measured: 16, 2 checks of short pages among them
 
 
 def test_all_of_2000_costs_close_to_one_request_per_page() -> None:
@@ -418,8 +491,8 @@ def test_2000_locations_at_16_in_flight_take_nine_rounds(seed: int) -> None:
     )
     result, rounds = run_timed(planner, ModelServer(history, 20), 16)
     assert result == brute_force(history, None, None, 2_000)
-    assert rounds <= 9  # with the emulator's generator, of 60 seeds: 57 take 9, 3 take 10
-    assert planner.requests_sent <= 125  # measured: 114 to 124
+    assert rounds <= 9  # with the emulator's generator, of 60 seeds: 55 take 9, 5 take 10
+    assert planner.requests_sent <= 128  # measured: 116 to 126
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -450,7 +523,7 @@ def test_newest_200_of_20000_at_16_in_flight(seed: int) -> None:
     result, rounds = run_timed(planner, ModelServer(history, 20), 16)
     assert result == brute_force(history, None, None, 200)
     assert rounds <= 3  # sequentially: 10
-    assert planner.requests_sent <= 16  # measured: 13 to 15 (sequentially: 10)
+    assert planner.requests_sent <= 18  # measured: 15 to 17 (sequentially: 10)
 
 
 def test_a_long_stream_keeps_every_slot_busy_in_bounded_memory() -> None:
@@ -479,7 +552,7 @@ def test_a_long_stream_keeps_every_slot_busy_in_bounded_memory() -> None:
     assert result + planner.pop_resolved() == brute_force(history, None, None, math.inf)
     assert held <= 1_280 + 16 * 20  # the budget, plus the pages in flight
     assert clock * 10 <= planner.requests_sent  # measured: 13 in flight on average
-    assert planner.requests_sent <= 1.3 * 6_000 / 19  # measured: 399
+    assert planner.requests_sent <= 1.3 * 6_000 / 19  # measured: 401
 
 
 def test_one_request_in_flight_walks_sequentially_without_splitting() -> None:
@@ -491,7 +564,9 @@ def test_one_request_in_flight_walks_sequentially_without_splitting() -> None:
     result, rounds = run_timed(planner, server, 1)
     assert result == brute_force(history, None, None, math.inf)
     assert all(not query or query[0][0] == "timestamp_max" for query in server.queries)
-    assert rounds == planner.requests_sent == 16  # 20 + 15 pages of 19 + the short last
+    # 20 + 15 pages of 19, the short last, and one more to tell the end of the history
+    # from a page cut short (0.9.2 also ends on an empty page).
+    assert rounds == planner.requests_sent == 17
 
 
 def test_idle_slots_get_windows_that_tile_the_range_below_the_cursor() -> None:
