@@ -54,6 +54,21 @@ def test_jsonl_records_timestamps_and_bad_lines() -> None:
         BadLine(1, "invalid JSON: nested too deeply to read"),
         Record(2, {"a": 1}, None),
     ]
+    # So is an integer of more digits than Python converts.
+    huge = b'{"a": ' + b"1" * 5000 + b"}\n"
+    assert list(read_jsonl([huge, b'{"a": 1}'])) == [
+        BadLine(1, "invalid JSON: a number has more than 4300 digits"),
+        Record(2, {"a": 1}, None),
+    ]
+
+
+def test_a_csv_cell_of_too_many_digits_is_that_rows_error() -> None:
+    text = "a,b\n1,2\n" + "1" * 5000 + ",3\n4,5\n"
+    assert list(read_csv(io.StringIO(text))) == [
+        Record(2, {"a": 1, "b": 2}, None),
+        BadLine(3, "a number has more than 4300 digits"),
+        Record(4, {"a": 4, "b": 5}, None),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -65,6 +80,7 @@ def test_jsonl_records_timestamps_and_bad_lines() -> None:
         ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "DATA is nested too deeply to read"),
         ('{"a": }', "DATA is not valid JSON: Expecting value (line 1 column 7)"),
         ("[1]", "DATA must be a JSON object, not list"),
+        ('{"a": ' + "1" * 5000 + "}", "DATA is not valid JSON: a number has more than 4300 digits"),
     ],
 )
 def test_aggregate_patch_data_python_reads_but_json_has_not_is_a_usage_error(

@@ -4,11 +4,13 @@ that stays open. Each is a clear one-line error (or just works), never an intern
 
 from __future__ import annotations
 
+import collections
 import json
 import signal
 import subprocess
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -283,3 +285,32 @@ async def test_the_ingest_reader_hands_over_everything_holding_a_bounded_number(
             taken.extend(chunk)
             assert reader.unsent() <= 100
     assert taken == list(range(10_000))
+
+
+class _PreemptedDeque(collections.deque[object]):
+    """A deque whose length, read by the taking task, is stale by the time it is used."""
+
+    def __len__(self) -> int:
+        length = super().__len__()
+        if threading.current_thread() is threading.main_thread():
+            time.sleep(0.02)  # the reading thread runs meanwhile
+        return length
+
+
+@pytest.mark.anyio
+async def test_the_ingest_reader_hands_over_records_that_came_with_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydoover_anyio.cli import _ingest
+
+    def source() -> Iterator[str]:
+        time.sleep(0.01)  # the last record arrives while take() waits
+        yield "last record"
+
+    monkeypatch.setattr(_ingest, "collections", types.SimpleNamespace(deque=_PreemptedDeque))
+    reader = _ingest._Reader(source(), most=100)  # type: ignore[arg-type]
+    taken: list[object] = []
+    with anyio.fail_after(10):
+        while chunk := await reader.take(64):
+            taken.extend(chunk)
+    assert taken == ["last record"]

@@ -17,6 +17,7 @@ from .._wire import encode_json
 from ..models import Aggregate
 from ._output import compact_json
 from ._params import CHANNEL
+from ._records import too_long_number
 from ._runner import Session, Settings, run, shared_options
 
 __all__ = ["aggregate"]
@@ -99,6 +100,10 @@ def _read_patch(text: str) -> dict[str, Any]:
     except RecursionError:
         raise click.BadParameter(
             f"{source} is nested too deeply to read", param_hint="DATA"
+        ) from None
+    except ValueError:  # the only other one: an integer too long to convert
+        raise click.BadParameter(
+            f"{source} is not valid JSON: {too_long_number()}", param_hint="DATA"
         ) from None
     if not isinstance(value, dict):
         raise click.BadParameter(

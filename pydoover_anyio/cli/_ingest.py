@@ -340,6 +340,8 @@ class _Reader:
         pause = 0.001
         while not self._arrived:
             if self._ended:
+                if self._arrived:
+                    break  # the last records came just before the end was marked
                 if self._failure is not None:
                     raise self._failure
                 return []

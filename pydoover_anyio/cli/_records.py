@@ -21,6 +21,7 @@ import csv
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ __all__ = [
     "format_for",
     "read_csv",
     "read_jsonl",
+    "too_long_number",
 ]
 
 
@@ -142,6 +144,9 @@ def read_jsonl(
         except RecursionError:
             yield BadLine(number, "invalid JSON: nested too deeply to read")
             continue
+        except ValueError:  # the only other one: an integer too long to convert
+            yield BadLine(number, f"invalid JSON: {too_long_number()}")
+            continue
         if not isinstance(value, dict):
             kind = "array" if isinstance(value, list) else type(value).__name__
             yield BadLine(number, f"expected a JSON object, got {kind}")
@@ -154,7 +159,17 @@ _FLOAT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)
 _MISSING: Final = object()
 
 
+def too_long_number() -> str:
+    """Why Python's ``int`` (and ``json``) refuse an integer of too many digits."""
+    return f"a number has more than {sys.get_int_max_str_digits()} digits"
+
+
 def _cell(text: str) -> Any:
+    """A CSV cell's value (``_MISSING`` when empty).
+
+    Raises:
+        ValueError: an integer too long to read.
+    """
     if not text:
         return _MISSING
     if text == "true":
@@ -162,7 +177,10 @@ def _cell(text: str) -> Any:
     if text == "false":
         return False
     if _INT.match(text):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(too_long_number()) from None
     if _FLOAT.match(text):
         return float(text)
     return text
@@ -223,11 +241,12 @@ def read_csv(
         if not _valid_text(row):
             yield BadLine(start, "not UTF-8 text")
             continue
-        data = {}
-        for name, text in zip(header, row, strict=True):
-            value = _cell(text)
-            if value is not _MISSING:
-                data[name] = value
+        try:
+            values = [(name, _cell(text)) for name, text in zip(header, row, strict=True)]
+        except ValueError as exc:
+            yield BadLine(start, str(exc))
+            continue
+        data = {name: value for name, value in values if value is not _MISSING}
         yield _record(start, data, timestamp_field, unit)
     if header is None:
         raise FileFormatError("the CSV file is empty: it needs a header row")
