@@ -556,6 +556,35 @@ async def test_a_failing_progress_callback_stops_the_ingestor_and_is_raised(
     assert report.accepted == report.succeeded + report.failed
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, SystemExit])
+async def test_a_ctrl_c_or_exit_in_a_worker_stops_the_block_and_comes_out_as_itself(
+    client: AsyncDataClient, agent: int, channel: str, raised: type[BaseException]
+) -> None:
+    # As a Ctrl-C trio delivers to a sender task, or an on_progress calling sys.exit().
+    def stop(stats: IngestStats) -> None:
+        raise raised
+
+    ingest = client.ingest(on_progress=stop, batch_size=1, linger=0)
+    puts = 0
+
+    async def run() -> None:
+        nonlocal puts
+        async with ingest:
+            for seq in range(1000):
+                await ingest.put(agent, channel, {"seq": seq})
+                puts += 1
+                await anyio.sleep(0.001)
+
+    with anyio.fail_after(20), pytest.raises(raised) as caught:
+        await run()
+    assert puts < 1000  # the block was cancelled, not left to run on
+    assert any("ingest stopped" in note for note in caught.value.__notes__)
+    report = ingest.report
+    assert report.accepted == puts
+    assert report.accepted == report.succeeded + report.failed
+
+
 # -- misuse -------------------------------------------------------------------------------
 
 

@@ -23,7 +23,9 @@ Rules this module enforces:
   the block sends nothing more: buffered items are reported NOT_SENT, items of requests
   under way IN_DOUBT, and the exception propagates unchanged (with a note).
 * Child tasks never raise into the caller's scope: an internal failure (say, an
-  ``on_progress`` callback raising) stops the pipeline, and is raised at exit.
+  ``on_progress`` callback raising) stops the pipeline, and is raised at exit. A
+  ``KeyboardInterrupt`` or ``SystemExit`` in a child also cancels the block, and comes
+  out of it as itself.
 * Other threads (the sync twin, :mod:`._sync`) put without a round trip to the loop:
   :meth:`AsyncIngestor._offer` checks, mints the id and queues the item in an inbox on
   the caller's thread, and one scheduled call moves the inbox into the buffer on the
@@ -549,7 +551,9 @@ class AsyncIngestor:
                 flight = Flight(items)  # registered at once: no checkpoint since the pop
                 self._flights.add(flight)
                 workers.start_soon(self._deliver, flight, slots)
-        except Exception as exc:  # noqa: BLE001 - raised at exit, never into the caller's scope
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # noqa: BLE001 - raised at exit, never into the caller's scope
             self._stop(exc)
 
     async def _next_batch(self) -> list[Item]:
@@ -575,7 +579,9 @@ class AsyncIngestor:
     async def _deliver(self, flight: Flight, slots: anyio.Semaphore) -> None:
         try:
             await self._send_flight(flight)
-        except Exception as exc:  # noqa: BLE001 - raised at exit, never into the caller's scope
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # noqa: BLE001 - raised at exit, never into the caller's scope
             self._stop(exc)
         finally:
             slots.release()
@@ -668,14 +674,22 @@ class AsyncIngestor:
             raise ClientClosedError("the ingestor is closed (its block has exited)")
 
     def _stop(self, error: BaseException) -> None:
-        """An internal failure: stop accepting, stop the workers, raise ``error`` at exit."""
+        """An internal failure: stop accepting, stop the workers, raise ``error`` at exit.
+
+        A ``KeyboardInterrupt`` or ``SystemExit`` (a Ctrl-C trio delivered to a worker, an
+        ``on_progress`` calling ``sys.exit``) also cancels the block: the program is to
+        stop, as if it had been raised there.
+        """
         if self._crash is None:
             self._crash = error
-            logger.error("ingest stopped by an internal error: %r", error)
+            if isinstance(error, Exception):
+                logger.error("ingest stopped by an internal error: %r", error)
         with self._lock:
             self._accepting = False
         if self._workers is not None:
             self._workers.cancel_scope.cancel()
+        if not isinstance(error, Exception) and self._group is not None:
+            self._group.cancel_scope.cancel()
         for signal in (self._more, self._room, self._progress):
             signal.set()
 
