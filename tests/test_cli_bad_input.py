@@ -179,3 +179,41 @@ def test_ctrl_c_while_ingest_reads_an_open_terminal_exits_at_once(
             process.kill()
             process.wait()
         os.close(main)
+
+
+def _run_with_closed(fd: int, *args: str, home: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run the CLI with its descriptor ``fd`` (0 or 1) closed, as ``<&-`` or ``>&-`` do."""
+    done = subprocess.run(
+        cli_command(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(home, env),
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: os.close(fd),
+    )
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [(("ingest", "-", "-c", CHANNEL), "FILE"), (("aggregate", "patch", CHANNEL, "-"), "DATA")],
+)
+def test_reading_a_closed_stdin_is_a_usage_error(
+    env: dict[str, str], tmp_path: Path, args: tuple[str, ...], hint: str
+) -> None:
+    status, errors = _run_with_closed(0, *args, home=tmp_path, env=env)
+    assert status == 2
+    assert f"Invalid value for {hint}: stdin is closed" in errors
+
+
+def test_a_closed_stdout_is_an_error_before_anything_is_done(
+    emulator: DooverEmulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    args = ("aggregate", "patch", CHANNEL, '{"mode": "auto"}')
+    status, errors = _run_with_closed(1, *args, home=tmp_path, env=env)
+    assert (status, errors) == (1, "doover-anyio: error: standard output is closed\n")
+    agent = emulator.default_agent_id
+    assert "mode" not in emulator.state.channel(agent, CHANNEL).aggregate.data

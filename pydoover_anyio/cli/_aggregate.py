@@ -72,6 +72,8 @@ def _read_source(text: str) -> tuple[str, str]:
     if text != "-" and not text.startswith("@"):
         return "DATA", text
     source = "stdin" if text == "-" else text[1:]
+    if text == "-" and sys.stdin is None:
+        raise click.BadParameter("stdin is closed", param_hint="DATA")
     try:
         if text == "-":
             raw = sys.stdin.buffer.read()

@@ -64,6 +64,10 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         # A shell may start us with SIGINT ignored (a background job); Ctrl-C must work.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.stdout is None:  # started with it closed (`>&-`): what it prints would be lost
+        if sys.stderr is not None:
+            print(f"{PROG}: error: standard output is closed", file=sys.stderr)
+        return EXIT_ERROR
     settings = Settings()
     try:
         result = cli.main(

@@ -291,6 +291,8 @@ def _open_input(file: str) -> AbstractContextManager[IO[bytes]]:
     taking that lock as it exits.
     """
     if file == "-":
+        if sys.stdin is None:
+            raise click.BadParameter("stdin is closed", param_hint="FILE")
         return contextlib.nullcontext(os.fdopen(os.dup(sys.stdin.fileno()), "rb"))
     opened: AbstractContextManager[IO[bytes]] = click.open_file(file, "rb")
     return opened
