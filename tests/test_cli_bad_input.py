@@ -6,6 +6,7 @@ I/O-free where the part can be reached directly; in subprocesses for the termina
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import pty
@@ -18,6 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import click
@@ -59,6 +61,32 @@ def test_a_csv_with_a_bom_and_a_quoted_header_keeps_its_column_names() -> None:
     raw = b'\xef\xbb\xbf"timestamp","rpm"\r\n"2026-01-01T00:00:00Z","1450"\r\n'
     (record,) = _records(io.BytesIO(raw), RecordFormat.CSV, "timestamp", "s")
     assert record == Record(2, {"rpm": 1450}, 1_767_225_600_000)
+
+
+class _FailingRead(io.RawIOBase):
+    """A file whose second read fails, as a disk error or ``/proc/self/mem`` does."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self.reads += 1
+        if self.reads > 1:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        buffer[:9] = b'{"a": 1}\n'
+        return 9
+
+
+@pytest.mark.parametrize("kind", [RecordFormat.JSONL, RecordFormat.CSV])
+def test_a_read_error_names_the_file(kind: RecordFormat) -> None:
+    handle = io.BufferedReader(_FailingRead(), buffer_size=9)
+    with pytest.raises(OSError, match="Input/output error") as raised:
+        list(_records(handle, kind, "timestamp", "s", source="data.jsonl"))
+    assert raised.value.filename == "data.jsonl"
+    assert _describe(raised.value) == "data.jsonl: Input/output error"
 
 
 def test_a_patch_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:

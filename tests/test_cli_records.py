@@ -62,6 +62,17 @@ def test_jsonl_records_timestamps_and_bad_lines() -> None:
     ]
 
 
+def test_a_lone_carriage_return_ends_a_jsonl_line() -> None:
+    raw = [b'{"a": 1}\r{"a": 2}\r\n', b'{"a": 3}\r\n', b'{"a": 4}\r{"a": 5}\r', b"\r"]
+    assert list(read_jsonl(raw)) == [Record(n, {"a": n}, None) for n in range(1, 6)]
+    numbered = [b'{"a": 1}\r\rx\n', b'{"a": 2}\n']  # a blank line counts, as for \n
+    assert list(read_jsonl(numbered)) == [
+        Record(1, {"a": 1}, None),
+        BadLine(3, "invalid JSON: Expecting value (column 1)"),
+        Record(4, {"a": 2}, None),
+    ]
+
+
 def test_a_csv_cell_of_too_many_digits_is_that_rows_error() -> None:
     text = "a,b\n1,2\n" + "1" * 5000 + ",3\n4,5\n"
     assert list(read_csv(io.StringIO(text))) == [

@@ -80,13 +80,21 @@ def _count_lines(handle: IO[bytes]) -> int | None:
 
 
 def _records(
-    handle: IO[bytes], kind: RecordFormat, field: str, unit: str
+    handle: IO[bytes], kind: RecordFormat, field: str, unit: str, *, source: str = ""
 ) -> Iterator[Record | BadLine]:
+    """The records of ``handle``; a read error names ``source`` (the file) if it has none."""
     if kind is RecordFormat.JSONL:
-        return read_jsonl(handle, timestamp_field=field, unit=unit)
-    # utf-8-sig: a BOM goes before the csv module sees it (a quoted first header cell).
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return read_csv(text, timestamp_field=field, unit=unit)
+        records = read_jsonl(handle, timestamp_field=field, unit=unit)
+    else:
+        # utf-8-sig: a BOM goes before the csv module sees it (a quoted first header cell).
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        records = read_csv(text, timestamp_field=field, unit=unit)
+    try:
+        yield from records
+    except OSError as exc:
+        if exc.filename is None and source:
+            exc.filename = source
+        raise
 
 
 class _Run:
@@ -201,7 +209,9 @@ def ingest(
         if total is not None and record_format is RecordFormat.CSV:
             total = max(total - 1, 0)
         state = _Run("<stdin>" if file == "-" else file)
-        records = _records(binary, record_format, timestamp_field, timestamp_unit)
+        records = _records(
+            binary, record_format, timestamp_field, timestamp_unit, source=state.source
+        )
 
         async def body(session: Session) -> IngestReport:
             agent = session.agent()

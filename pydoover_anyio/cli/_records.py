@@ -122,11 +122,26 @@ def _record(line: int, data: dict[str, Any], field: str, unit: str) -> Record | 
         return BadLine(line, str(exc))
 
 
+def _split_at_lone_cr(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """``lines`` (split at ``\\n``) split at a lone ``\\r`` too: old Mac line ends. JSON
+    has no raw ``\\r`` inside a string, so this never cuts a value in two."""
+    for raw in lines:
+        first = raw.find(b"\r")
+        if first < 0 or (first == len(raw) - 2 and raw.endswith(b"\n")):
+            yield raw  # (nearly every line: no copy)
+            continue
+        body = raw.removesuffix(b"\r\n")
+        *parts, last = body.split(b"\r")
+        yield from parts
+        yield last + raw[len(body) :]
+
+
 def read_jsonl(
     lines: Iterable[bytes], *, timestamp_field: str = "timestamp", unit: str = "s"
 ) -> Iterator[Record | BadLine]:
-    """Records of JSON Lines, given as raw lines (``\\n`` kept or not)."""
-    for number, raw in enumerate(lines, start=1):
+    """Records of JSON Lines, given as raw lines (``\\n`` kept or not); ``\\n``,
+    ``\\r\\n`` and a lone ``\\r`` each end a line."""
+    for number, raw in enumerate(_split_at_lone_cr(lines), start=1):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
