@@ -78,6 +78,10 @@ _REFUSALS_TO_GIVE_UP: Final = 3
 #: The close code of a message larger than ``max_message_size``.
 _MESSAGE_TOO_BIG: Final = 1009
 
+#: The shortest keepalive interval a Hello's ``heartbeat_interval`` may set (seconds);
+#: a shorter ``ping_interval`` the user chose is kept.
+_MIN_HEARTBEAT_INTERVAL: Final = 1.0
+
 
 def _refuses(code: int | None) -> bool:
     """Whether a close code before Ready refuses the session (see above)."""
@@ -190,7 +194,6 @@ class GatewaySession:
         self._ready = anyio.Event()
         self._reconnect_now = False
         self._heartbeat_interval: float | None = None
-        self._received_at = 0.0  # anyio.current_time() of the connection's last read
         self._ready_deadline = 0.0  # open_timeout after the connection's connect began
         self._heartbeats_acked = False
         self._heartbeat_ack: anyio.Event | None = None
@@ -426,6 +429,7 @@ class GatewaySession:
             logger.warning("gateway connect to %s failed: %s", self.url, exc)
             return False
         ws.write_timeout = settings.write_timeout
+        ws.received_at = anyio.current_time()  # the handshake's answer
         self.connections += 1
         protocol = self.protocol
         protocol.connection_made()
@@ -433,7 +437,6 @@ class GatewaySession:
         self._heartbeats_acked = False
         self._heartbeat_interval = None
         self._dead = False
-        self._received_at = anyio.current_time()
         try:
             async with anyio.create_task_group() as tg:
                 scope = tg.cancel_scope
@@ -464,7 +467,6 @@ class GatewaySession:
                 await checkpoint()
                 budget = CHECKPOINT_EVERY
                 frames = await ws.read()
-                self._received_at = anyio.current_time()  # liveness (see _keepalive)
                 for frame in frames:
                     try:
                         out = receive(frame)
@@ -568,9 +570,11 @@ class GatewaySession:
         self._heartbeat_ack = anyio.Event()
         self.protocol.heartbeat()
         self._wake_writer()
-        # A server's shorter heartbeat interval is kept to; a longer one is not waited
-        # for, so liveness stays bounded by ping_interval + ping_timeout.
+        # A server's shorter heartbeat interval is kept to (down to a floor: a Hello of
+        # 0.001 ms must not make a ping flood); a longer one is not waited for, so
+        # liveness stays bounded by ping_interval + ping_timeout.
         interval = min(self._heartbeat_interval or settings.ping_interval, settings.ping_interval)
+        interval = max(interval, min(settings.ping_interval, _MIN_HEARTBEAT_INTERVAL))
         try:
             while True:
                 await anyio.sleep(interval)
@@ -580,7 +584,7 @@ class GatewaySession:
                     ack = self._heartbeat_ack = anyio.Event()
                     self.protocol.heartbeat()
                     self._wake_writer()
-                if not await self._answered(pong, ack):
+                if not await self._answered(ws, pong, ack):
                     logger.warning(
                         "gateway connection dead: no answer to a ping, and nothing received, "
                         "within %s s",
@@ -592,9 +596,9 @@ class GatewaySession:
         except WebSocketClosed:
             scope.cancel()
 
-    async def _answered(self, pong: anyio.Event, ack: anyio.Event | None) -> bool:
+    async def _answered(self, ws: WebSocket, pong: anyio.Event, ack: anyio.Event | None) -> bool:
         """Whether the ping (and heartbeat) was answered before ``ping_timeout`` passed
-        with nothing received at all."""
+        with nothing received at all (not even part of a frame)."""
         limit = wait = self.settings.ping_timeout
         while True:
             with anyio.move_on_after(wait) as waiting:
@@ -603,7 +607,7 @@ class GatewaySession:
                     await ack.wait()
             if not waiting.cancelled_caught:
                 return True
-            quiet = anyio.current_time() - self._received_at
+            quiet = anyio.current_time() - ws.received_at
             if quiet >= limit:
                 return False
             wait = limit - quiet  # frames keep coming: wait for ping_timeout of silence

@@ -112,6 +112,9 @@ class WebSocket:
         self._send_lock = anyio.Lock(fast_acquire=True)
         self._pongs: dict[bytes, anyio.Event] = {}
         self.write_timeout = 10.0
+        #: ``anyio.current_time()`` of the last bytes received (0 before any): a frame
+        #: still arriving (an event larger than one read) shows the connection alive too.
+        self.received_at = 0.0
 
     @property
     def open(self) -> bool:
@@ -285,6 +288,7 @@ class WebSocket:
                 self._lost()
                 messages = []
             else:
+                self.received_at = anyio.current_time()
                 messages = self._feed(data)
             await self._flush()
             if messages:
