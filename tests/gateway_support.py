@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,9 @@ from typing import Any
 
 import anyio
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
+from websockets.server import ServerProtocol
 from websockets.sync.server import ServerConnection, serve
 
 from pydoover_anyio import GatewaySettings
@@ -48,14 +51,22 @@ Script = Callable[[ServerConnection, int], None]
 class ScriptedGateway:
     """A WebSocket server on loopback (websockets' threaded one) that runs
     ``script(connection, n)`` for its n-th connection (from 1), each upgrade answered
-    after ``upgrade_delay`` seconds."""
+    after ``upgrade_delay`` seconds, taking messages up to ``max_size`` bytes."""
 
-    def __init__(self, script: Script, upgrade_delay: float = 0.0) -> None:
+    def __init__(
+        self, script: Script, upgrade_delay: float = 0.0, max_size: int | None = 2**20
+    ) -> None:
         self._script = script
         self._lock = threading.Lock()
         self.connections = 0
         self._upgrade_delay = upgrade_delay
-        self._server = serve(self._handle, "127.0.0.1", 0, process_request=self._delay_upgrade)
+        self._server = serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            process_request=self._delay_upgrade,
+            max_size=max_size,
+        )
         self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/gateway"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -97,3 +108,100 @@ def serve_after_identify(connection: ServerConnection, ready: Any = None) -> Non
         if frame["op"] == 12:
             sync = {"channel": frame["d"]["channel"], "aggregate": {"data": {}}}
             send(connection, {"op": 0, "t": "ChannelSync", "d": sync})
+
+
+class RawConnection:
+    """One connection of a :class:`RawGateway`: reads only when the script asks, so a
+    script that stops asking is a server that stops reading (TCP pushes back), and never
+    answers a ping."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._proto = ServerProtocol(max_size=None)
+        self._frames: list[dict[str, Any]] = []
+        self._upgraded = False
+
+    def _receive(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("the client closed the connection")
+        self._proto.receive_data(data)
+        for event in self._proto.events_received():
+            if isinstance(event, Request):
+                self._proto.send_response(self._proto.accept(event))
+                self.sock.sendall(b"".join(self._proto.data_to_send()))
+                self._upgraded = True
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self._frames.append(json.loads(event.data))
+        self._proto.data_to_send()  # pongs and the close echo are never sent
+
+    def upgrade(self) -> None:
+        """Answer the WebSocket handshake."""
+        while not self._upgraded:
+            self._receive()
+
+    def receive(self) -> dict[str, Any]:
+        """The client's next text frame, decoded."""
+        while not self._frames:
+            self._receive()
+        return self._frames.pop(0)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall(text_frame(json.dumps(message).encode()))
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked final text frame, as a server writes it."""
+    size = len(payload)
+    if size < 126:
+        head = bytes([0x81, size])
+    elif size < 65536:
+        head = bytes([0x81, 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 127]) + size.to_bytes(8, "big")
+    return head + payload
+
+
+class RawGateway:
+    """A WebSocket server on loopback, on a bare socket and websockets' sans-I/O parser,
+    running ``script(connection, n)`` in a thread per connection (websockets' threaded
+    server reads ahead in the background, and answers pings)."""
+
+    def __init__(self, script: Callable[[RawConnection, int], None]) -> None:
+        self._script = script
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}/gateway"
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> RawGateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._listener.close()
+
+    def _serve(self) -> None:
+        with suppress(OSError):
+            while True:
+                sock, _ = self._listener.accept()
+                self.connections += 1
+                args = (RawConnection(sock), self.connections)
+                threading.Thread(target=self._run, args=args, daemon=True).start()
+
+    def _run(self, connection: RawConnection, n: int) -> None:
+        with suppress(OSError), connection.sock:
+            connection.upgrade()
+            self._script(connection, n)
+
+
+def hello_ready_sync(connection: RawConnection) -> dict[str, Any]:
+    """Hello, Identify, Ready and one Subscribe answered with a ChannelSync; returns the
+    subscribed channel."""
+    connection.send({"op": 0, "t": "Hello", "d": {}})
+    connection.receive()  # Identify
+    connection.send({"op": 0, "t": "Ready", "d": {"session_id": "S", "session_token": "T"}})
+    channel: dict[str, Any] = connection.receive()["d"]["channel"]
+    sync = {"channel": channel, "aggregate": {"data": {}}}
+    connection.send({"op": 0, "t": "ChannelSync", "s": 1, "d": sync})
+    return channel

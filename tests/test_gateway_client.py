@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 from doover_client_support import running_emulator
-from gateway_support import CHANNEL, FAST, next_of
+from gateway_support import CHANNEL, FAST, RawConnection, RawGateway, hello_ready_sync, next_of
 
 from pydoover_anyio import (
     AggregateUpdate,
@@ -307,6 +308,66 @@ async def test_a_handshake_refused_for_good_is_a_typed_error(status: int) -> Non
                 pass
     assert refused.value.status == status
     assert handshakes == [status]  # not retried
+
+
+async def test_after_a_final_failure_nothing_reconnects_while_a_subscriber_remains(
+    emu: DooverEmulator, agent: int
+) -> None:
+    # The token is refused on a reconnect, for good (it cannot be refreshed). The first
+    # subscriber to leave must not start the session again while the other, which saw
+    # the same failure, is still registered; once both left, a request tries afresh.
+    async with AsyncDataClient(base_url=emu.url, token=emu.token) as client:
+        client.gateway_settings = FAST
+        async with client.subscribe(agent, CHANNEL) as b:
+            await next_of(b, ChannelSync)
+            async with client.subscribe(agent, CHANNEL) as a:
+                await next_of(a, ChannelSync)
+                emu.revoke_token(emu.token)
+                emu.gateway.drop_connections()
+                with anyio.fail_after(5), pytest.raises(UnauthorizedError):
+                    async for _ in a:
+                        pass
+                refused = len(emu.gateway.upgrades)
+            await anyio.sleep(0.3)  # ``a`` left: a restarted session would connect now
+            assert len(emu.gateway.upgrades) == refused
+        with anyio.fail_after(5), pytest.raises(UnauthorizedError):
+            await client.sync_channel(agent, CHANNEL)
+        assert len(emu.gateway.upgrades) == refused + 1
+
+
+async def test_a_one_shot_given_up_while_an_earlier_frame_is_written_is_not_sent() -> None:
+    # The writer takes a large one-shot and a small one in one batch, then waits on the
+    # large one (the server is not reading); the small one's caller gives up meanwhile:
+    # it is taken back, as the docs say, so a retry cannot deliver it twice.
+    received: list[str] = []
+
+    def script(connection: RawConnection, n: int) -> None:
+        hello_ready_sync(connection)
+        while True:
+            frame = connection.receive()
+            if frame["op"] == 15:
+                data = frame["d"]["data"]
+                received.append(data if len(data) < 10 else "large")
+                if data == "pause" or received.count("large") == 1:
+                    time.sleep(1.5)  # not reading: the client's next large write blocks
+
+    large = "x" * 40_000_000
+    with RawGateway(script) as gateway:
+        client = AsyncDataClient("http://127.0.0.1:9", token="t", gateway_url=gateway.url)
+        client.gateway_settings = dataclasses.replace(FAST, ping_interval=30, ping_timeout=30)
+        async with client, client.subscribe(5, "c") as events:
+            await next_of(events, ChannelSync)
+            await client.send_one_shot(5, "c", "pause")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.send_one_shot, 5, "c", large)  # blocks the writer
+                await anyio.sleep(0.3)
+                tg.start_soon(client.send_one_shot, 5, "c", large)  # these two: one batch
+                await anyio.sleep(0.05)
+                with anyio.move_on_after(2.25) as gave_up:  # while the second large one
+                    await client.send_one_shot(5, "c", "small")  # is being written
+            await anyio.sleep(0.5)
+    assert gave_up.cancelled_caught
+    assert received == ["pause", "large", "large"]
 
 
 @pytest.mark.parametrize("status", [500, 503, 520])

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from typing import Any
 
 import anyio
@@ -20,14 +17,15 @@ from doover_client_support import running_emulator
 from gateway_support import (
     CHANNEL,
     STEADY,
+    RawConnection,
+    RawGateway,
     ScriptedGateway,
+    hello_ready_sync,
     next_of,
     receive,
     send,
+    text_frame,
 )
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
-from websockets.server import ServerProtocol
 from websockets.sync.server import ServerConnection
 
 from pydoover_anyio import AsyncDataClient, ChannelSync, GatewaySettings, MessageCreate, Reconnected
@@ -183,95 +181,24 @@ def test_a_message_size_limit_no_frame_fits_is_refused(size: int) -> None:
     assert GatewaySettings(max_message_size=None).max_message_size is None
 
 
-class _TricklingGateway:
-    """A gateway that never answers a ping and, after the ChannelSync, sends one large
-    MessageCreate a few KB at a time for longer than ``ping_timeout``: a slow link, with
-    bytes flowing all the while (a real server's pong would queue behind that frame)."""
-
-    def __init__(self, event: bytes, seconds: float) -> None:
-        self._event = event
-        self._seconds = seconds
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}/gateway"
-        self.connections = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> _TricklingGateway:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._listener.close()
-
-    def _serve(self) -> None:
-        with suppress(OSError):
-            while True:
-                connection, _ = self._listener.accept()
-                self.connections += 1
-                threading.Thread(target=self._script, args=(connection,), daemon=True).start()
-
-    def _script(self, connection: socket.socket) -> None:
-        proto = ServerProtocol()
-        frames: list[dict[str, Any]] = []
-        upgraded = False
-
-        def receive() -> None:
-            nonlocal upgraded
-            proto.receive_data(connection.recv(65536))
-            for event in proto.events_received():
-                if isinstance(event, Request):
-                    proto.send_response(proto.accept(event))
-                    connection.sendall(b"".join(proto.data_to_send()))
-                    upgraded = True
-                elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                    frames.append(json.loads(event.data))
-            proto.data_to_send()  # pongs are never sent
-
-        def next_frame() -> dict[str, Any]:
-            while not frames:
-                receive()
-            return frames.pop(0)
-
-        def write(message: dict[str, Any]) -> None:
-            connection.sendall(_text_frame(json.dumps(message).encode()))
-
-        with suppress(OSError), connection:
-            while not upgraded:
-                receive()
-            write({"op": 0, "t": "Hello", "d": {}})
-            next_frame()  # Identify
-            write({"op": 0, "t": "Ready", "d": {"session_id": "S", "session_token": "T"}})
-            subscribe = next_frame()
-            channel = subscribe["d"]["channel"]
-            sync = {"channel": channel, "aggregate": {"data": {}}}
-            write({"op": 0, "t": "ChannelSync", "s": 1, "d": sync})
-            created = {"id": "1000", "author_id": "5", "channel": channel, "data": self._event}
-            message = {"op": 0, "t": "MessageCreate", "s": 2, "d": created}
-            data = _text_frame(json.dumps(message).encode())
-            step = len(data) // 100
-            for start in range(0, len(data), step):
-                connection.sendall(data[start : start + step])
-                time.sleep(self._seconds / 100)
-            time.sleep(30)
-
-
-def _text_frame(payload: bytes) -> bytes:
-    """An unmasked final text frame, as a server writes it."""
-    size = len(payload)
-    if size < 126:
-        head = bytes([0x81, size])
-    elif size < 65536:
-        head = bytes([0x81, 126]) + size.to_bytes(2, "big")
-    else:
-        head = bytes([0x81, 127]) + size.to_bytes(8, "big")
-    return head + payload
-
-
 async def test_a_large_event_arriving_slowly_keeps_the_connection_alive() -> None:
-    # It arrives over three ping timeouts; no pong can overtake it (one TCP stream).
-    settings = dataclasses.replace(STEADY, ping_interval=0.25, ping_timeout=0.5)
+    # It arrives over three ping timeouts, a few KB at a time, and no pong can overtake
+    # it (one TCP stream): bytes still flowing show the connection alive.
     blob = {"blob": "x" * 200_000}
-    with _TricklingGateway(blob, seconds=1.5) as gateway:
+
+    def script(connection: RawConnection, n: int) -> None:
+        channel = hello_ready_sync(connection)
+        created = {"id": "1000", "author_id": "5", "channel": channel, "data": blob}
+        message = {"op": 0, "t": "MessageCreate", "s": 2, "d": created}
+        data = text_frame(json.dumps(message).encode())
+        step = len(data) // 100
+        for start in range(0, len(data), step):
+            connection.sock.sendall(data[start : start + step])
+            time.sleep(0.015)
+        time.sleep(30)
+
+    settings = dataclasses.replace(STEADY, ping_interval=0.25, ping_timeout=0.5)
+    with RawGateway(script) as gateway:
         client = AsyncDataClient("http://127.0.0.1:1/api", token="t", gateway_url=gateway.url)
         client.gateway_settings = settings
         async with client, client.subscribe(5, "c") as events:

@@ -264,7 +264,7 @@ class GatewaySession:
             unsent = self.protocol.is_pending(ticket)
             if unsent:
                 self.protocol.cancel(ticket)
-        if unsent or self._failure is not None:
+        if unsent:  # (written is written: a failure after it does not undo it)
             raise self._failure or ClientClosedError("the client was closed")
 
     def close(self) -> None:
@@ -289,9 +289,15 @@ class GatewaySession:
         self._changed()
 
     def _changed(self) -> None:
-        """Demand or output changed: wake the writer, start the runner if needed."""
+        """Demand or output changed: wake the writer, start the runner if needed (not
+        after a final failure, until everything that saw it is gone: see _check_open)."""
         self._wake_writer()
-        if not self._running and not self._closed and not self.protocol.idle:
+        if (
+            not self._running
+            and not self._closed
+            and self._failure is None
+            and not self.protocol.idle
+        ):
             self._running = True
             self._host.start_soon(self._run, name="pydoover-anyio gateway")
 
@@ -541,6 +547,8 @@ class GatewaySession:
             while True:
                 while frames := protocol.data_to_send():
                     for frame, ticket in frames:
+                        if ticket is not None and not protocol.is_pending(ticket):
+                            continue  # its caller gave up while an earlier frame was written
                         await ws.send(frame)
                         if ticket is not None:
                             protocol.sent(ticket)
