@@ -505,3 +505,32 @@ async def test_a_second_subscribers_first_event_is_its_channel_sync(
         assert isinstance(seen[0], ChannelSync)
         for i in range(3):  # the first subscriber still gets them all
             assert (await next_of(first, MessageCreate)).message.data == {"i": i}
+
+
+@pytest.mark.parametrize(
+    ("channel", "error"), [("", ValueError), (5, TypeError), (None, TypeError)]
+)
+async def test_a_channel_name_that_is_not_one_is_refused_before_anything_is_sent(
+    emu: DooverEmulator, agent: int, channel: Any, error: type[Exception]
+) -> None:
+    async with AsyncDataClient(base_url=emu.url, token=emu.token) as client:
+        client.gateway_settings = FAST
+        with pytest.raises(error, match="channel_name"):
+            async with client.subscribe(agent, channel):
+                pass
+        with pytest.raises(error, match="channel_name"):
+            await client.sync_channel(agent, channel)
+        with pytest.raises(error, match="channel_name"):
+            await client.send_one_shot(agent, channel, {"n": 1})
+        with pytest.raises(ValueError, match="at least 2"):
+            async with client.subscribe(agent, CHANNEL, buffer_size=0):
+                pass
+    assert emu.gateway.upgrades == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1/gateway", "ws://127.0.0.1:99999/gateway", "ws:///gateway"]
+)
+def test_a_gateway_url_no_connection_can_use_is_refused_at_once(url: str) -> None:
+    with pytest.raises(ValueError, match="gateway_url must be a ws:// or wss:// URL"):
+        AsyncDataClient("http://127.0.0.1:9/api", token="t", gateway_url=url)

@@ -34,6 +34,7 @@ from .._wire import build_query, channel_segment, json_body, multipart_body
 from ..auth import AsyncAuth, build_auth
 from ..auth._endpoint import TokenEndpointAuth, scrub
 from ..errors import TokenRefreshError, UnauthorizedError, connection_error, error_for_status
+from ..gateway import checked_gateway_url
 from ..models import File
 from ..models._decode import decode
 from ..runtime import ClientClosedError, Request, RetryPolicy, Transport
@@ -144,7 +145,8 @@ class ClientCore:
 
     Raises:
         ValueError: bad ``compress``/``compress_level``/``max_retries``, conflicting
-            auth arguments, or ``http_client`` with ``verify``/``http``.
+            auth arguments, ``http_client`` with ``verify``/``http``, or a
+            ``gateway_url`` that is not a ``ws://``/``wss://`` URL.
         TypeError: ``auth`` does not look like an async auth object.
     """
 
@@ -217,7 +219,7 @@ class ClientCore:
         self.organisation_id = int(organisation_id) if organisation_id else None
         self.compress: str | None = compress
         self.compress_level: int | None = compress_level
-        self._gateway_url: str | None = gateway_url
+        self._gateway_url = None if gateway_url is None else checked_gateway_url(gateway_url)
         self._timeout = float(timeout)
         self._origin = _origin(httpx.URL(self.base_url))
         self._transport = Transport(

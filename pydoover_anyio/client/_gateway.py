@@ -106,6 +106,19 @@ class GatewayMethods(ClientCore):
         )
         return session
 
+    def _channel_key(self, agent_id: int | None, channel_name: str) -> tuple[int, str]:
+        """The (agent, channel) a gateway call is about.
+
+        Raises:
+            TypeError: ``channel_name`` is not a string.
+            ValueError: ``channel_name`` is empty, or no agent is given nor the default.
+        """
+        if not isinstance(channel_name, str):
+            raise TypeError(f"channel_name must be a str, not {type(channel_name).__name__}")
+        if not channel_name:
+            raise ValueError("channel_name must not be empty")
+        return self._agent(agent_id), channel_name
+
     # -- the API -----------------------------------------------------------------------
 
     @asynccontextmanager
@@ -141,14 +154,18 @@ class GatewayMethods(ClientCore):
             The subscription, an async iterator of events.
 
         Raises:
+            TypeError: ``channel_name`` is not a str.
+            ValueError: ``channel_name`` is empty, ``buffer_size`` is below 2, or no
+                agent is given.
             ClientClosedError: the client is closed, or not entered with ``async with``.
             UnauthorizedError: the gateway refused the token (after one refresh).
             DooverAPIError: another final gateway failure (while entering or iterating).
         """
+        agent, name = self._channel_key(agent_id, channel_name)
         session = self._gateway()
         subscription = await session.subscribe(
-            self._agent(agent_id),
-            channel_name,
+            agent,
+            name,
             organisation_id=organisation_id,
             diff_only=diff_only,
             buffer_size=buffer_size,
@@ -172,11 +189,13 @@ class GatewayMethods(ClientCore):
             organisation_id: The organisation (default: the client's).
 
         Raises:
+            TypeError: ``channel_name`` is not a str.
+            ValueError: ``channel_name`` is empty, or no agent is given.
             ClientClosedError: the client is closed, or not entered with ``async with``.
             DooverAPIError: the gateway failed for good.
         """
+        key = self._channel_key(agent_id, channel_name)
         session = self._gateway()
-        key = (self._agent(agent_id), channel_name)
         await session.request(session.protocol.sync_channel, key, organisation_id)
 
     async def send_one_shot(self, agent_id: int | None, channel_name: str, data: Any) -> None:
@@ -190,11 +209,12 @@ class GatewayMethods(ClientCore):
             data: Any JSON-serialisable value.
 
         Raises:
-            TypeError: ``data`` is not JSON-serialisable.
-            ValueError: ``data`` holds a NaN or an infinity.
+            TypeError: ``data`` is not JSON-serialisable, or ``channel_name`` not a str.
+            ValueError: ``data`` holds a NaN or an infinity, ``channel_name`` is empty,
+                or no agent is given.
             ClientClosedError: the client is closed, or not entered with ``async with``.
             DooverAPIError: the gateway failed for good.
         """
+        key = self._channel_key(agent_id, channel_name)
         session = self._gateway()
-        key = (self._agent(agent_id), channel_name)
         await session.request(session.protocol.one_shot, key, data)

@@ -16,6 +16,9 @@ reconnects). See ``docs/gateway.md``.
 
 from __future__ import annotations
 
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
+
 from ._session import GatewaySession, GatewaySettings
 from ._subscription import Subscription
 from .events import (
@@ -49,8 +52,23 @@ __all__ = [
     "OneShotMessage",
     "Reconnected",
     "Subscription",
+    "checked_gateway_url",
     "gateway_url_for",
 ]
+
+
+def checked_gateway_url(url: str) -> str:
+    """``url`` if it is a gateway URL a connection can be opened to.
+
+    Raises:
+        ValueError: ``url`` is not a ``ws://`` or ``wss://`` URL with a host (and a port
+            in range, if any).
+    """
+    try:
+        parse_uri(url)
+    except (InvalidURI, ValueError) as exc:
+        raise ValueError(f"gateway_url must be a ws:// or wss:// URL: {exc}") from None
+    return url
 
 
 def gateway_url_for(base_url: str) -> str:

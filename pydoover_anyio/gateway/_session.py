@@ -223,7 +223,8 @@ class GatewaySession:
         """
         self._check_open()
         key = (int(agent_id), name)
-        sub = Subscription(key, buffer_size or self.settings.buffer_size, self._request_sync)
+        size = self.settings.buffer_size if buffer_size is None else buffer_size
+        sub = Subscription(key, size, self._request_sync)
         self._routes.setdefault(key, []).append(sub)
         self.protocol.subscribe(key, organisation_id=organisation_id, diff_only=diff_only)
         self._changed()
