@@ -410,6 +410,32 @@ async def test_consumer_waits_and_is_cancellable() -> None:
         await sub.__anext__()
 
 
+@pytest.mark.anyio
+async def test_two_tasks_reading_one_subscription_each_get_events() -> None:
+    sub = Subscription(KEY, 8, lambda key: None)
+    sync, created = (
+        _sync(KEY),
+        fr.decode_dispatch(
+            "MessageCreate", fr.decode_envelope(frame("MessageCreate", message(1))).d
+        ),
+    )
+    got: dict[str, object] = {}
+
+    async def read(name: str) -> None:
+        got[name] = await sub.__anext__()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read, "first")
+            tg.start_soon(read, "second")
+            await anyio.sleep(0.05)  # both wait now
+            sub.put(sync)
+            await anyio.sleep(0.05)
+            sub.put(created)
+    assert sorted(got) == ["first", "second"]
+    assert sorted(map(id, got.values())) == sorted(map(id, [sync, created]))
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -209,7 +209,9 @@ class Subscription:
                 raise self._error
             if self._closed:
                 raise StopAsyncIteration
-            waiter = self._waiter = anyio.Event()
+            waiter = self._waiter
+            if waiter is None:  # one event for every task waiting on this subscription
+                waiter = self._waiter = anyio.Event()
             await waiter.wait()
 
     async def receive(self) -> GatewayEvent:
