@@ -302,6 +302,15 @@ async def test_bounds_are_inclusive_and_exact(emulator: InvoxiaEmulator) -> None
 
 
 @pytest.mark.anyio
+async def test_requests_carry_no_user_agent_of_their_own(emulator: InvoxiaEmulator) -> None:
+    # As 0.9.2: only its HTTP library's default (here httpx's) and the Authorization.
+    async with AsyncClient(emulator.config()) as client:
+        await client.get_devices()
+    (request,) = emulator.requests.entries()
+    assert request.headers["user-agent"] == f"python-httpx/{httpx.__version__}"
+
+
+@pytest.mark.anyio
 async def test_latest_location_poll_costs_one_request_without_a_query(
     emulator: InvoxiaEmulator,
 ) -> None:

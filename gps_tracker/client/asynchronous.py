@@ -49,7 +49,8 @@ DEFAULT_MAX_CONCURRENCY = 16
 #: Connect within 10 s; no read, write or pool wait over 30 s.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
-_USER_AGENT = "gps-tracker-anyio"
+#: No User-Agent of its own (spec §1.3: 0.9.2 sends its HTTP library's default): httpx's.
+_USER_AGENT = f"python-httpx/{httpx.__version__}"
 
 #: The page length the planner assumes until it has seen the server's (about 20).
 _PAGE_SIZE_HINT = 20
