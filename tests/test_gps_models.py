@@ -484,6 +484,9 @@ def test_wrong_types_raise_unknown_answer_scheme(decode: Any, changes: dict[str,
         (decode_status, {"lost_pending": "yes"}, True),
         (decode_status, {"sub_end_date": 2023}, "2023"),  # optional text
         (decode_location, {"pkt_drop": 2.0}, 2),
+        (decode_status, {"state": {"code": 3}}, "{'code': 3}"),  # 0.9.2's str() of it
+        (decode_status, {"network_operator": ["a", 1]}, "['a', 1]"),
+        (decode_status, {"sub_end_date": {"y": 2023}}, "{'y': 2023}"),  # optional text
     ],
 )
 def test_values_0_9_2_let_through_are_coerced_as_it_did(
@@ -501,6 +504,10 @@ def test_a_tracker_with_values_0_9_2_let_through_is_read() -> None:
     assert (tracker.name, tracker.version) == ("None", "9")
     assert tracker.tracker_config.notify_position is False
     assert _decode.decode_devices(body([tracker_json(version=9), tracker_json()]))[0].version == "9"
+    # An object where text goes (a backend change) no longer fails the whole device list.
+    drifted = tracker_json(tracker_status=status_json(state={"code": 3}))
+    trackers = _decode.decode_devices(body([drifted, tracker_json()]))
+    assert [t.tracker_status.state for t in trackers] == ["{'code': 3}", "online"]
 
 
 @pytest.mark.parametrize(

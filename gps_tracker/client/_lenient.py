@@ -29,9 +29,10 @@ _NONE_TYPE: Final = type(None)
 def relaxed(value: Any, kind: Any, name: str = "") -> Any:
     """``value`` (plain JSON) with 0.9.2's silent coercions applied for type ``kind``.
 
-    - A number or bool in a text field becomes its text, and so does ``null`` where the
-      field may not be ``null`` (``"None"``, as 0.9.2 gave); not in the strict ``model``,
-      ``board_name`` and ``image``.
+    - A number, bool, object or list in a text field becomes its text (Python's
+      ``str()``, as 0.9.2 gave: ``"{'a': 1}"``), and so does ``null`` where the field may
+      not be ``null`` (``"None"``); not in the strict ``model``, ``board_name`` and
+      ``image``.
     - A float in an int field is truncated (``58.9``: 58), in a list (``profiles``) too;
       only a whole one is read as an enum (``icon``, ``mode``).
     - A ``bool`` field takes the truth of a number, of ``null`` where it may not be
@@ -43,6 +44,9 @@ def relaxed(value: Any, kind: Any, name: str = "") -> Any:
     """
     # The types a value may take: a union's members, else the type itself.
     options = (kind,) if typing.get_origin(kind) is list else typing.get_args(kind) or (kind,)
+    text = str in options and set(options) <= {str, _NONE_TYPE} and name not in _STRICT_TEXT
+    if text and isinstance(value, list | dict):
+        return str(value)
     if isinstance(value, list):
         for option in options:
             if typing.get_origin(option) is list:
@@ -57,7 +61,7 @@ def relaxed(value: Any, kind: Any, name: str = "") -> Any:
     if isinstance(value, enum.Enum):  # a member where its wire value goes (form() input)
         return value.value
     nullable = _NONE_TYPE in options
-    if str in options and set(options) <= {str, _NONE_TYPE} and name not in _STRICT_TEXT:
+    if text:
         if type(value) in (int, float, bool) or (value is None and not nullable):
             return str(value)
     elif bool in options:
