@@ -11,6 +11,7 @@ import math
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from fractions import Fraction
 
 import httpx
@@ -262,7 +263,15 @@ async def test_get_locations_is_exact_and_newest_first(emulator: InvoxiaEmulator
             expected[:137]
         )
         # Any real number, counted down from as 0.9.2 did.
-        for count, taken in ((5.0, 5), (2.5, 3), (Fraction(7, 2), 4), (-1.5, 0)):
+        counts: tuple[tuple[float | Fraction | Decimal, int], ...] = (
+            (5.0, 5),
+            (2.5, 3),
+            (Fraction(7, 2), 4),
+            (Decimal("3"), 3),
+            (Decimal("1.5"), 2),
+            (-1.5, 0),
+        )
+        for count, taken in counts:
             located = await client.get_locations(tracker, max_count=count)
             assert [loc.uuid for loc in located] == expected[:taken]
         for odd in ("5", None, True):

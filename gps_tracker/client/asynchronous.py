@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import numbers
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
@@ -259,8 +260,9 @@ class AsyncClient:
         max_count: float,
         max_buffered: float,
     ) -> paging.LocationPlanner[TrackerData]:
-        # Any real number, as 0.9.2 counted down from it (2.5 gives 3 locations).
-        if isinstance(max_count, bool) or not isinstance(max_count, numbers.Real):
+        # Any real number, as 0.9.2 counted down from it (2.5 gives 3 locations), a
+        # Decimal too; not a bool (0.9.2 took True as 1: here it is taken for a slip).
+        if isinstance(max_count, bool) or not isinstance(max_count, numbers.Real | Decimal):
             raise TypeError("max_count must be a number (math.inf for all locations)")
         return paging.LocationPlanner(
             _aware(not_before),
