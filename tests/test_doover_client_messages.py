@@ -210,10 +210,15 @@ async def test_fetch_timeseries(
     assert isinstance(series, TimeseriesResponse)
     assert series.count == 2
     assert [(p.message_id, p.value) for p in series.results] == [(ids[3], 3), (ids[2], 2)]
-    assert series.next == ids[2]
+    assert series.next is None  # not asked for (pydoover's request)
     both = await client.fetch_timeseries(agent, channel, ["t", "h"], limit=1)
     assert both.results[0].value == {"t": 3, "h": 6}
-    first, second = api_requests(emu)
+    paged = await client.fetch_timeseries(agent, channel, ["t"], limit=2, paginate=True)
+    assert paged.next == ids[2]
+    rest = await client.fetch_timeseries(agent, channel, ["t"], before=paged.next, paginate=True)
+    assert [p.value for p in rest.results] == [1, 0]
+    assert rest.next is None  # no more
+    first, second, third, _ = api_requests(emu)
     assert first.path.endswith(f"/channels/{channel}/messages/timeseries")
     assert parse_qsl(first.query) == [
         ("field_name", "t"),
@@ -222,3 +227,4 @@ async def test_fetch_timeseries(
         ("limit", "2"),
     ]
     assert parse_qsl(second.query) == [("field_name", "t"), ("field_name", "h"), ("limit", "1")]
+    assert parse_qsl(third.query) == [("field_name", "t"), ("limit", "2"), ("paginate", "true")]

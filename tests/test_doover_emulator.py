@@ -572,7 +572,8 @@ def test_timeseries_and_data_series(emu: DooverEmulator, http: httpx.Client, age
     data = [{"t": 20 + i, "s": {"p": i}} if i % 2 else {"other": i} for i in range(10)]
     created = emu.state.add_messages(agent, "pump", data, first_ms=T0)
     url = f"/agents/{agent}/channels/pump/messages/timeseries"
-    page = http.get(url, params={"field_name": "t", "limit": 3}).json()
+    assert http.get(url, params={"field_name": "t", "limit": 3}).json()["next"] is None
+    page = http.get(url, params={"field_name": "t", "limit": 3, "paginate": "true"}).json()
     assert page["count"] == 3
     assert page["results"] == [
         {"value": 29, "message_id": str(created[9])},

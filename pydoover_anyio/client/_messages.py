@@ -356,6 +356,8 @@ class MessageMethods(ClientCore):
         after: int | dt.datetime | None = None,
         limit: int | None = None,
         organisation_id: int | None = None,
+        *,
+        paginate: bool = False,
     ) -> TimeseriesResponse:
         """Values of some data fields across a channel's messages.
 
@@ -367,9 +369,12 @@ class MessageMethods(ClientCore):
             after: exclusive lower bound (snowflake id or datetime; naive = UTC).
             limit: most values to return.
             organisation_id: organisation header for this call.
+            paginate: ask for the ``next`` cursor (``paginate=true``, as doover-js sends
+                it; spec §3.2). pydoover never sent it, so its ``next`` stayed ``None``.
 
         Returns:
-            The values, with a ``next`` cursor to pass back as ``before``.
+            The values; with ``paginate``, a ``next`` cursor (while more remain) to pass
+            back as ``before``.
         """
         result: TimeseriesResponse = await self._call(
             TimeseriesResponse,
@@ -380,6 +385,7 @@ class MessageMethods(ClientCore):
                 ("before", before),
                 ("after", after),
                 ("limit", limit),
+                ("paginate", True if paginate else None),
             ),
             organisation_id=organisation_id,
         )

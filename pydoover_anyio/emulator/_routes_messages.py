@@ -50,11 +50,14 @@ def history_floor(channel: ChannelRecord, after: int | None) -> int | None:
     return floor if after is None else max(after, floor)
 
 
-def timeseries_response(points: list[tuple[int, Any]], limit: int) -> Response:
-    """Encode newest-first ``(message_id, value)`` points as a TimeseriesResponse."""
+def timeseries_response(
+    points: list[tuple[int, Any]], limit: int, *, paginate: bool = True
+) -> Response:
+    """Encode newest-first ``(message_id, value)`` points as a TimeseriesResponse; its
+    ``next`` cursor only when ``paginate`` (and more points remain)."""
     page = points[:limit]
     results = [{"value": value, "message_id": str(message_id)} for message_id, value in page]
-    more = len(points) > limit
+    more = paginate and len(points) > limit
     return json_response(
         {
             "count": len(results),
@@ -173,7 +176,8 @@ def fetch_message_attachment(state: DooverState, request: Request) -> Response:
 
 
 def fetch_timeseries(state: DooverState, request: Request) -> Response:
-    """``GET .../messages/timeseries``."""
+    """``GET .../messages/timeseries``; a ``next`` cursor only with ``paginate=true``
+    (spec §3.2: doover-js asks for it so)."""
     channel = state.channel(request.agent(), request.channel())
     fields = request.query.get("field_name", [])
     if not fields:
@@ -191,7 +195,7 @@ def fetch_timeseries(state: DooverState, request: Request) -> Response:
             points.append((record.id, values.get(fields[0]) if len(fields) == 1 else values))
             if len(points) > limit:
                 break
-    return timeseries_response(points, limit)
+    return timeseries_response(points, limit, paginate=request.flag("paginate"))
 
 
 _MESSAGES = "/agents/{agent_id}/channels/{channel_name}/messages"
