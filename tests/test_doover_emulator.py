@@ -131,9 +131,9 @@ def test_expired_foreign_and_revoked_tokens_are_401(emu: DooverEmulator) -> None
     assert httpx.get(path, headers={"Authorization": f"Bearer {emu.token}"}).status_code == 200
 
 
-@pytest.mark.parametrize("prefix", ["/api", ""])
-def test_client_credentials_grant(emu: DooverEmulator, prefix: str) -> None:
-    url = f"{emu.root_url}{prefix}/oauth2/token"
+def test_client_credentials_grant(emu: DooverEmulator) -> None:
+    # Spec §2.5: POST {data_base_url}/oauth2/token, Basic credentials, a form body.
+    url = f"{emu.url}/oauth2/token"
     form = {"grant_type": "client_credentials", "scope": ""}
     response = httpx.post(url, data=form, auth=(emu.client_id, emu.client_secret))
     assert response.status_code == 200
@@ -150,7 +150,31 @@ def test_client_credentials_grant(emu: DooverEmulator, prefix: str) -> None:
     assert httpx.get(url).status_code == 405
 
 
-def test_refresh_grant_from_query_or_form(emu: DooverEmulator) -> None:
+def test_token_requests_the_spec_does_not_describe_are_refused(emu: DooverEmulator) -> None:
+    # So a client that sends a grant to the wrong server, or in the wrong form, fails here
+    # as it would against the real ones.
+    credentials = (emu.client_id, emu.client_secret)
+    form = {"grant_type": "client_credentials", "scope": ""}
+    at_auth_server = httpx.post(f"{emu.root_url}/oauth2/token", data=form, auth=credentials)
+    assert (at_auth_server.status_code, at_auth_server.json()["error"]) == (400, "invalid_request")
+    grant_in_query = httpx.post(f"{emu.root_url}/oauth2/token", params=form)
+    assert grant_in_query.json()["error"] == "unsupported_grant_type"
+    in_query = httpx.post(f"{emu.url}/oauth2/token", params=form, auth=credentials)
+    assert in_query.json()["error"] == "invalid_request"
+    in_form = {**form, "client_id": emu.client_id, "client_secret": emu.client_secret}
+    assert httpx.post(f"{emu.url}/oauth2/token", data=in_form).status_code == 401
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": emu.refresh_token,
+        "client_id": emu.auth_server_client_id,
+    }
+    at_data_api = httpx.post(f"{emu.url}/oauth2/token", params=refresh)
+    assert at_data_api.json()["error"] == "invalid_request"  # (no form body there)
+    assert httpx.post(f"{emu.root_url}/oauth2/token", data=refresh).status_code == 400
+
+
+def test_refresh_grant(emu: DooverEmulator) -> None:
+    # Spec §2.6: POST {auth_server_url}/oauth2/token, query-string parameters, no body.
     url = f"{emu.root_url}/oauth2/token"
     params = {
         "grant_type": "refresh_token",
@@ -161,13 +185,12 @@ def test_refresh_grant_from_query_or_form(emu: DooverEmulator) -> None:
     by_query = httpx.post(url, params=params)
     assert by_query.status_code == 200
     assert "refresh_token" not in by_query.json()  # not rotating by default
-    assert httpx.post(url, data=params).status_code == 200
     bad = httpx.post(url, params={**params, "refresh_token": "nope"})
     assert (bad.status_code, bad.json()["error"]) == (400, "invalid_grant")
     assert httpx.post(url, params={**params, "client_id": "other"}).status_code == 401
     assert httpx.post(url, params={"grant_type": "password"}).status_code == 400
     assert httpx.post(url).json()["error"] == "invalid_request"
-    assert emu.token_requests == 6
+    assert emu.token_requests == 5
 
 
 def test_refresh_tokens_can_rotate() -> None:

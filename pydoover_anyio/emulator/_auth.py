@@ -183,34 +183,32 @@ class TokenAuthority:
 
     # -- the token endpoint --------------------------------------------------------------
 
-    def token_endpoint(self, request: Request) -> Response:
-        """Serve ``POST .../oauth2/token`` for both grants."""
+    def client_credentials_endpoint(self, request: Request) -> Response:
+        """Serve the data API's token endpoint, as spec §2.5 has it: Basic credentials,
+        a form body with ``grant_type=client_credentials``; nothing else is taken."""
         form = _form(request)
-        grant = _param(request, form, "grant_type")
-        if grant == "client_credentials":
-            return self._client_credentials(request, form)
-        if grant == "refresh_token":
-            return self._refresh(request, form)
-        if grant is None:
-            return _oauth_error(400, "invalid_request", "grant_type is required")
-        return _oauth_error(400, "unsupported_grant_type", f"unsupported grant {grant!r}")
-
-    def _client_credentials(self, request: Request, form: Mapping[str, list[str]]) -> Response:
+        grant = form.get("grant_type", [None])[0]
+        if grant != "client_credentials":
+            return _wrong_grant(grant, "client_credentials in a form body")
         basic = _basic_credentials(request.headers.get("authorization", ""))
         if basic is None:
-            client_id, secret = _param(request, form, "client_id"), form.get("client_secret")
-            basic = (client_id, secret[0]) if client_id and secret else None
-        if basic is None:
-            return _oauth_error(401, "invalid_client", "client credentials are required")
+            return _oauth_error(401, "invalid_client", "Basic client credentials are required")
         client_ok = hmac.compare_digest(basic[0].encode(), self.client_id.encode())
         secret_ok = hmac.compare_digest(basic[1].encode(), self.client_secret.encode())
         if not (client_ok and secret_ok):
             return _oauth_error(401, "invalid_client", "invalid client credentials")
         return self._grant()
 
-    def _refresh(self, request: Request, form: Mapping[str, list[str]]) -> Response:
-        refresh_token = _param(request, form, "refresh_token")
-        client_id = _param(request, form, "client_id")
+    def refresh_endpoint(self, request: Request) -> Response:
+        """Serve the auth server's token endpoint, as spec §2.6 has it: the refresh grant
+        in query-string parameters, no body."""
+        if request.body:
+            return _oauth_error(400, "invalid_request", "parameters go in the query string")
+        grant = request.first("grant_type")
+        if grant != "refresh_token":
+            return _wrong_grant(grant, "refresh_token in the query string")
+        refresh_token = request.first("refresh_token")
+        client_id = request.first("client_id")
         if not refresh_token or not client_id:
             return _oauth_error(400, "invalid_request", "refresh_token and client_id are required")
         if not hmac.compare_digest(client_id.encode(), self.auth_server_client_id.encode()):
@@ -241,10 +239,10 @@ def _form(request: Request) -> dict[str, list[str]]:
     return parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
-def _param(request: Request, form: Mapping[str, list[str]], name: str) -> str | None:
-    """A token-endpoint parameter from the form body, else from the query string."""
-    values = form.get(name) or request.query.get(name)
-    return values[0] if values else None
+def _wrong_grant(grant: str | None, expected: str) -> Response:
+    if grant is None:
+        return _oauth_error(400, "invalid_request", f"grant_type is required: {expected}")
+    return _oauth_error(400, "unsupported_grant_type", f"this endpoint takes {expected}")
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

@@ -336,9 +336,14 @@ def confirm_device_token(state: DooverState, request: Request) -> Response:
     return json_response({"tokens_valid_from": floor})
 
 
-def oauth_token(state: DooverState, request: Request) -> Response:
-    """``POST .../oauth2/token``: client-credentials and refresh-token grants."""
-    return state.tokens.token_endpoint(request)
+def data_api_token(state: DooverState, request: Request) -> Response:
+    """``POST {data_base_url}/oauth2/token``: the client-credentials grant (spec §2.5)."""
+    return state.tokens.client_credentials_endpoint(request)
+
+
+def auth_server_token(state: DooverState, request: Request) -> Response:
+    """``POST {auth_server_url}/oauth2/token``: the refresh-token grant (spec §2.6)."""
+    return state.tokens.refresh_endpoint(request)
 
 
 _WSS = "/agents/{agent_id}/wss_connections"
@@ -362,8 +367,8 @@ ROUTES = [
     Route("POST", "/turn/token", turn_token),
     Route("POST", "/agents/{agent_id}/token/rotate", rotate_device_token),
     Route("POST", "/agents/{agent_id}/token/confirm", confirm_device_token),
-    Route("POST", "/oauth2/token", oauth_token, public=True),
+    Route("POST", "/oauth2/token", data_api_token, public=True),
 ]
 
-ROOT_ROUTES = [Route("POST", "/oauth2/token", oauth_token, public=True)]
+ROOT_ROUTES = [Route("POST", "/oauth2/token", auth_server_token, public=True)]
 """Routes served at the server root (the auth server's token endpoint)."""
