@@ -403,9 +403,22 @@ def test_listing_flags_and_daily_summaries(
         {"date": "2026-03-15", "count": 3},
         {"date": "2026-03-16", "count": 1},
     ]
+    # Spec §1.3: the wire says true and false; a client sending Python's True fails here.
+    for spelling in ("True", "1", "yes"):
+        sent = http.get(f"/agents/{agent}/channels?include_aggregate={spelling}")
+        assert sent.status_code == 400
 
 
 # -- messages -----------------------------------------------------------------------------
+
+
+def test_a_message_time_before_the_ids_epoch_is_refused(http: httpx.Client, agent: int) -> None:
+    # Unix seconds sent for milliseconds: refused, not stored at 2025-01-01.
+    url = f"/agents/{agent}/channels/pump/messages"
+    refused = http.post(url, json={"data": {"n": 1}, "ts": T0 // 1000})
+    assert refused.status_code == 400
+    assert "milliseconds" in refused.json()["message"]
+    assert ms_of(post_message(http, agent, {"n": 2}, ts=T0)["id"]) == T0
 
 
 def test_created_messages_carry_server_snowflakes(
@@ -787,8 +800,10 @@ def test_batch_create_partially_fails_and_is_idempotent_with_ids(
         {"agent_id": str(agent), "channel_name": "missing", "data": {"n": 2}},
         {"agent_id": str(agent + 1), "channel_name": "pump", "data": {"n": 3}},
         {"agent_id": str(agent), "channel_name": "pump", "data": {"n": 4}, "message_id": chosen},
-        {"agent_id": agent, "channel_name": "pump"},
+        {"agent_id": str(agent), "channel_name": "pump"},
     ]
+    as_number = [{**items[0], "agent_id": agent}]  # spec §3.7: ids travel as strings
+    assert http.post("/agents/messages", json={"items": as_number}).status_code == 400
     result = http.post("/agents/messages", json={"items": items}).json()
     assert (result["count"], result["succeeded"], result["failed"]) == (5, 2, 3)
     outcomes = [(i["success"], i.get("error", "")) for i in result["items"]]

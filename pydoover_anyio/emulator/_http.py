@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _JSON_DECODER = msgspec.json.Decoder()
-_TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
+_TRUE, _FALSE = "true", "false"  # spec §1.3: the wire's only spellings
 _PARAMETER = re.compile(r'([A-Za-z][\w*-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
@@ -191,10 +191,9 @@ class Request:
         value = self.first(name)
         if value is None:
             return default
-        lowered = value.lower()
-        if lowered in _TRUE:
+        if value == _TRUE:
             return True
-        if lowered in _FALSE:
+        if value == _FALSE:
             return False
         raise ApiError(400, f"query parameter {name!r} must be true or false, not {value!r}")
 

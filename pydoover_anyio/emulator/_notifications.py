@@ -48,9 +48,7 @@ def _severity(value: Any) -> str:
 
 
 def _id_value(value: Any, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return parse_id(str(value), what)
-    if isinstance(value, str):
+    if isinstance(value, str):  # spec §3.10: ids travel as strings
         return parse_id(value, what)
     raise ApiError(400, f"invalid {what}: {value!r}")
 

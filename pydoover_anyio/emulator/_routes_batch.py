@@ -28,7 +28,7 @@ from ._http import ApiError, Request, Response, json_response, parse_id
 from ._ids import bound_for_ms, now_ms
 from ._jsondata import project
 from ._router import Route
-from ._routes_messages import history_floor, message_bounds, optional_int
+from ._routes_messages import history_floor, message_bounds, message_ts, optional_int
 from ._state import DooverState
 from ._store import ChannelRecord, MessageRecord, encode_message
 
@@ -132,9 +132,7 @@ Operation = Callable[[DooverState, ChannelRecord, dict[str, Any], int], "int | N
 
 
 def _item_id(value: Any, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # spec §3.7: ids travel as strings
         raise ApiError(400, f"{what} must be an id string")
     return parse_id(value, what)
 
@@ -157,7 +155,7 @@ def _create(state: DooverState, channel: ChannelRecord, item: dict[str, Any], ca
         channel,
         caller,
         _data(item),
-        at_ms=optional_int(item, "ts"),
+        at_ms=message_ts(item),
         message_id=message_id,
         ttl=optional_int(item, "ttl"),
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 from ._attachments import attachment_response
 from ._http import ApiError, Request, Response, Upload, empty, json_response, parse_id, raw_json
-from ._ids import bound_for_ms
+from ._ids import DOOVER_EPOCH_MS, bound_for_ms
 from ._jsondata import MISSING, get_path, project
 from ._router import Route
 from ._state import DooverState
@@ -80,6 +80,18 @@ def _payload(request: Request) -> tuple[dict[str, Any], list[Upload]]:
     return payload, uploads
 
 
+def message_ts(payload: dict[str, Any]) -> int | None:
+    """A write's ``ts`` (Unix ms), ``None`` when absent or null.
+
+    One before the ids' epoch (2025-01-01) is refused, not clamped to it: it is
+    almost always seconds sent for milliseconds.
+    """
+    ts = optional_int(payload, "ts")
+    if ts is not None and ts < DOOVER_EPOCH_MS:
+        raise ApiError(400, f"ts {ts} is before 2025-01-01 (Unix milliseconds are expected)")
+    return ts
+
+
 def optional_int(payload: dict[str, Any], name: str) -> int | None:
     """``payload[name]``: a non-negative integer, or ``None`` when absent or null."""
     value = payload.get(name)
@@ -125,7 +137,7 @@ def create_message(state: DooverState, request: Request) -> Response:
         channel,
         request.caller(),
         payload["data"],
-        at_ms=optional_int(payload, "ts"),
+        at_ms=message_ts(payload),
         message_id=message_id,
         ttl=optional_int(payload, "ttl"),
         uploads=uploads,
