@@ -52,11 +52,11 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     except ValueError:
         pass
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, OverflowError, OSError):  # not a date, or none a clock has
         return None
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return max(0.0, when - current)
 
 
 @dataclass(frozen=True, slots=True)
