@@ -41,6 +41,7 @@ from pydoover_anyio import (
     Attachment,
     AttachmentDownload,
     DataClient,
+    DooverAPIError,
     DooverConnectionError,
     DooverTimeoutError,
     HTTPError,
@@ -442,6 +443,26 @@ def part(data: bytes, start: int, total: int, **headers: str) -> httpx.Response:
 URL = "http://files.example/a.bin"
 DATA = random.Random(3).randbytes(200_000)
 OTHER = random.Random(4).randbytes(200_000)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://[::1", "not a valid URL"),
+        ("https://storage.example.com/a\x00b", "not a valid URL"),
+        ("ftp://storage.example.com/a", "not an http"),
+    ],
+)
+async def test_an_attachment_url_no_request_can_go_to_is_a_typed_error(
+    client: AsyncDataClient, url: str, why: str
+) -> None:
+    # Bad server data: the message decoded, its attachment's URL is not one.
+    attachment = Attachment("a", None, 1, url)
+    with pytest.raises(DooverAPIError, match=why):
+        await client.fetch_message_attachment(attachment)
+    with pytest.raises(DooverAPIError, match=why):
+        client.stream_message_attachment(attachment)
 
 
 @pytest.mark.anyio

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 import anyio
 import httpx
 
-from ..errors import DooverConnectionError, ResponseDecodeError
+from ..errors import DooverAPIError, DooverConnectionError, ResponseDecodeError
 from ..runtime import Request, describe
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class AttachmentDownload:
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be 1 or more (or None), got {chunk_size!r}")
+        _check_fetchable(url_or_path)
         self._core = core
         self._path = url_or_path
         self._organisation_id = organisation_id
@@ -447,3 +448,18 @@ class AttachmentDownload:
                 await close()
             if response is not None:
                 await response.aclose()
+
+
+def _check_fetchable(url_or_path: str) -> None:
+    """Refuse an attachment URL no request can be made to (bad server data).
+
+    Raises:
+        DooverAPIError: ``url_or_path`` is not a URL, or not an http(s) one (the URL is
+            left out of the message: a presigned one holds a credential).
+    """
+    try:
+        scheme = httpx.URL(url_or_path).scheme
+    except httpx.InvalidURL as exc:
+        raise DooverAPIError(f"the attachment's URL is not a valid URL: {exc}") from None
+    if scheme not in ("", "http", "https"):
+        raise DooverAPIError(f"the attachment's URL is not an http(s) URL (scheme {scheme!r})")
