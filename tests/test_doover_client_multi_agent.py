@@ -3,8 +3,10 @@ the exact windowed iterator, end to end against the emulator."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qsl
 
+import anyio
 import pytest
 from doover_client_support import api_requests
 
@@ -147,6 +149,27 @@ async def test_iterator_is_exact_across_windows(
         (q["before"], q["after"]) for q in (dict(parse_qsl(r.query)) for r in api_requests(emu))
     }
     assert all(int(b) - int(a) <= (2 * 24 * HOUR_MS) << 22 for b, a in windows)
+
+
+async def test_forward_iterator_yields_every_message_when_new_ones_arrive(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int
+) -> None:
+    # "Everything since X" up to now: a message posted meanwhile lands in the window
+    # being read and must not push an older one off its page.
+    emu.state.create_channel(agent, "tail")
+    now = int(time.time() * 1000)
+    ids = emu.state.add_messages(
+        agent, "tail", [{"i": i} for i in range(5)], first_ms=now - 60_000, step_ms=1000
+    )
+    got: list[int] = []
+    iterator = client.iter_multi_agent_messages("tail", [agent], after=ids[0] - 1, page_size=3)
+    with anyio.fail_after(20):
+        async for message in iterator:
+            got.append(message.id)
+            if len(got) == 1:
+                emu.state.add_message(agent, "tail", {"new": True})
+    assert got[: len(ids)] == ids
+    assert len(got) == len(set(got))
 
 
 async def test_iterator_chunks_agents(

@@ -225,6 +225,48 @@ def test_multi_agent_forward_planner_is_exact(raw, after, size, cap, agent_limit
     assert seen == sorted(m.id for m in messages if after < m.id < ceiling)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.lists(
+        st.tuples(st.integers(0, 2 * DAY), st.integers(0, 2)), max_size=60, unique_by=lambda t: t[0]
+    ),
+    arrivals=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 2)), max_size=10),
+    size=st.integers(1, 6),
+    agent_limit=st.none() | st.integers(1, 4),
+)
+def test_messages_arriving_during_a_forward_walk_push_none_off(raw, arrivals, size, agent_limit):
+    # New messages land at the top of the window the walk reads (it reaches up to now):
+    # every message there from the start is still yielded, once, oldest first.
+    existing = [Msg(mid, agent) for mid, agent in raw]
+    newest = max((m.id for m in existing), default=0)
+    pending = sorted(
+        ((step, Msg(newest + 1 + n, agent)) for n, (step, agent) in enumerate(arrivals)),
+        key=lambda arrival: arrival[0],
+    )
+    arrived: list[Msg] = []
+    planner: MultiAgentForwardPlanner[Msg] = MultiAgentForwardPlanner(
+        -1, ceiling=2 * DAY + 100, agent_message_limit=agent_limit, agent_of=lambda m: m.agent
+    )
+    seen: list[int] = []
+    requests = 0
+    while not planner.finished:
+        while pending and pending[0][0] <= requests:
+            arrived.append(pending.pop(0)[1])
+        bounds = planner.next_bounds()
+        assert bounds.before is not None
+        requests += 1
+        assert requests < 10_000
+        server = multi_server(existing + arrived, None)
+        seen.extend(
+            m.id
+            for m in planner.feed(
+                [server([0, 1, 2], bounds.before, bounds.after, size, agent_limit)]
+            )
+        )
+    assert seen == sorted(set(seen))
+    assert set(m.id for m in existing) <= set(seen)
+
+
 def test_multi_agent_forward_planner_costs_about_two_requests_per_page():
     messages = [Msg(DAY + i * 1000, i % 3) for i in range(500)]
     server = multi_server(messages)
@@ -268,4 +310,21 @@ def test_multi_agent_forward_planner_probes_below_the_frontier():
     assert [m.id for m in planner.feed([[]])] == [70]  # (10, 80) held only 70
     assert planner.next_bounds() == PageBounds(100, 79)  # revisit (79, 100): no probe
     assert [m.id for m in planner.feed([[Msg(90, 0), Msg(80, 0)]])] == [80, 90]
+    assert planner.finished
+
+
+def test_a_revisited_window_that_lost_its_oldest_message_off_the_page_is_probed() -> None:
+    planner: MultiAgentForwardPlanner[Msg] = MultiAgentForwardPlanner(
+        10, ceiling=100, agent_message_limit=None, agent_of=lambda m: 0
+    )
+    assert planner.feed([[Msg(90, 0), Msg(80, 0)]]) == []
+    assert planner.feed([[Msg(70, 0)]]) == []  # narrow to (10, 80)
+    assert [m.id for m in planner.feed([[]])] == [70]
+    assert planner.next_bounds() == PageBounds(100, 79)  # revisit (79, 100)
+    # Message 95 came in meanwhile: the page of two no longer reaches 80.
+    assert planner.feed([[Msg(95, 0), Msg(90, 0)]]) == []
+    assert planner.next_bounds() == PageBounds(90, 79)  # so it is probed below 90
+    assert [m.id for m in planner.feed([[Msg(80, 0)]])] == [80]  # (79, 90): nothing below
+    assert planner.next_bounds() == PageBounds(100, 89)  # revisit (89, 100): 90 proves it
+    assert [m.id for m in planner.feed([[Msg(95, 0), Msg(90, 0)]])] == [90, 95]
     assert planner.finished

@@ -189,9 +189,12 @@ class MultiAgentForwardPlanner(Generic[M]):
     hold everything from its frontier up. A probe ``(low, frontier)`` settles the rest:
     empty means the page is the whole window, to be yielded oldest first; otherwise the
     probe is the page of the narrower window ``(low, frontier)`` and ``top`` is pushed
-    to revisit once that is done. A revisited window needs no probe: it lies inside the
-    complete part of a page already seen. Nothing assumes a short page is complete, so a
-    server capping ``limit`` loses nothing. Memory: one page, plus one id per narrowing.
+    to revisit once that is done. A revisited window lies inside the complete part of a
+    page already seen: its page is complete when it still holds that part's oldest
+    message (new messages may have come in at the top since, pushing older ones off the
+    page: then it is probed like any other). Nothing assumes a short page is complete,
+    so a server capping ``limit`` loses nothing. Memory: one page, plus two ids per
+    narrowing.
 
     Args:
         after: the caller's exclusive lower bound.
@@ -213,10 +216,12 @@ class MultiAgentForwardPlanner(Generic[M]):
         self._agent_limit = agent_message_limit
         self._agent_of = agent_of
         self._top = min(ceiling, after + TWO_DAYS)
-        self._pending: list[int] = []  # tops of windows to revisit, innermost last
+        #: Windows to revisit, innermost last: their top, and the oldest message their
+        #: page held (the proof that a new page of them is whole).
+        self._pending: list[tuple[int, int]] = []
         self._page: dict[int, M] | None = None  # a page waiting for its probe
         self._frontier = 0
-        self._revisit = False  # the window is a pending one: known to fit one page
+        self._expected: int | None = None  # a revisited window's proof
         self.finished = self._top - self._low <= 1
 
     def next_bounds(self) -> PageBounds:
@@ -240,9 +245,10 @@ class MultiAgentForwardPlanner(Generic[M]):
         if self._page is not None:
             if not merged:  # the probe is empty: the waiting page is the whole window
                 return self._complete(self._page)
-            self._pending.append(self._top)  # revisit (frontier, top) afterwards
+            self._pending.append((self._top, self._frontier))  # revisit (frontier, top)
             self._top = high
-        if self._revisit or frontier is None or frontier - low <= 1:
+        expected, self._expected = self._expected, None
+        if expected in merged or frontier is None or frontier - low <= 1:
             return self._complete(merged)  # nothing can lie below the frontier
         self._page, self._frontier = merged, frontier
         return []
@@ -251,9 +257,8 @@ class MultiAgentForwardPlanner(Generic[M]):
         """Yield ``page`` as the whole current window, then move to the next window."""
         self._page = None
         self._low = self._top - 1  # bounds are exclusive: ids from the old top on are next
-        self._revisit = bool(self._pending)
         if self._pending:
-            self._top = self._pending.pop()
+            self._top, self._expected = self._pending.pop()
         elif self._low >= self._ceiling - 1:
             self.finished = True
         else:
