@@ -113,6 +113,11 @@ async def test_both_paths_put_the_same_bytes_on_the_wire() -> None:
         # A caller's chunked framing is kept, for a body in memory too.
         Request("POST", "/items", headers=(("Transfer-Encoding", "chunked"),), content=b"abc"),
         Request("POST", "/items", headers=(("Content-Length", "2"),), content=b"{}"),
+        # As h11 writes them: one Content-Length for equal ones, Host first, "chunked".
+        Request("POST", "/items", headers=(("Content-Length", "2"),) * 2, content=b"{}"),
+        Request("POST", "/items", headers=(("Content-Length", "2, 2"),), content=b"{}"),
+        Request("GET", "/items", headers=(("X-A", "1"), ("Host", "other.example"))),
+        Request("POST", "/items", headers=(("Transfer-Encoding", "Chunked"),), content=b"abc"),
     ]
     async with serve(record) as server:
         seen: dict[str, list[bytes]] = {}
@@ -521,7 +526,20 @@ BAD_FRAMING = [
     (("Content-Length", "5"), b""),
     (("Content-Length", "x"), b""),
     (("Transfer-Encoding", "gzip"), b"0123456789"),
+    (("Content-Length", "3, 4"), b"abc"),
 ]
+
+
+async def test_two_transfer_encodings_are_refused_before_sending(path: str) -> None:
+    # "chunked, chunked" would be de-chunked twice by a strict server (h11 refuses it).
+    async with serve(bodies) as server:
+        transport = make(path, f"http://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=0))
+        twice = (("Transfer-Encoding", "chunked"),) * 2
+        with pytest.raises(UnreachableError) as caught:
+            await transport.send(Request("POST", "/chunked", headers=twice, content=b"abc"))
+        assert caught.value.kind == "LocalProtocolError"
+        assert server.requests == 0
+        await transport.aclose()
 
 
 @pytest.mark.parametrize(("header", "content"), BAD_FRAMING)

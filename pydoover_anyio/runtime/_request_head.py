@@ -9,11 +9,13 @@ into lines of its own, i.e. inject headers. Rules this module enforces, as h11 d
 * The method is a token.
 * A header name is a token; a header value holds no NUL, CR, LF or other whitespace
   than spaces and tabs between its characters (none leading or trailing).
-* The framing headers are ones the transport can keep to: ``Transfer-Encoding`` only
-  ``chunked``, ``Content-Length`` a number (repeated, the same one). The head says how
-  the body is framed (:class:`Framing`); the transport sends the body that way and
-  refuses a body of another length than the one declared, so a caller's
-  ``Content-Length`` can never let body bytes pass for the start of another request.
+* The framing headers are ones the transport can keep to: ``Transfer-Encoding`` once
+  and only ``chunked`` (sent in lower case), ``Content-Length`` a number (repeated, or
+  a list, only of the same one, which is sent once). The head says how the body is
+  framed (:class:`Framing`); the transport sends the body that way and refuses a body
+  of another length than the one declared, so a caller's ``Content-Length`` can never
+  let body bytes pass for the start of another request.
+* ``Host`` goes first (RFC 9112 §3.2), the other headers in their order.
 * ``Connection: close`` is noted, so the connection is not reused after the answer.
 * The error names a refused value's header but does not show the value (h11 does):
   it may be a credential, and error messages end up in logs.
@@ -40,6 +42,8 @@ _COMMON_METHODS: Final = frozenset(
 #: Distinct header lists remembered per transport before the memory starts over.
 _REMEMBERED: Final = 256
 
+_Headers = tuple[tuple[bytes, bytes], ...]
+
 
 class Framing(NamedTuple):
     """How a request head frames its body."""
@@ -58,7 +62,8 @@ class RequestHeadWriter:
     __slots__ = ("_passed",)
 
     def __init__(self) -> None:
-        self._passed: dict[tuple[tuple[bytes, bytes], ...], Framing] = {}
+        #: Header lists checked, each with the list to write and its framing.
+        self._passed: dict[_Headers, tuple[_Headers, Framing]] = {}
 
     def head(self, request: httpx.Request) -> tuple[bytes, Framing]:
         """The request line and headers of ``request`` (ending with the blank line), and
@@ -74,22 +79,30 @@ class RequestHeadWriter:
             raise httpx.LocalProtocolError("Illegal method characters", request=request)
         headers = tuple(request.headers.raw)
         passed = self._passed
-        framing = passed.get(headers)
-        if framing is None:
-            framing = _check_headers(headers, request)
+        checked = passed.get(headers)
+        if checked is None:
+            checked = _check_headers(headers, request)
             if len(passed) >= _REMEMBERED:
                 passed.clear()
-            passed[headers] = framing
+            passed[headers] = checked
+        written, framing = checked
         lines = [method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
-        for name, value in headers:
+        for name, value in written:
             lines += (name, b": ", value, b"\r\n")
         lines.append(b"\r\n")
         return b"".join(lines), framing
 
 
-def _check_headers(headers: tuple[tuple[bytes, bytes], ...], request: httpx.Request) -> Framing:
+def _check_headers(headers: _Headers, request: httpx.Request) -> tuple[_Headers, Framing]:
+    """The headers to write (``Host`` first, framing headers normalised) and their framing.
+
+    Raises:
+        httpx.LocalProtocolError: as :meth:`RequestHeadWriter.head` says.
+    """
     length: int | None = None
     chunked = close = False
+    host: list[tuple[bytes, bytes]] = []
+    written: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         if not _TOKEN_RE.fullmatch(name):
             raise httpx.LocalProtocolError(f"Illegal header name {name!r}", request=request)
@@ -101,17 +114,28 @@ def _check_headers(headers: tuple[tuple[bytes, bytes], ...], request: httpx.Requ
             )
         lowered = name.lower()
         if lowered == b"transfer-encoding":
+            if chunked:
+                raise httpx.LocalProtocolError(
+                    "multiple Transfer-Encoding headers", request=request
+                )
             if value.lower() != b"chunked":
                 raise httpx.LocalProtocolError(
                     "Only Transfer-Encoding: chunked is supported", request=request
                 )
             chunked = True
+            value = b"chunked"
         elif lowered == b"content-length":
-            if not value.isdigit() or (length is not None and int(value) != length):
+            given = {part.strip() for part in value.split(b",")}
+            (number,) = given if len(given) == 1 else (b"",)
+            if not number.isdigit() or (length is not None and int(number) != length):
                 raise httpx.LocalProtocolError(
                     f"bad Content-Length {value.decode('ascii')!r}", request=request
                 )
-            length = int(value)
+            if length is not None:
+                continue  # the same again: sent once
+            length = int(number)
+            value = number
         elif lowered == b"connection":
             close = close or b"close" in [token.strip() for token in value.lower().split(b",")]
-    return Framing(None if chunked else length, chunked, close)
+        (host if lowered == b"host" else written).append((name, value))
+    return (*host, *written), Framing(None if chunked else length, chunked, close)
