@@ -243,6 +243,19 @@ PAIRS: list[tuple[type[Any], type[Any], dict[str, Any]]] = [
         theirs.ConnectionConfig,
         {"connection_type": "Continuous", "offline_after": 60.5},
     ),
+    # Whole numbers in number fields stay ints, as pydoover passes them through.
+    (
+        ours.Alarm,
+        theirs.Alarm,
+        {
+            **ALARM,
+            "expiry_mins": 5,
+            "rate_threshold": 2,
+            "rate_window_ms": 60000,
+            "rate_baseline_value": 3,
+        },
+    ),
+    (ours.ConnectionDetail, theirs.ConnectionDetail, {**CONNECTION, "latency": 12}),
 ]
 
 
@@ -699,6 +712,8 @@ def test_pydoover_attributes_are_all_there(
         assert hasattr(decoded, name), name
         if isinstance(value, int | str | bool | float) or value is None:
             assert getattr(decoded, name) == value, name
+            if type(value) in (int, float):  # 5 is not 5.0
+                assert type(getattr(decoded, name)) is type(value), name
 
 
 def test_message_timestamp_matches_pydoover() -> None:

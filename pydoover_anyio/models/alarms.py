@@ -293,8 +293,8 @@ class _ConditionWire(msgspec.Struct, kw_only=True):
     operator: AlarmOperator | None = None
     value: Any = None
     other_key: str | None = None
-    offset: float | None = None
-    rate_threshold: float | None = None
+    offset: int | float | None = None
+    rate_threshold: int | float | None = None
     rate_window_ms: int | None = None
     from_ms: int | None = None
     to_ms: int | None = None
@@ -306,7 +306,7 @@ class ConditionState(Model):
 
     _omit_none = frozenset({"baseline_value", "baseline_ts", "last_seen_ts", "last_verdict"})
 
-    baseline_value: float | None = None
+    baseline_value: int | float | None = None
     baseline_ts: int | None = None
     last_seen_ts: int | None = None
     last_verdict: bool | None = None
@@ -411,13 +411,13 @@ if TYPE_CHECKING:
     _Key = str
     _Conditions = list[Condition]
     _ConditionStates = dict[str, ConditionState]
-    _RateThreshold = float | None
+    _RateThreshold = int | float | None
     _RateWindow = int | None
 else:  # on the wire these may be null or absent; Alarm.__post_init__ fills them in
     _Key = str | None
     _Conditions = list[Condition] | None
     _ConditionStates = dict[str, ConditionState] | None
-    _RateThreshold = float | None | msgspec.UnsetType
+    _RateThreshold = int | float | None | msgspec.UnsetType
     _RateWindow = int | None | msgspec.UnsetType
 
 
@@ -483,7 +483,7 @@ class Alarm(Model):
     conditions: _Conditions = _FILLED_IN
     condition_state: _ConditionStates = _FILLED_IN
     condition_summary: str = ""
-    expiry_mins: float | None = None
+    expiry_mins: int | float | None = None
     topic_name: str = ""
     notification_policy: NotificationPolicy = NotificationPolicy.default
     channel_name: str = ""
@@ -492,7 +492,7 @@ class Alarm(Model):
     messages: AlarmMessages | None = None
     rate_threshold: _RateThreshold = _ABSENT
     rate_window_ms: _RateWindow = _ABSENT
-    rate_baseline_value: float | None = None
+    rate_baseline_value: int | float | None = None
     rate_baseline_ts: int | None = None
 
     def __post_init__(self) -> None:

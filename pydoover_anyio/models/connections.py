@@ -36,7 +36,7 @@ class ConnectionDetail(Model):
     status: int
     subscriptions: list[ConnectionSubscription] = msgspec.field(default_factory=list)
     last_ping: int | None = None
-    latency: float | None = None
+    latency: int | float | None = None
 
 
 class ConnectionSubscriptionLog(Model):
