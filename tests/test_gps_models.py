@@ -487,6 +487,10 @@ def test_wrong_types_raise_unknown_answer_scheme(decode: Any, changes: dict[str,
         (decode_status, {"state": {"code": 3}}, "{'code': 3}"),  # 0.9.2's str() of it
         (decode_status, {"network_operator": ["a", 1]}, "['a', 1]"),
         (decode_status, {"sub_end_date": {"y": 2023}}, "{'y': 2023}"),  # optional text
+        (decode_location, {"method": 3.0}, TrackerMethod.BSSID),  # a whole one, as an enum
+        (decode_location, {"precision": True}, 1),  # int(True)
+        (decode_location, {"lat": True}, 1.0),  # float(True)
+        (decode_status, {"battery": False}, 0),
     ],
 )
 def test_values_0_9_2_let_through_are_coerced_as_it_did(

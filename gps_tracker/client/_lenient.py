@@ -34,7 +34,9 @@ def relaxed(value: Any, kind: Any, name: str = "") -> Any:
       not be ``null`` (``"None"``); not in the strict ``model``, ``board_name`` and
       ``image``.
     - A float in an int field is truncated (``58.9``: 58), in a list (``profiles``) too;
-      only a whole one is read as an enum (``icon``, ``mode``).
+      only a whole one is read as an enum (``icon``, ``mode``, ``method``: ``3.0`` is 3).
+    - A bool in a number field is its number (``True``: 1), as ``int()`` and ``float()``
+      made it.
     - A ``bool`` field takes the truth of a number, of ``null`` where it may not be
       ``null``, and of text (``"true"``/``"false"``/``"1"``/``"0"`` mean what they say).
     - An enum member becomes its value.
@@ -69,15 +71,23 @@ def relaxed(value: Any, kind: Any, name: str = "") -> Any:
             return bool(value)
         if isinstance(value, str):
             return _BOOL_TEXTS.get(value.lower(), bool(value))
-    elif (
-        type(value) is float
-        and int in options
-        and float not in options
-        and math.isfinite(value)
-        and (value.is_integer() or name not in _ENUM_NUMBERS)
-    ):
-        return int(value)
+    elif type(value) is bool and (int in options or float in options):
+        return int(value) if int in options else float(value)
+    elif type(value) is float and float not in options and math.isfinite(value):
+        if int in options and (value.is_integer() or name not in _ENUM_NUMBERS):
+            return int(value)
+        if value.is_integer() and any(_is_int_enum(option) for option in options):
+            return int(value)
     return value
+
+
+def _is_int_enum(kind: Any) -> bool:
+    """Whether ``kind`` is an enum of int values (on the wire: a number)."""
+    return (
+        isinstance(kind, type)
+        and issubclass(kind, enum.Enum)
+        and all(type(member.value) is int for member in kind)
+    )
 
 
 def _relaxed_object(value: dict[str, Any], kind: type[msgspec.Struct]) -> dict[str, Any]:
