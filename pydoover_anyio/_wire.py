@@ -36,6 +36,7 @@ import math
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Final
 from urllib.parse import quote
@@ -144,8 +145,9 @@ def encode_json(obj: object) -> bytes:
 
     Raises:
         TypeError: ``obj`` holds a value with no JSON form.
-        ValueError: ``obj`` holds a NaN or an infinity (a float or a ``Decimal``), or
-            is nested too deeply.
+        ValueError: ``obj`` holds a NaN or an infinity (a float or a ``Decimal``), a
+            ``Decimal`` beyond a double's range (``1E+400``: valid JSON no server reads
+            as a number), or is nested too deeply.
     """
     try:
         raw = _ENCODER.encode(obj)
@@ -153,20 +155,27 @@ def encode_json(obj: object) -> bytes:
         raise ValueError(f"no JSON form: {exc}") from None
     except RecursionError:
         raise ValueError("the value is nested too deeply to send as JSON") from None
-    # msgspec writes a non-finite float as null: only then can the value hold one.
-    if b"null" in raw and _holds_non_finite(obj):
-        raise ValueError("NaN and infinite floats have no JSON form")
+    # msgspec writes a non-finite float as null, a Decimal with an exponent as "1E+400":
+    # only then can the value hold one of those.
+    if (b"null" in raw or b"E+" in raw or b"E-" in raw) and _holds_non_finite(obj):
+        raise ValueError(
+            "NaN and infinite floats, and Decimals beyond a double's range, have no JSON form"
+        )
     return raw
 
 
 def _holds_non_finite(value: object) -> bool:
-    """Whether ``value`` holds a NaN or an infinite float (the common types first: this
-    walks every value of a body that holds a ``null``)."""
+    """Whether ``value`` holds a NaN or an infinite float, or a ``Decimal`` a double
+    cannot hold (the common types first: this walks every value of a body that holds a
+    ``null`` or an exponent)."""
     kind = type(value)
     if kind in _JSON_LEAVES:
         return False
     if kind is float:
         return not math.isfinite(value)  # type: ignore[arg-type]
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return math.isinf(as_float) or (as_float == 0.0 and value != 0)
     if kind is dict:
         return _any_non_finite(value.values())  # type: ignore[attr-defined]
     if kind is list or kind is tuple:

@@ -388,6 +388,46 @@ async def test_retry_item_sends_chosen_rejections_again_with_their_ids(
 
 
 @pytest.mark.anyio
+async def test_a_raising_retry_item_stops_the_ingestor_with_the_answer_settled(
+    emu: DooverEmulator, client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    def broken(result: object) -> bool:
+        raise LookupError("predicate bug")
+
+    ingest = client.ingest(linger=0, batch_size=4, retry_item=broken)
+    with pytest.raises(LookupError, match="predicate bug"):
+        async with ingest:
+            await ingest.put_many(
+                [
+                    BatchMutationItem(agent, channel, {"n": 1}),
+                    BatchMutationItem(agent, "missing", {"n": 2}),
+                    BatchMutationItem(agent, channel, {"n": 3}),
+                    BatchMutationItem(agent, "missing", {"n": 4}),
+                ]
+            )
+            await ingest.flush()
+    report = ingest.report
+    # The server answered: two stored, two refused; none is "in doubt".
+    assert (report.accepted, report.succeeded) == (4, 2)
+    assert [f.kind for f in report.failures] == [FailureKind.REJECTED] * 2
+    assert all(f.stored is False for f in report.failures)
+    assert len(emu.state.messages(agent, channel)) == 2
+
+
+@pytest.mark.anyio
+async def test_an_id_or_a_number_that_would_fail_its_batch_is_refused_at_put(
+    client: AsyncDataClient, agent: int, channel: str
+) -> None:
+    async with client.ingest() as ingest:
+        with pytest.raises(ValueError, match="agent_id"):
+            await ingest.put(-1, channel, {"n": 1})
+        with pytest.raises(ValueError, match="double"):
+            await ingest.put(agent, channel, {"n": Decimal("1E+400")})
+        await ingest.put(agent, channel, {"n": 1})
+    assert ingest.report.accepted == ingest.report.succeeded == 1
+
+
+@pytest.mark.anyio
 async def test_a_request_that_fails_for_good_reports_each_item_with_its_error(
     emu: DooverEmulator, agent: int, channel: str
 ) -> None:

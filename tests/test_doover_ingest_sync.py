@@ -318,6 +318,19 @@ def test_sync_an_exception_in_the_block_propagates_with_the_report(
     assert any("ingest stopped" in note for note in raised.value.__notes__)
 
 
+def test_sync_ctrl_c_in_the_block_propagates_with_the_report(
+    sync_client: DataClient, agent: int, channel: str
+) -> None:
+    def run() -> None:
+        with sync_client.ingest(linger=0) as ingest:
+            ingest.put(agent, channel, {"n": 1})
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        run()
+    assert any("ingest stopped" in note for note in raised.value.__notes__)
+
+
 def test_sync_failures_raise_ingest_error_at_exit(
     sync_client: DataClient, agent: int, channel: str
 ) -> None:

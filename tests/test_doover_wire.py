@@ -250,6 +250,16 @@ def test_nan_and_infinities_are_refused_wherever_they_are(value: object) -> None
         encode_json({"data": {"n": None, "deep": [{"v": value}]}})
 
 
+@pytest.mark.parametrize("value", [Decimal("1E+400"), Decimal("-1e400"), Decimal("1E-400")])
+def test_decimals_beyond_a_doubles_range_are_refused(value: Decimal) -> None:
+    # Valid JSON, but no server reads 1E+400 as a number: the body would fail whole.
+    with pytest.raises(ValueError, match="beyond a double's range"):
+        encode_json({"data": {"deep": [value]}})
+    assert encode_json([Decimal("1.5E-10"), Decimal("1E+300"), "E+ in text"]) == (
+        b'[1.5E-10,1E+300,"E+ in text"]'
+    )
+
+
 def test_nulls_and_null_text_alone_are_sent() -> None:
     payload = {"n": None, "s": "null", "f": 1.5, "r": Reading(2.0)}
     assert encode_json(payload) == b'{"n":null,"s":"null","f":1.5,"r":{"value":2.0}}'

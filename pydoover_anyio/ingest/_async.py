@@ -56,6 +56,7 @@ from ..errors import HTTPError, ResponseDecodeError
 from ..models import MAX_BATCH_MUTATIONS, BatchMutationItem, BatchMutationResponse
 from ..models.batch import BatchMutationResult
 from ..runtime import ClientClosedError, RetryPolicy
+from ..snowflake import MAX_SNOWFLAKE
 from ._ids import LANES, MAX_LANE, IdAllocator
 from ._parts import (
     IN_DOUBT,
@@ -370,6 +371,8 @@ class AsyncIngestor:
         if not self._accepting:
             self._check_open()
         agent = agent_id if type(agent_id) is int else self._resolve_agent(agent_id)
+        if not 0 <= agent <= MAX_SNOWFLAKE:  # would fail its whole batch (a 400)
+            raise ValueError(f"agent_id must be an id in 0..2**63-1, got {agent}")
         if not isinstance(channel_name, str) or not channel_name:
             raise ValueError("channel_name must be a non-empty string")
         if data is None:
@@ -525,7 +528,7 @@ class AsyncIngestor:
         if self._crash is not None:
             self._crash.add_note(f"pydoover_anyio ingest stopped: {report.summary()}")
             raise self._crash
-        if isinstance(exc, Exception):
+        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
             exc.add_note(f"pydoover_anyio ingest stopped: {report.summary()}")
         elif exc is None and report.failures and self._raise_on_failure:
             raise IngestError(report)
@@ -614,6 +617,7 @@ class AsyncIngestor:
                 stored = None if answered else may_be_stored(error)
                 self._fail(flight, FailureKind.REQUEST_FAILED, error, stored=stored)
             else:
+                flight.items = []  # the answer settles them (also if retry_item raises)
                 flight.items = self._settle(sent, results, retry=attempt <= policy.max_retries)
                 if flight.items:
                     # The server refused these (success: false): not stored, so until they
@@ -629,19 +633,35 @@ class AsyncIngestor:
     def _settle(
         self, sent: list[Item], results: list[BatchMutationResult], *, retry: bool
     ) -> list[Item]:
-        """Count successes, report rejections; return the items to send again."""
+        """Count successes, report rejections; return the items to send again.
+
+        Raises:
+            Exception: what ``retry_item`` raised, once the answer is settled (each
+                rejection reported as such: the server answered), which stops the
+                ingestor as an internal failure.
+        """
         predicate = self._retry_item if retry else None
-        # Decided before anything is counted: a raising predicate leaves the batch whole.
-        resend = [not r.success and predicate is not None and predicate(r) for r in results]
+        broken: Exception | None = None
         again = []
-        for item, result, once_more in zip(sent, results, resend, strict=True):
+        for item, result in zip(sent, results, strict=True):
             if result.success:
                 self._succeeded += 1
-            elif once_more:
+                continue
+            once_more = False
+            if predicate is not None and broken is None:
+                try:
+                    once_more = predicate(result)
+                except Exception as exc:  # noqa: BLE001 - raised once the answer is settled
+                    broken = exc
+            if once_more:
                 again.append(item)
             else:
                 error = result.error or "rejected by the server"
                 self._failures.append(failure(item, FailureKind.REJECTED, error, stored=False))
+        if broken is not None:
+            for item in again:  # not sent again: the pipeline stops
+                self._failures.append(failure(item, FailureKind.NOT_SENT, NOT_SENT))
+            raise broken
         return again
 
     def _fail(
