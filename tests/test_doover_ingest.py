@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -395,7 +396,8 @@ async def test_a_raising_retry_item_stops_the_ingestor_with_the_answer_settled(
         raise LookupError("predicate bug")
 
     ingest = client.ingest(linger=0, batch_size=4, retry_item=broken)
-    with pytest.raises(LookupError, match="predicate bug"):
+
+    async def run() -> None:
         async with ingest:
             await ingest.put_many(
                 [
@@ -406,6 +408,9 @@ async def test_a_raising_retry_item_stops_the_ingestor_with_the_answer_settled(
                 ]
             )
             await ingest.flush()
+
+    with pytest.raises(LookupError, match="predicate bug"):
+        await run()
     report = ingest.report
     # The server answered: two stored, two refused; none is "in doubt".
     assert (report.accepted, report.succeeded) == (4, 2)
