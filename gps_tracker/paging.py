@@ -480,9 +480,15 @@ class LocationPlanner(Generic[_L]):
             segment.upper = cover if segment.upper is None else min(segment.upper, cover)
         if segment in self._checkers:
             self._checked(segment, trusted=not fresh)
-        if size == 0 or below or (size < self._page_max and not fresh):
+        short = size < self._page_max
+        if size == 0 or below:
             segment.complete = True
-        elif size < self._page_max:
+        elif short and not fresh:
+            if self._short_pages is _ShortPages.DISTRUSTED:
+                self._stall(segment)  # what is left may lie below a varying cap
+            else:
+                segment.complete = True
+        elif short:
             self._short_page(segment)
         elif not fresh:
             self._stall(segment)
@@ -490,13 +496,15 @@ class LocationPlanner(Generic[_L]):
     def _short_page(self, segment: _Segment[_L]) -> None:
         """A page with new items, shorter than the longest: the window's end, if proven so.
 
-        The oldest window, open below, always asks once more (as 0.9.2 asked for an empty
-        page there): only that page tells the end of the history from a page cut short.
-        Either way a short page was not cut by the page size, nor can a cap on the time
-        it spans cut between equal times: the cursor's time is complete (``sealed``).
+        The oldest window (open below, or down to ``not_before``) always asks once more
+        (as 0.9.2 asked for an empty page there): only that page tells the end of the
+        history from a page cut short. Either way a short page was not cut by the page
+        size, nor can a cap on the time it spans cut between equal times: the cursor's
+        time is complete (``sealed``) once the page size is known to be constant.
         """
-        segment.sealed = True
-        if segment.lo is None:
+        if self._short_pages is _ShortPages.TRUSTED:  # (a count cap that varies may cut
+            segment.sealed = True  # between equal times: not before the page size is known)
+        if segment is self._segments[-1]:  # the oldest window: open below, or not_before's
             self._checkers.append(segment)
         elif self._short_pages is _ShortPages.TRUSTED:
             segment.complete = True
@@ -529,7 +537,7 @@ class LocationPlanner(Generic[_L]):
         for segment in self._segments:
             if segment.awaiting:
                 segment.awaiting = False
-                segment.complete = trusted
+                segment.complete = segment.ended_on_trust = trusted
 
     def _reopen_trusted_ends(self) -> None:
         """Walk on in the windows a short page ended; those already released are a gap."""
@@ -619,7 +627,9 @@ class LocationPlanner(Generic[_L]):
         ahead: float = self._done_count
         for segment in segments:
             if limit is not None and ahead >= limit:
-                break
+                if segment in self._checkers:  # not needed for the result, but its check
+                    walks.append(_Walk(segment, 1 / _US, 0.0, 1.0))  # decides the waiting
+                continue
             if segment.complete or segment.awaiting:
                 ahead += segment.count
                 continue

@@ -372,7 +372,7 @@ def test_a_varying_page_size_costs_requests_not_locations(
 @pytest.mark.parametrize("concurrency", [1, 8, 16])
 @pytest.mark.parametrize("max_count", [50, 200, math.inf])
 def test_pages_cut_short_by_their_span_lose_nothing(concurrency: int, max_count: float) -> None:
-    # Helper 42's server: at most 20 a page, and no page spans more than 6 hours. The
+    # A server giving at most 20 a page, and no page spanning more than 6 hours. The
     # first hour is dense (full pages, and windows cut to fit its density), the rest has a
     # location every half hour (12 a page). The first checks of short pages pass, in the
     # dense windows; the oldest window's, which the 6 hours cut, finds more: from then on
@@ -385,7 +385,8 @@ def test_pages_cut_short_by_their_span_lose_nothing(concurrency: int, max_count:
     planner: LocationPlanner[Loc] = LocationPlanner(None, None, max_count, max_live_segments=32)
     result, _ = run_timed(planner, server, concurrency)
     assert result == brute_force(history, None, None, max_count)
-    assert not planner.gaps
+    # (Gaps may be recorded: seconds stepped over once page sizes were seen to vary, and
+    # windows a trusted short page had ended before that: "may be missing", not missing.)
 
 
 def test_latest_location_costs_one_request_without_query() -> None:
