@@ -27,19 +27,20 @@ Rules this module enforces (times are integer microseconds, never floats):
   ``floor(c)+1`` (c's whole second again, so same-second siblings are never skipped).
 * Complete: a page that is empty, or holding an item older than the segment (a page is
   the newest items of its query, so it then holds all of the segment's rest), or with
-  nothing new and shorter than the longest page seen so far.
+  nothing new and shorter than the longest page seen so far (unless page sizes vary).
 * Short pages: a page with new items that is shorter than the longest seen so far
   holds all of its window if the server's page size is constant (a count cap). The spec
   leaves that open, so it is assumed only once checked, and never by the oldest window
-  (open below): that one always asks once more, as 0.9.2 walked to an empty page, since
-  only that answer tells the end of the history from a page cut short (by a cap on the
-  time a page spans, say). The first two other windows with a short page ask once more
-  too; while they do, later ones wait for the verdict. Two answers with nothing new:
-  short pages end their windows from then on. Any check with new items: the page size
-  varies (logged at INFO), every window walks on to a page with nothing new, windows a
-  trusted short page ended are walked again, and those already released are recorded
-  as a gap. A short page holds every item at its cursor's time either way (no cap cuts
-  between equal times), so those are released at once (``max_count`` may end there).
+  (open below, or down to ``not_before``): that one always asks once more, as 0.9.2
+  walked to an empty page, since only that answer tells the end of the history from a
+  page cut short (by a cap on the time a page spans, say). The first two other windows
+  with a short page ask once more too (also when ``max_count`` no longer needs them);
+  while they do, later ones wait for the verdict. Two answers with nothing new: short
+  pages end their windows from then on, and a short page's cursor time counts as whole
+  (its items are released, so ``max_count`` may end there). Any check with new items:
+  the page size varies (logged at INFO), every window walks on past a short page, one
+  with nothing new steps down like a stall, windows a trusted short page ended are
+  walked again, and those already released are recorded as a gap.
 * Stall: a full page with nothing new means the two seconds at the top hold a whole
   page. The upper bound steps down one second; this is exact whenever no two
   consecutive seconds hold more than a page (then at most two stalls occur in a row).
