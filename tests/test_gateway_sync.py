@@ -78,15 +78,24 @@ def test_ctrl_c_in_a_sync_for_loop_ends_cleanly(emu: DooverEmulator, agent: int)
     threads_before = threading.active_count()
     client = sync_client(emu)
     timer = threading.Timer(0.2, ctrl_c)
+    # Should the Ctrl-C not come through, an event ends the loop: a failure, not a hang.
+    watchdog = threading.Timer(30, emu.state.add_message, (agent, CHANNEL, {"watchdog": 1}))
 
     def consume() -> None:
         with client.subscribe(agent, CHANNEL) as events:
             for event in events:
-                if isinstance(event, ChannelSync):
-                    timer.start()  # Ctrl-C while the loop blocks waiting for the next event
+                if not isinstance(event, ChannelSync):
+                    break
+                timer.start()  # Ctrl-C while the loop blocks waiting for the next event
+                watchdog.start()
 
-    with pytest.raises(KeyboardInterrupt):
-        consume()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            consume()
+    finally:
+        watchdog.cancel()
+        if watchdog.is_alive():
+            watchdog.join()
     timer.join()
     client.create_message(agent, CHANNEL, {"still": "usable"})
     client.close()
