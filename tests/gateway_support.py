@@ -179,7 +179,10 @@ class RawGateway:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (a close alone not)
         self._listener.close()
+        self._thread.join(5)
 
     def _serve(self) -> None:
         with suppress(OSError):
