@@ -158,9 +158,7 @@ def encode_json(obj: object) -> bytes:
     # msgspec writes a non-finite float as null, a Decimal with an exponent as "1E+400":
     # only then can the value hold one of those.
     if (b"null" in raw or b"E+" in raw or b"E-" in raw) and _holds_non_finite(obj):
-        raise ValueError(
-            "NaN and infinite floats, and Decimals beyond a double's range, have no JSON form"
-        )
+        raise ValueError("NaN, infinities and numbers beyond a double's range have no JSON form")
     return raw
 
 

@@ -82,12 +82,18 @@ def test_a_csv_cell_of_too_many_digits_is_that_rows_error() -> None:
     ]
 
 
+#: What the CLI says of DATA Python's json reads but JSON cannot send.
+NO_JSON_FORM = (
+    "DATA cannot be sent: NaN, infinities and numbers beyond a double's range have no JSON form"
+)
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ('{"a": NaN}', "DATA cannot be sent: NaN and infinite floats have no JSON form"),
-        ('{"a": -Infinity}', "DATA cannot be sent: NaN and infinite floats have no JSON form"),
-        ('{"a": 1e999}', "DATA cannot be sent: NaN and infinite floats have no JSON form"),
+        ('{"a": NaN}', NO_JSON_FORM),
+        ('{"a": -Infinity}', NO_JSON_FORM),
+        ('{"a": 1e999}', NO_JSON_FORM),
         ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "DATA is nested too deeply to read"),
         ('{"a": }', "DATA is not valid JSON: Expecting value (line 1 column 7)"),
         ("[1]", "DATA must be a JSON object, not list"),
