@@ -19,7 +19,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 from websockets.sync.server import ServerConnection, serve
 
-from pydoover_anyio import GatewaySettings
+from pydoover_anyio import AsyncDataClient, GatewaySettings
 
 CHANNEL = "telemetry"
 
@@ -35,6 +35,13 @@ FAST = GatewaySettings(
 
 #: ``FAST`` but with relaxed pings, for tests that must not see a spurious drop.
 STEADY = dataclasses.replace(FAST, ping_interval=1.0, ping_timeout=1.0)
+
+
+def gateway_only_client(gateway_url: str, settings: GatewaySettings = FAST) -> AsyncDataClient:
+    """A client of only the gateway at ``gateway_url`` (its REST API is unreachable)."""
+    client = AsyncDataClient("http://127.0.0.1:9/api", token="t", gateway_url=gateway_url)
+    client.gateway_settings = settings
+    return client
 
 
 async def next_of(events: Any, kind: type, within: float = 5.0) -> Any:

@@ -12,7 +12,15 @@ import anyio
 import anyio.lowlevel
 import pytest
 from doover_client_support import running_emulator
-from gateway_support import CHANNEL, FAST, RawConnection, RawGateway, hello_ready_sync, next_of
+from gateway_support import (
+    CHANNEL,
+    FAST,
+    RawConnection,
+    RawGateway,
+    gateway_only_client,
+    hello_ready_sync,
+    next_of,
+)
 
 from pydoover_anyio import (
     AggregateUpdate,
@@ -353,8 +361,9 @@ async def test_a_one_shot_given_up_while_an_earlier_frame_is_written_is_not_sent
 
     large = "x" * 40_000_000
     with RawGateway(script) as gateway:
-        client = AsyncDataClient("http://127.0.0.1:9", token="t", gateway_url=gateway.url)
-        client.gateway_settings = dataclasses.replace(FAST, ping_interval=30, ping_timeout=30)
+        client = gateway_only_client(
+            gateway.url, dataclasses.replace(FAST, ping_interval=30, ping_timeout=30)
+        )
         async with client, client.subscribe(5, "c") as events:
             await next_of(events, ChannelSync)
             await client.send_one_shot(5, "c", "pause")

@@ -11,19 +11,20 @@ import time
 
 import anyio
 import pytest
-from gateway_support import FAST, ScriptedGateway, receive, send, serve_after_identify
+from gateway_support import (
+    FAST,
+    ScriptedGateway,
+    gateway_only_client,
+    receive,
+    send,
+    serve_after_identify,
+)
 from websockets.sync.server import ServerConnection
 
-from pydoover_anyio import AsyncDataClient, ChannelSync, EventsDropped
+from pydoover_anyio import ChannelSync, EventsDropped
 from pydoover_anyio.errors import DooverAPIError
 
 pytestmark = pytest.mark.anyio
-
-
-def client_for(gateway: ScriptedGateway) -> AsyncDataClient:
-    client = AsyncDataClient("http://127.0.0.1:9/api", token="t", gateway_url=gateway.url)
-    client.gateway_settings = FAST
-    return client
 
 
 HELLOS = [
@@ -46,7 +47,7 @@ async def test_any_hello_is_answered_with_identify(hello: str) -> None:
         serve_after_identify(connection)
 
     with ScriptedGateway(script) as gateway:
-        async with client_for(gateway) as client:
+        async with gateway_only_client(gateway.url) as client:
             with anyio.fail_after(5):
                 async with client.subscribe(1, "c") as events:
                     assert isinstance(await events.__anext__(), ChannelSync)
@@ -70,7 +71,7 @@ async def test_a_ready_with_numbers_for_ids_or_null_subscriptions_is_taken(
         serve_after_identify(connection, ready)
 
     with ScriptedGateway(script) as gateway:
-        async with client_for(gateway) as client:
+        async with gateway_only_client(gateway.url) as client:
             with anyio.fail_after(5):
                 async with client.subscribe(1, "c") as events:
                     assert isinstance(await events.__anext__(), ChannelSync)
@@ -90,7 +91,7 @@ async def test_session_cancelled_on_every_identify_is_backed_off_from(after_read
         connection.close()
 
     with ScriptedGateway(cancel) as gateway:
-        async with client_for(gateway) as client:
+        async with gateway_only_client(gateway.url) as client:
             client.gateway_settings = dataclasses.replace(
                 FAST, reconnect_base=0.5, reconnect_cap=0.5
             )
@@ -132,7 +133,7 @@ async def test_open_timeout_bounds_the_connect_and_the_handshake_together() -> N
         serve_after_identify(connection)
 
     with ScriptedGateway(script, upgrade_delay=delay) as gateway:
-        async with client_for(gateway) as client:
+        async with gateway_only_client(gateway.url) as client:
             client.gateway_settings = dataclasses.replace(FAST, open_timeout=open_timeout)
             with anyio.fail_after(10):
                 async with client.subscribe(1, "c") as events:
@@ -149,7 +150,7 @@ async def test_refusing_closes_before_ready_end_the_subscription(
     # used to be noticed only once open_timeout ran out, and then not as a refusal).
     caplog.set_level(logging.CRITICAL, logger="pydoover_anyio.gateway")
     with closing_with(code, keep_tcp_open=keep_tcp_open) as gateway:
-        async with client_for(gateway) as client:
+        async with gateway_only_client(gateway.url) as client:
             with anyio.fail_after(5), pytest.raises(DooverAPIError) as caught:
                 async with client.subscribe(1, "c"):
                     pytest.fail("subscribed")
@@ -161,7 +162,7 @@ async def test_refusing_closes_before_ready_end_the_subscription(
 @pytest.mark.parametrize("code", [1000, 1001, 1011, 1012])
 async def test_other_closes_before_ready_are_retried(code: int) -> None:
     with closing_with(code) as gateway:
-        async with client_for(gateway) as client:
+        async with gateway_only_client(gateway.url) as client:
             with anyio.move_on_after(1) as waited:
                 async with client.subscribe(1, "c"):
                     pytest.fail("subscribed")
@@ -193,7 +194,7 @@ async def test_a_resync_pending_when_the_subscriber_leaves_does_not_keep_reconne
         connection.close(1011)
 
     with ScriptedGateway(overflow_then_go_down) as gateway:
-        async with client_for(gateway) as client:
+        async with gateway_only_client(gateway.url) as client:
             with anyio.fail_after(5):
                 async with client.subscribe(1, "c", buffer_size=2) as events:
                     await anyio.sleep(0.3)  # the first connection is gone by then

@@ -20,6 +20,7 @@ from gateway_support import (
     RawConnection,
     RawGateway,
     ScriptedGateway,
+    gateway_only_client,
     hello_ready_sync,
     next_of,
     receive,
@@ -199,8 +200,7 @@ async def test_a_large_event_arriving_slowly_keeps_the_connection_alive() -> Non
 
     settings = dataclasses.replace(STEADY, ping_interval=0.25, ping_timeout=0.5)
     with RawGateway(script) as gateway:
-        client = AsyncDataClient("http://127.0.0.1:1/api", token="t", gateway_url=gateway.url)
-        client.gateway_settings = settings
+        client = gateway_only_client(gateway.url, settings)
         async with client, client.subscribe(5, "c") as events:
             await next_of(events, ChannelSync)
             event = await next_of(events, MessageCreate, within=10)
@@ -226,8 +226,7 @@ async def test_a_tiny_heartbeat_interval_in_hello_does_not_make_a_flood() -> Non
 
     settings = dataclasses.replace(STEADY, ping_interval=20.0, ping_timeout=20.0)
     with ScriptedGateway(script) as gateway:
-        client = AsyncDataClient("http://127.0.0.1:1/api", token="t", gateway_url=gateway.url)
-        client.gateway_settings = settings
+        client = gateway_only_client(gateway.url, settings)
         async with client, client.subscribe(5, "c") as events:
             await next_of(events, ChannelSync)
             await anyio.sleep(1.5)

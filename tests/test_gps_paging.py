@@ -233,12 +233,17 @@ def user_bound(draw: st.DrawFn, history: list[Loc]) -> int | None:
 # --- the property ---------------------------------------------------------------------
 
 
-@settings(
-    max_examples=500,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def property_settings(examples: int) -> settings:
+    """Hypothesis settings of the walk properties: repeatable, no deadline."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@property_settings(500)
 @given(
     history=histories(),
     page_size=st.integers(1, 30),
@@ -322,12 +327,7 @@ def walk(
     return result, planner, server
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@property_settings(300)
 @given(
     history=histories(),
     page_size=st.integers(2, 30),
