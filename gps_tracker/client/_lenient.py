@@ -74,19 +74,22 @@ def relaxed(value: Any, kind: Any, name: str = "") -> Any:
     elif type(value) is bool and (int in options or float in options):
         return int(value) if int in options else float(value)
     elif type(value) is float and float not in options and math.isfinite(value):
-        if int in options and (value.is_integer() or name not in _ENUM_NUMBERS):
-            return int(value)
-        if value.is_integer() and any(_is_int_enum(option) for option in options):
+        truncated = int in options and name not in _ENUM_NUMBERS  # enums: whole ones only
+        if truncated or (value.is_integer() and _takes_ints(options)):
             return int(value)
     return value
 
 
-def _is_int_enum(kind: Any) -> bool:
-    """Whether ``kind`` is an enum of int values (on the wire: a number)."""
-    return (
-        isinstance(kind, type)
-        and issubclass(kind, enum.Enum)
-        and all(type(member.value) is int for member in kind)
+def _takes_ints(options: tuple[Any, ...]) -> bool:
+    """Whether one of ``options`` is ``int`` or an enum of int values."""
+    return any(
+        option is int
+        or (
+            isinstance(option, type)
+            and issubclass(option, enum.Enum)
+            and all(type(member.value) is int for member in option)
+        )
+        for option in options
     )
 
 

@@ -126,7 +126,7 @@ def _check_headers(headers: _Headers, request: httpx.Request) -> tuple[_Headers,
             value = b"chunked"
         elif lowered == b"content-length":
             given = {part.strip() for part in value.split(b",")}
-            (number,) = given if len(given) == 1 else (b"",)
+            number = given.pop() if len(given) == 1 else b""
             if not number.isdigit() or (length is not None and int(number) != length):
                 raise httpx.LocalProtocolError(
                     f"bad Content-Length {value.decode('ascii')!r}", request=request
